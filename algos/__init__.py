@@ -1,0 +1,13 @@
+"""The algorithms, one file each. Every module has a `Config` dataclass (paper defaults),
+`train(config, seed, run_dir) -> RunResult`, and a command line (`python -m algos.NAME --help`)."""
+
+import importlib
+from types import ModuleType
+
+ALGORITHMS = ("reinforce", "a2c")
+
+
+def load(name: str) -> ModuleType:
+    if name not in ALGORITHMS:
+        raise KeyError(name)
+    return importlib.import_module(f"algos.{name}")

@@ -1,0 +1,189 @@
+"""A2C: synchronous advantage actor-critic, the lockstep counterpart of A3C
+(Mnih et al. 2016, "Asynchronous Methods for Deep Reinforcement Learning", Algorithm S3),
+as OpenAI Baselines built it and as the PPO paper's A2C column ran it.
+
+N environments step in lockstep as one batch; every `n_steps` the learner computes n-step
+bootstrapped returns, the advantage R_t - V(s_t), and one gradient step on
+    policy loss  -log pi(a_t|s_t) * advantage
+  + value_coef * (R_t - V(s_t))^2
+  - entropy_coef * entropy of pi(.|s_t)
+
+Defaults are OpenAI Baselines' A2C: 16 envs, 5-step rollouts, discount 0.99, RMSProp with
+learning rate 7e-4 decayed linearly to 0, alpha 0.99, eps 1e-5, entropy 0.01, value 0.5,
+gradient-norm clip 0.5. Vector observations use a 2x64 tanh MLP shared by actor and critic.
+
+Deliberate deviations:
+- torch's RMSprop adds eps outside the square root and starts its square average at 0;
+  TF1's RMSProp (Baselines) adds it inside and starts at 1. With eps 1e-5 the difference is
+  confined to the first updates.
+- Time-limit truncations bootstrap from V(last state), where Baselines treats them as terminal.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+import envs
+from common.config import RunConfig, require, resolve_device
+from common.nets import ActionHead, mlp, space_sizes
+from common.rundir import RunLogger, RunResult, check_finite
+
+
+@dataclass
+class Config(RunConfig):
+    num_envs: int = 16
+    """environments stepped in lockstep"""
+    n_steps: int = 5
+    """steps per environment between updates (the n of the n-step return; A3C's t_max)"""
+    discount: float = 0.99
+    """reward discount gamma"""
+    learning_rate: float = 7e-4
+    """RMSProp step size at the start of training"""
+    anneal_lr: bool = True
+    """decay the learning rate linearly to 0 over the training budget"""
+    rmsprop_alpha: float = 0.99
+    """RMSProp smoothing constant of the squared-gradient average"""
+    rmsprop_eps: float = 1e-5
+    """RMSProp epsilon"""
+    entropy_coef: float = 0.01
+    """weight of the entropy bonus"""
+    value_coef: float = 0.5
+    """weight of the value loss"""
+    max_grad_norm: float = 0.5
+    """clip the global gradient norm to this"""
+    shared_network: bool = True
+    """actor and critic share the hidden layers (else two separate MLPs)"""
+    hidden_layers: int = 2
+    """hidden layers of the MLP"""
+    hidden_size: int = 64
+    """units per hidden layer"""
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        require(self.num_envs > 0, "num_envs", "a positive number", self.num_envs)
+        require(self.n_steps > 0, "n_steps", "a positive number of steps", self.n_steps)
+        require(0.0 < self.discount <= 1.0, "discount", "a number in (0, 1]", self.discount)
+        require(self.learning_rate > 0, "learning_rate", "a positive number", self.learning_rate)
+        require(self.max_grad_norm > 0, "max_grad_norm", "a positive number", self.max_grad_norm)
+        require(self.hidden_size > 0, "hidden_size", "a positive number of units", self.hidden_size)
+        require(self.hidden_layers >= (1 if self.shared_network else 0), "hidden_layers",
+                "at least 1 layer when the network is shared", self.hidden_layers)
+
+
+class ActorCritic(nn.Module):
+    def __init__(self, observation_size: int, action_size: int, discrete: bool, config: Config):
+        super().__init__()
+        hidden = [config.hidden_size] * config.hidden_layers
+        if config.shared_network:
+            self.trunk = nn.Sequential(mlp([observation_size, *hidden]), nn.Tanh())
+            self.actor = mlp([config.hidden_size, action_size], output_gain=0.01)
+            self.critic = mlp([config.hidden_size, 1])
+        else:
+            self.trunk = nn.Identity()
+            self.actor = mlp([observation_size, *hidden, action_size], output_gain=0.01)
+            self.critic = mlp([observation_size, *hidden, 1])
+        self.head = ActionHead(action_size, discrete)
+
+    def forward(self, observations: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Policy outputs (logits or Gaussian means) and state values."""
+        features = self.trunk(observations)
+        return self.actor(features), self.critic(features).squeeze(-1)
+
+
+def n_step_returns(rewards: torch.Tensor, values: torch.Tensor, terminated: torch.Tensor,
+                   truncated: torch.Tensor, discount: float) -> torch.Tensor:
+    """Bootstrapped returns R_t = r_t + discount * R_{t+1} over a (T, N) rollout.
+
+    `values` holds V(s_0) ... V(s_T) (T+1 rows), where s_{t+1} is the observation step t returned:
+    the last state of the episode when step t ended it. A terminated episode adds nothing after
+    its last reward; a truncated one bootstraps from V(last state); the rollout's end bootstraps
+    from V(s_T). Rows after an episode end are gymnasium's autoreset steps: their returns are
+    meaningless and the caller masks them out.
+    """
+    returns = torch.empty_like(rewards)
+    running = values[-1]
+    for t in reversed(range(rewards.shape[0])):
+        following = torch.where(truncated[t], values[t + 1], running)
+        running = rewards[t] + discount * torch.where(terminated[t], torch.zeros_like(running), following)
+        returns[t] = running
+    return returns
+
+
+def actor_critic_loss(log_probs: torch.Tensor, entropy: torch.Tensor, values: torch.Tensor, returns: torch.Tensor,
+                      valid: torch.Tensor, value_coef: float, entropy_coef: float) -> tuple[torch.Tensor, dict]:
+    """A2C's loss over the valid (non-autoreset) transitions; also returns its parts for logging."""
+    advantages = (returns - values).detach()
+    policy_loss = -(log_probs * advantages)[valid].mean()
+    value_loss = (returns - values).pow(2)[valid].mean()
+    entropy_bonus = entropy[valid].mean()
+    loss = policy_loss + value_coef * value_loss - entropy_coef * entropy_bonus
+    return loss, {"policy_loss": policy_loss.item(), "value_loss": value_loss.item(), "entropy": entropy_bonus.item()}
+
+
+def train(config: Config, seed: int, run_dir: Path | str) -> RunResult:
+    torch.manual_seed(seed)
+    torch.set_num_threads(config.torch_threads)
+    device = resolve_device(config.device)
+    env, observation = envs.make(config.env_id, num_envs=config.num_envs, seed=seed)
+    observation_size, action_size, discrete = space_sizes(env)
+    model = ActorCritic(observation_size, action_size, discrete, config).to(device)
+    optimizer = torch.optim.RMSprop(model.parameters(), lr=config.learning_rate,
+                                    alpha=config.rmsprop_alpha, eps=config.rmsprop_eps)
+    T, N = config.n_steps, config.num_envs
+    observations = np.zeros((T + 1, N, observation_size), dtype=np.float32)
+    actions = np.zeros((T, N) if discrete else (T, N, action_size), dtype=np.int64 if discrete else np.float32)
+    rewards, terminated, truncated, valid = (np.zeros((T, N), dtype=d) for d in (np.float32, bool, bool, bool))
+    tensor = lambda array: torch.as_tensor(array, device=device)  # noqa: E731
+    episode_ended = np.zeros(N, dtype=bool)  # these envs' next step is an autoreset
+
+    def act(obs: np.ndarray) -> np.ndarray:
+        with torch.no_grad():
+            output, _ = model(tensor(obs).float())
+            chosen = model.head.mode(output) if config.eval_deterministic else model.head(output).sample()
+        return chosen.cpu().numpy()
+
+    with RunLogger(run_dir, config, seed, "a2c", envs.protocol(config.env_id), str(device)) as log:
+        step = 0
+        while step < config.total_steps:
+            for t in range(T):
+                observations[t] = observation
+                with torch.no_grad():
+                    output, _ = model(tensor(observation).float())
+                    actions[t] = model.head(output).sample().cpu().numpy()
+                observation, rewards[t], terminated[t], truncated[t], info = env.step(actions[t])
+                valid[t] = ~episode_ended
+                episode_ended = terminated[t] | truncated[t]
+                step += int(valid[t].sum())
+                log.log_episodes(step, info)
+            observations[T] = observation
+
+            if config.anneal_lr:
+                optimizer.param_groups[0]["lr"] = config.learning_rate * max(0.0, 1.0 - step / config.total_steps)
+            output, values = model(tensor(observations).view(-1, observation_size))
+            output, values = output.view(T + 1, N, -1)[:T], values.view(T + 1, N)
+            returns = n_step_returns(tensor(rewards), values.detach(), tensor(terminated), tensor(truncated), config.discount)
+            distribution = model.head(output)
+            loss, parts = actor_critic_loss(distribution.log_prob(tensor(actions)), distribution.entropy(), values[:T],
+                                            returns, tensor(valid), config.value_coef, config.entropy_coef)
+            check_finite(step, loss=loss.item())
+            optimizer.zero_grad()
+            loss.backward()
+            nn.utils.clip_grad_norm_(model.parameters(), config.max_grad_norm)
+            optimizer.step()
+
+            log.log_scalars(step, **{f"losses/{name}": value for name, value in parts.items()})
+            log.advance(step)
+            log.evaluate_if_due(step, act)
+    env.close()
+    return log.result
+
+
+if __name__ == "__main__":
+    from common.cli import main
+
+    main(Config, train, "algos.a2c", __doc__)

@@ -1,0 +1,9 @@
+"""Aggregate a sweep's results into tables, figures and reports: `python -m analysis RESULTS_DIR`.
+
+For every RESULTS_DIR/<experiment>/spec.json it writes, beside the spec:
+    table.csv                       one row per (variant, env): mean score, 95% bootstrap CI, published score and verdict
+    figures/learning_curves.png     evaluation return over environment steps, mean and 95% CI across seeds
+    figures/final_scores.png        every seed's score, with the mean and CI of the table
+    report.md                       what the experiment reproduces, its budget, protocol, table and figures
+and RESULTS_DIR/report.md, the index of all experiments.
+"""

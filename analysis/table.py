@@ -1,0 +1,158 @@
+"""The score table: one row per (variant, environment) with our mean score and its bootstrap CI, the published
+score beside it with a verdict, and every expected seed that produced no score, named with the reason."""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from rliable import library as rly
+
+CONFIDENCE = 0.95
+BOOTSTRAP_SEED = 0  # fixed, so that rerunning the analysis reproduces every CI digit for digit
+MAX_ERROR_CHARS = 100
+
+
+@dataclass
+class SeedRun:
+    variant: str
+    algo: str
+    env: str
+    seed: int
+    run_dir: Path
+    summary: dict | None
+    problem: str | None
+    """why this seed has no score (missing, unfinished, failed, diverged); None when its score counts"""
+
+
+def read_json(path: Path) -> dict | None:
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+def error_headline(traceback_text: str | None) -> str:
+    """summary.json keeps the whole traceback; its last line names the exception, e.g. `ValueError: bad shape`."""
+    lines = [line.strip() for line in (traceback_text or "").splitlines() if line.strip()]
+    if not lines:
+        return ""
+    kind, separator, message = lines[-1].partition(": ")
+    if " " not in kind:
+        kind = kind.rsplit(".", 1)[-1]  # common.rundir.Diverged -> Diverged
+    headline = kind + separator + message
+    return headline if len(headline) <= MAX_ERROR_CHARS else headline[:MAX_ERROR_CHARS - 1] + "…"
+
+
+def seed_problem(run_dir: Path, summary: dict | None) -> str | None:
+    if not run_dir.is_dir():
+        return "missing"
+    if summary is None:
+        return "unfinished (no summary.json)"
+    if summary.get("status") == "completed":
+        score = summary.get("score")
+        return None if score is not None and math.isfinite(score) else "completed without a score"
+    error = error_headline(summary.get("error"))
+    return f"{summary.get('status')} ({error})" if error else str(summary.get("status"))
+
+
+def load_runs(experiment_dir: Path, spec: dict) -> list[SeedRun]:
+    runs = []
+    for job in spec["jobs"]:
+        run_dir = experiment_dir / job["run_dir"]
+        summary = read_json(run_dir / "summary.json")
+        runs.append(SeedRun(job["variant"], job["algo"], job["env_id"], job["seed"], run_dir, summary,
+                            seed_problem(run_dir, summary)))
+    return runs
+
+
+def bootstrap_ci(scores: np.ndarray, reps: int) -> tuple[float, float]:
+    """Percentile-bootstrap CI of the mean across seeds; none from fewer than two seeds."""
+    if len(scores) < 2:
+        return math.nan, math.nan
+    _, intervals = rly.get_interval_estimates(
+        {"seeds": np.asarray(scores, dtype=float).reshape(-1, 1)}, lambda runs: np.array([runs.mean()]),
+        reps=reps, confidence_interval_size=CONFIDENCE, random_state=np.random.RandomState(BOOTSTRAP_SEED))
+    low, high = intervals["seeds"][:, 0]
+    return float(low), float(high)
+
+
+def verdict(published: float, ci_low: float, ci_high: float) -> str:
+    if math.isnan(published):
+        return ""
+    if math.isnan(ci_low):
+        return "no CI (fewer than 2 seeds)"
+    if published > ci_high:
+        return "above our CI"
+    return "below our CI" if published < ci_low else "inside our CI"
+
+
+def table_row(group: list[SeedRun], published: dict | None, reps: int) -> dict:
+    scored = [run for run in group if run.problem is None]
+    scores = np.array([run.summary["score"] for run in scored], dtype=float)
+    ci_low, ci_high = bootstrap_ci(scores, reps)
+    published_score = float(published["score"]) if published else math.nan
+    speeds = [run.summary["steps_per_second"] for run in scored]
+    memories = [run.summary["peak_rss_mb"] for run in scored]
+    return {
+        "variant": group[0].variant, "algo": group[0].algo, "env": group[0].env,
+        "seeds_completed": len(scored), "seeds_expected": len(group),
+        "mean_score": float(scores.mean()) if len(scores) else math.nan, "ci_low": ci_low, "ci_high": ci_high,
+        "seed_scores": {run.seed: run.summary["score"] for run in scored},
+        "median_steps_per_second": float(np.median(speeds)) if speeds else math.nan,
+        "max_peak_rss_mb": float(max(memories)) if memories else math.nan,
+        "published_score": published_score, "published_source": published["source"] if published else "",
+        "verdict": verdict(published_score, ci_low, ci_high),
+        "missing_failed": ", ".join(f"seed {run.seed} {run.problem}" for run in group if run.problem),
+    }
+
+
+def score_table(runs: list[SeedRun], spec: dict, reps: int) -> pd.DataFrame:
+    """Rows in the spec's variant order, then environment order; seeds are the jobs the spec expected."""
+    variant_order = [variant["name"] for variant in spec["variants"]]
+    env_order = list(dict.fromkeys(spec["environments"] + [run.env for run in runs]))
+    published = {(entry["variant"], entry["env_id"]): entry for entry in spec.get("published") or []}
+    pairs = sorted({(run.variant, run.env) for run in runs},
+                   key=lambda pair: (variant_order.index(pair[0]), env_order.index(pair[1])))
+    rows = [table_row([run for run in runs if (run.variant, run.env) == pair], published.get(pair), reps)
+            for pair in pairs]
+    return pd.DataFrame(rows)
+
+
+def table_csv(table: pd.DataFrame) -> str:
+    return table.assign(seed_scores=table.seed_scores.map(json.dumps)).to_csv(index=False)
+
+
+def format_number(value: float, decimals: int = 1) -> str:
+    if math.isnan(value):
+        return "n/a"
+    return f"{value:,.{decimals}f}" if abs(value) >= 1 or value == 0 else f"{value:.3g}"
+
+
+def markdown_cells(row, with_published: bool) -> dict[str, str]:
+    cells = {
+        "variant": row.variant, "algo": row.algo, "env": row.env,
+        "seeds": f"{row.seeds_completed}/{row.seeds_expected}",
+        "score (mean)": format_number(row.mean_score),
+        "95% CI": "n/a" if math.isnan(row.ci_low) else f"[{format_number(row.ci_low)}, {format_number(row.ci_high)}]",
+        "per-seed scores": ", ".join(f"s{seed} {format_number(score)}" for seed, score in row.seed_scores.items()),
+        "steps/s (median)": format_number(row.median_steps_per_second, 0),
+        "peak RSS MB (max)": format_number(row.max_peak_rss_mb, 0),
+    }
+    if with_published:
+        cells |= {"published": "" if math.isnan(row.published_score) else format_number(row.published_score),
+                  "published vs our CI": row.verdict, "published source": row.published_source}
+    cells["missing / failed"] = row.missing_failed
+    return {header: str(cell).replace("|", "\\|") for header, cell in cells.items()}  # a bare | would split the cell
+
+
+def table_markdown(table: pd.DataFrame) -> str:
+    """The published columns appear only when the spec lists a published score for some row."""
+    if table.empty:
+        return "*(the spec lists no jobs)*"
+    with_published = bool(table.published_source.ne("").any())
+    rows = [markdown_cells(row, with_published) for row in table.itertuples(index=False)]
+    lines = ["| " + " | ".join(rows[0]) + " |", "|" + "---|" * len(rows[0])]
+    lines += ["| " + " | ".join(row.values()) + " |" for row in rows]
+    return "\n".join(lines)

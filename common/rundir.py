@@ -1,0 +1,211 @@
+"""A run directory: the files every training run leaves behind, each written atomically.
+
+    config.json   resolved hyperparameters, seed, device, protocol record, git commit, package versions
+    metrics.csv   one row per finished training episode: step, wall_time, return, length
+    eval.csv      one row per evaluation: step, wall_time, mean, std, episodes
+    summary.json  status (completed | diverged | failed), score under the score rule, SPS, peak RSS
+    events.*      TensorBoard scalars (losses, returns)
+
+Use it as a context manager around the training loop; it turns the way the loop ended into the
+summary: normally -> completed, `Diverged` -> diverged (returned, not raised), any other exception
+-> failed (written, then re-raised so that bugs stay loud). Interrupts write no summary, so a
+rerun of the sweep redoes the run.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import os
+import resource
+import subprocess
+import sys
+import time
+import traceback
+from dataclasses import asdict, dataclass
+from importlib import metadata
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+from tqdm import tqdm
+
+import envs
+from common.config import SCORE_RULES, RunConfig
+
+PACKAGES = ("torch", "gymnasium", "numpy", "ale-py", "mujoco", "dm-control")
+METRICS_COLUMNS = ("step", "wall_time", "return", "length")
+EVAL_COLUMNS = ("step", "wall_time", "mean", "std", "episodes")
+
+
+class Diverged(RuntimeError):
+    """A loss or parameter became NaN/inf: the run stops and is never given a score."""
+
+
+def check_finite(step: int, **losses: float) -> None:
+    for name, value in losses.items():
+        if not math.isfinite(value):
+            raise Diverged(f"{name} became {value} at step {step}")
+
+
+@dataclass
+class RunResult:
+    status: str
+    score: float
+    score_rule: str
+    steps: int
+    steps_per_second: float
+    peak_rss_mb: float
+    wall_time: float
+    error: str | None = None
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Write to a temporary file beside `path`, then rename: readers never see half a file."""
+    temp = path.with_name(f".{path.name}.tmp")
+    with open(temp, "w") as handle:
+        handle.write(text)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(temp, path)
+
+
+def write_json(path: Path, value: object) -> None:
+    write_atomic(path, json.dumps(value, indent=2, sort_keys=True, default=str) + "\n")
+
+
+def write_csv(path: Path, columns: tuple[str, ...], rows: list[tuple]) -> None:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(columns)
+    writer.writerows(rows)
+    write_atomic(path, buffer.getvalue())
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
+
+
+def git_commit() -> str:
+    try:
+        out = subprocess.run(["git", "describe", "--always", "--dirty", "--abbrev=40"], capture_output=True,
+                             text=True, timeout=5, cwd=Path(__file__).resolve().parent)
+        return out.stdout.strip() if out.returncode == 0 else "unknown"
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def package_versions() -> dict[str, str]:
+    versions = {"python": sys.version.split()[0]}
+    for name in PACKAGES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            pass
+    return versions
+
+
+def compute_score(rule: str, total_steps: int, episode_returns: list[float], evals: list[tuple[int, float]]) -> float:
+    """The run's final score; NaN when the rule has nothing to average (e.g. no finished episode)."""
+    if rule == "train_last_100":
+        window = episode_returns[-100:]
+    elif rule == "eval_last_10pct":
+        window = [mean for step, mean in evals if step >= 0.9 * total_steps]
+    else:
+        raise ValueError(f"score_rule: expected one of {sorted(SCORE_RULES)}, got {rule!r}")
+    return float(np.mean(window)) if window else float("nan")
+
+
+class RunLogger:
+    def __init__(self, run_dir: Path | str, config: RunConfig, seed: int, algo: str, protocol: dict, device: str):
+        self.dir = Path(run_dir)
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.config = config
+        self.seed = seed
+        self.next_eval_step = config.eval_interval
+        self.episodes: list[tuple] = []
+        self.evals: list[tuple] = []
+        self.step = 0
+        self.start = time.perf_counter()
+        self.result: RunResult | None = None
+        write_json(self.dir / "config.json", {
+            "algo": algo, "seed": seed, "device": device, "hyperparameters": config.to_dict(),
+            "env_id": config.env_id, "protocol": protocol, "score_rule": SCORE_RULES[config.score_rule],
+            "git_commit": git_commit(), "packages": package_versions(),
+        })
+        from torch.utils.tensorboard import SummaryWriter  # slow import; only runs need it
+
+        self.tensorboard = SummaryWriter(str(self.dir))
+        self.progress = tqdm(total=config.total_steps, unit="step", dynamic_ncols=True, leave=False,
+                             desc=f"{algo} {config.env_id} seed {seed}", disable=not sys.stderr.isatty())
+
+    def __enter__(self) -> "RunLogger":
+        return self
+
+    def log_episodes(self, step: int, info: dict) -> None:
+        """Record the episodes that a gymnasium vector env's RecordEpisodeStatistics says just ended."""
+        if "episode" not in info:
+            return
+        ended = info["_episode"]
+        for episode_return, length in zip(info["episode"]["r"][ended], info["episode"]["l"][ended]):
+            self.episodes.append((step, round(time.perf_counter() - self.start, 3), float(episode_return), int(length)))
+            self.tensorboard.add_scalar("charts/episode_return", episode_return, step)
+
+    def log_scalars(self, step: int, **scalars: float) -> None:
+        for name, value in scalars.items():
+            self.tensorboard.add_scalar(name, value, step)
+
+    def log_eval(self, step: int, returns: list[float]) -> None:
+        self.evals.append((step, round(time.perf_counter() - self.start, 3), float(np.mean(returns)),
+                           float(np.std(returns)), len(returns)))
+        self.tensorboard.add_scalar("eval/mean_return", np.mean(returns), step)
+        self.flush()
+
+    def evaluate_if_due(self, step: int, act: Callable[[np.ndarray], np.ndarray]) -> None:
+        """Evaluate every `eval_interval` steps and once at the end of training."""
+        if step < self.next_eval_step and step < self.config.total_steps:
+            return
+        returns = envs.evaluate(act, self.config.env_id, self.config.eval_episodes, self.seed, round_index=len(self.evals))
+        self.log_eval(step, returns)
+        while self.next_eval_step <= step:
+            self.next_eval_step += self.config.eval_interval
+
+    def advance(self, step: int) -> None:
+        """Move the progress bar to `step`, showing steps/s and the recent training return."""
+        self.progress.update(step - self.step)
+        self.step = step
+        if self.episodes:
+            self.progress.set_postfix(ret=f"{np.mean([row[2] for row in self.episodes[-20:]]):.1f}", refresh=False)
+
+    def flush(self) -> None:
+        write_csv(self.dir / "metrics.csv", METRICS_COLUMNS, self.episodes)
+        write_csv(self.dir / "eval.csv", EVAL_COLUMNS, self.evals)
+        self.tensorboard.flush()
+
+    def __exit__(self, kind, error, trace) -> bool:
+        self.progress.close()
+        if kind is not None and not issubclass(kind, Exception):
+            self.tensorboard.close()
+            return False  # KeyboardInterrupt, SystemExit: no summary, so the run counts as unfinished
+        wall_time = time.perf_counter() - self.start
+        status = "completed" if kind is None else "diverged" if issubclass(kind, Diverged) else "failed"
+        score = compute_score(self.config.score_rule, self.config.total_steps,
+                              [row[2] for row in self.episodes], [(row[0], row[2]) for row in self.evals])
+        self.result = RunResult(
+            status=status,
+            score=score if status == "completed" else float("nan"),
+            score_rule=self.config.score_rule,
+            steps=self.step,
+            steps_per_second=self.step / wall_time if wall_time > 0 else 0.0,
+            peak_rss_mb=peak_rss_mb(),
+            wall_time=wall_time,
+            error=None if kind is None else "".join(traceback.format_exception(kind, error, trace)),
+        )
+        self.flush()
+        self.tensorboard.close()
+        summary = asdict(self.result)
+        summary["score"] = None if math.isnan(score) or status != "completed" else score  # strict JSON has no NaN
+        write_json(self.dir / "summary.json", summary)
+        return status == "diverged"

@@ -1,0 +1,88 @@
+"""Turn specs and a tier into jobs, skip what is already finished, run the rest on a backend.
+
+Layout of the results:  RESULTS/<tier>/<experiment>/spec.json           the resolved plan
+                        RESULTS/<tier>/<experiment>/runs/<variant>/<env>/seed_<n>/   one run
+A run directory holds job.json (what was asked) next to the run's own files. A job counts as
+done when its summary says completed or diverged (both are results; a diverged run would only
+diverge again) and its job.json equals the job asked for now; anything else is started afresh.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from common.config import SCORE_RULES
+from common.rundir import write_json
+from runner.spec import Spec, Tier
+
+FINISHED = ("completed", "diverged")
+
+
+@dataclass(frozen=True)
+class Job:
+    experiment: str
+    variant: str
+    algo: str
+    env_id: str
+    seed: int
+    config: dict
+    run_dir: str
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def plan(spec: Spec, tier_name: str, results: Path, seeds: int | None = None) -> list[Job]:
+    tier: Tier = spec.tiers[tier_name]
+    seed_list = range(seeds if seeds is not None else tier.seeds)
+    experiment_dir = results / tier_name / spec.name
+    return [
+        Job(spec.name, variant.name, variant.algo, env_id, seed, spec.run_config(variant, env_id, tier),
+            str(experiment_dir / "runs" / variant.name / env_id / f"seed_{seed}"))
+        for variant in spec.variants for env_id in tier.environments for seed in seed_list
+    ]
+
+
+def write_plan(spec: Spec, tier_name: str, results: Path, jobs: list[Job]) -> None:
+    """spec.json: what analysis needs to know what was expected, including the runs that never finished."""
+    tier: Tier = spec.tiers[tier_name]
+    experiment_dir = results / tier_name / spec.name
+    experiment_dir.mkdir(parents=True, exist_ok=True)
+    write_json(experiment_dir / "spec.json", {
+        "name": spec.name, "title": spec.title, "reproduces": spec.reproduces, "tier": tier_name,
+        "score_rule": spec.score_rule, "score_rule_text": SCORE_RULES[spec.score_rule],
+        "total_steps": tier.total_steps, "environments": list(tier.environments),
+        "variants": [asdict(v) for v in spec.variants], "seeds": sorted({job.seed for job in jobs}),
+        "jobs": [{"variant": j.variant, "algo": j.algo, "env_id": j.env_id, "seed": j.seed,
+                  "run_dir": str(Path(j.run_dir).relative_to(experiment_dir))} for j in jobs],
+        "published": list(spec.published),
+    })
+
+
+def read_summary(run_dir: Path | str) -> dict | None:
+    try:
+        return json.loads((Path(run_dir) / "summary.json").read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def is_done(job: Job) -> bool:
+    summary = read_summary(job.run_dir)
+    if summary is None or summary.get("status") not in FINISHED:
+        return False
+    try:
+        return json.loads((Path(job.run_dir) / "job.json").read_text()) == job.to_dict()
+    except (OSError, ValueError):
+        return False
+
+
+def prepare(job: Job) -> None:
+    """Start the run directory afresh, so that no file of an unfinished attempt survives."""
+    run_dir = Path(job.run_dir)
+    if run_dir.exists():
+        shutil.rmtree(run_dir)
+    run_dir.mkdir(parents=True)
+    write_json(run_dir / "job.json", job.to_dict())
