@@ -24,7 +24,10 @@ def mlp(sizes: list[int], activation: type[nn.Module] = nn.Tanh, output_gain: fl
 
 def space_sizes(env: gym.vector.VectorEnv) -> tuple[int, int, bool]:
     """(observation size, policy output size, discrete?) for flat observations."""
-    observation_size = int(torch.tensor(env.single_observation_space.shape).prod())
+    observations = env.single_observation_space
+    if not isinstance(observations, gym.spaces.Box):
+        raise TypeError(f"observation space {observations} is not supported: expected a Box of numbers")
+    observation_size = int(torch.tensor(observations.shape).prod())
     space = env.single_action_space
     if isinstance(space, gym.spaces.Discrete):
         return observation_size, int(space.n), True

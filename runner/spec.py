@@ -137,7 +137,7 @@ def load_spec(path: Path | str) -> Spec:
         raise SpecError(path, "variants", "at least one variant")
 
     tiers = {}
-    for tier_name, body in _mapping(data["tiers"], path, "tiers", TIERS).items():
+    for tier_name, body in _mapping(data["tiers"], path, "tiers", ("smoke",), TIERS[1:]).items():
         field = f"tiers.{tier_name}"
         body = _mapping(body, path, field, ("total_steps", "seeds", "eval_interval"), ("environments", "overrides"))
         tier_envs = _env_list(body.get("environments", list(environments)), path, f"{field}.environments")

@@ -1,0 +1,35 @@
+"""Small spec files and command runners shared by the tests."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def write_spec(directory: Path, name: str = "tiny", **changes) -> Path:
+    """A valid two-variant CartPole spec whose smoke tier takes seconds; `changes` replace top-level keys."""
+    spec = {
+        "name": name,
+        "title": "tiny test experiment",
+        "reproduces": {"paper": "none", "table": "none", "claim": "the pipeline works"},
+        "score_rule": "eval_last_10pct",
+        "environments": ["CartPole-v1"],
+        "variants": {
+            "reinforce": {"algo": "reinforce", "overrides": {"batch_size": 500}},
+            "a2c": {"algo": "a2c", "overrides": {"num_envs": 4}},
+        },
+        "tiers": {"smoke": {"total_steps": 2000, "seeds": 2, "eval_interval": 1000,
+                            "overrides": {"eval_episodes": 2}}},
+        **changes,
+    }
+    path = directory / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(spec, sort_keys=False))
+    return path
+
+
+def run_module(*args: str, **kwargs) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", *args], cwd=PROJECT_ROOT, capture_output=True, text=True,
+                          timeout=600, **kwargs)

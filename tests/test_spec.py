@@ -1,0 +1,58 @@
+"""A malformed spec is refused with the file, the field and what was expected; exit 2; nothing written."""
+
+import pytest
+import yaml
+
+from helpers import run_module, write_spec
+from runner.spec import load_spec
+
+
+def broken(tmp_path, mutate):
+    path = write_spec(tmp_path)
+    data = yaml.safe_load(path.read_text())
+    mutate(data)
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+CASES = {
+    "unknown top-level key": (lambda d: d.update(colour="red"), "colour: expected one of the keys"),
+    "wrong type": (lambda d: d["tiers"]["smoke"].update(seeds="three"), "tiers.smoke.seeds: expected a value of type int"),
+    "unknown algorithm": (lambda d: d["variants"]["a2c"].update(algo="a4c"), "variants.a2c.algo: expected one of the algorithms"),
+    "unknown env id": (lambda d: d.update(environments=["CartPool-v1"]), "environments[0]: expected a registered gymnasium id"),
+    "unknown hyperparameter": (lambda d: d["variants"]["a2c"]["overrides"].update(learning_rat=0.1), "overrides.learning_rat: expected one of the hyperparameters"),
+    "hyperparameter of wrong type": (lambda d: d["variants"]["a2c"]["overrides"].update(num_envs=2.5), "overrides.num_envs: expected a value of type int"),
+    "invalid hyperparameter value": (lambda d: d["tiers"]["smoke"].update(total_steps=-5), "overrides.total_steps: expected a positive number"),
+    "missing key": (lambda d: d.pop("score_rule"), "score_rule: expected a value (the key is required)"),
+    "unknown tier": (lambda d: d["tiers"].update(weekly=d["tiers"]["smoke"]), "tiers.weekly: expected one of the keys"),
+    "unknown score rule": (lambda d: d.update(score_rule="best_ever"), "score_rule: expected one of"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_load_spec_names_the_field(tmp_path, case):
+    mutate, message = CASES[case]
+    path = broken(tmp_path, mutate)
+    with pytest.raises(ValueError) as error:
+        load_spec(path)
+    assert str(path) in str(error.value)
+    assert message in str(error.value)
+
+
+def test_runner_rejects_a_malformed_spec_with_exit_2_and_writes_nothing(tmp_path):
+    good = write_spec(tmp_path, name="good")
+    bad = broken(tmp_path, lambda d: d["variants"]["a2c"]["overrides"].update(learning_rat=0.1))
+    results = tmp_path / "results"
+    process = run_module("runner", str(good), str(bad), "--results", str(results))
+    assert process.returncode == 2
+    assert "tiny.yaml" in process.stderr and "learning_rat" in process.stderr
+    assert "Traceback" not in process.stderr
+    assert not results.exists()  # not even the valid spec's runs started
+
+
+def test_the_shipped_specs_are_valid(project_root):
+    specs = sorted((project_root / "experiments").glob("*.yaml"))
+    assert specs
+    for path in specs:
+        spec = load_spec(path)
+        assert set(spec.tiers) == {"smoke", "nightly", "paper"}
