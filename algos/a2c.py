@@ -175,10 +175,7 @@ def train(config: Config, seed: int, run_dir: Path | str) -> RunResult:
             loss.backward()
             nn.utils.clip_grad_norm_(model.parameters(), config.max_grad_norm)
             optimizer.step()
-
-            log.log_scalars(step, **{f"losses/{name}": value for name, value in parts.items()})
-            log.advance(step)
-            log.evaluate_if_due(step, act)
+            log.after_update(step, parts, act)
     env.close()
     return log.result
 

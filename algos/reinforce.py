@@ -187,9 +187,7 @@ def train(config: Config, seed: int, run_dir: Path | str) -> RunResult:
                     value_optimizer.step()
                 losses["value_loss"] = value_loss.item()
             check_finite(step, **losses)
-            log.log_scalars(step, **{f"losses/{name}": v for name, v in losses.items()})
-            log.advance(step)
-            log.evaluate_if_due(step, act)
+            log.after_update(step, losses, act)
     env.close()
     return log.result
 

@@ -163,6 +163,12 @@ class RunLogger:
         self.tensorboard.add_scalar("eval/mean_return", np.mean(returns), step)
         self.flush()
 
+    def after_update(self, step: int, losses: dict[str, float], act: Callable[[np.ndarray], np.ndarray]) -> None:
+        """What follows every learning update: log its losses, move the progress bar, evaluate when due."""
+        self.log_scalars(step, **{f"losses/{name}": value for name, value in losses.items()})
+        self.advance(step)
+        self.evaluate_if_due(step, act)
+
     def evaluate_if_due(self, step: int, act: Callable[[np.ndarray], np.ndarray]) -> None:
         """Evaluate every `eval_interval` steps and once at the end of training."""
         if step < self.next_eval_step and step < self.config.total_steps:

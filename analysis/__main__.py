@@ -1,0 +1,87 @@
+"""`python -m analysis RESULTS_DIR`: tables, figures and reports for every experiment of a sweep."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import seaborn as sns
+
+from analysis.figures import plot_final_scores, plot_learning_curves
+from analysis.report import experiment_section
+from analysis.table import load_runs, score_table, table_csv, table_markdown
+from common.rundir import write_atomic
+
+DEFAULT_REPS = 2000
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m analysis",
+        description="Aggregate a sweep's results. For every RESULTS_DIR/<experiment>/spec.json, write table.csv, "
+                    "report.md and figures/{learning_curves,final_scores}.png beside it, then RESULTS_DIR/report.md "
+                    "(an index of all experiments), and print the score tables. Seeds that are missing, unfinished, "
+                    "failed or diverged are named in each row's 'missing / failed' column, never averaged.")
+    parser.add_argument("results_dir", type=Path, metavar="RESULTS_DIR",
+                        help="directory of experiment folders written by the sweep runner, e.g. results/smoke")
+    parser.add_argument("--reps", type=int, default=DEFAULT_REPS,
+                        help=f"bootstrap resamples per 95%% CI (default {DEFAULT_REPS}); the random state is fixed, "
+                             "so the same results and --reps always give the same CIs")
+    args = parser.parse_args(argv)
+    if args.reps < 1:
+        parser.error(f"--reps: expected a positive number of resamples, got {args.reps}")
+    return args
+
+
+def find_experiments(results_dir: Path) -> list[Path]:
+    """The experiment folders; raises ValueError with what to do when there are none."""
+    if not results_dir.is_dir():
+        raise ValueError(f"{results_dir} is not a directory; pass the sweep's results directory, e.g. results/smoke")
+    if (results_dir / "spec.json").is_file():
+        raise ValueError(f"{results_dir} is a single experiment; pass its parent directory {results_dir.parent}")
+    experiments = sorted(spec.parent for spec in results_dir.glob("*/spec.json"))
+    if not experiments:
+        raise ValueError(f"{results_dir} holds no <experiment>/spec.json; run the sweep first or check the path")
+    return experiments
+
+
+def analyse_experiment(experiment_dir: Path, reps: int) -> tuple[dict, str, str]:
+    """Write the experiment's table, figures and report; return its spec, Markdown table and index section."""
+    spec = json.loads((experiment_dir / "spec.json").read_text())
+    runs = load_runs(experiment_dir, spec)
+    table = score_table(runs, spec, reps)
+    table_md = table_markdown(table)
+    variants = [variant["name"] for variant in spec["variants"]]
+    palette = dict(zip(variants, sns.color_palette(n_colors=len(variants))))  # one colour per variant in both figures
+    plot_learning_curves(runs, spec, palette, experiment_dir / "figures" / "learning_curves.png")
+    plot_final_scores(runs, table, spec, palette, experiment_dir / "figures" / "final_scores.png")
+    write_atomic(experiment_dir / "table.csv", table_csv(table))
+    write_atomic(experiment_dir / "report.md", experiment_section(spec, runs, table_md, reps))
+    return spec, table_md, experiment_section(spec, runs, table_md, reps, "##", f"{experiment_dir.name}/figures")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    try:
+        experiments = find_experiments(args.results_dir)
+    except ValueError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    links, sections, tables = [], [], []
+    for number, experiment_dir in enumerate(experiments, 1):
+        print(f"[{number}/{len(experiments)}] analysing {experiment_dir}", file=sys.stderr)
+        spec, table_md, section = analyse_experiment(experiment_dir, args.reps)
+        links.append(f"- [{spec['title']}]({experiment_dir.name}/report.md)")
+        sections.append(section)
+        tables.append(f"## {spec['title']} ({spec['name']}, {spec['tier']} tier)\n\n{table_md}\n")
+    write_atomic(args.results_dir / "report.md", "\n".join([f"# Results: {args.results_dir.name}", "", *links, "",
+                                                            *sections]))
+    print("\n".join(tables))
+    print(f"Full report with figures: {args.results_dir / 'report.md'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,127 @@
+"""`python -m analysis` on a hand-built results directory: scores, CIs, named failures, and the files it writes."""
+
+import json
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from analysis.__main__ import main
+from analysis.table import bootstrap_ci, verdict
+
+EXPERIMENT = "toy"
+TOTAL_STEPS = 1000
+FAILED_TRACEBACK = 'Traceback (most recent call last):\n  File "x.py", line 1\nValueError: bad observation shape\n'
+# variant -> seed -> (status, score); a seed that is absent here has no run directory at all
+OUTCOMES = {
+    "reinforce": {0: ("completed", 10.0), 1: ("completed", 14.0), 2: ("failed", None)},  # seed 3 missing
+    "reinforce_baseline": {0: ("completed", 20.0), 1: ("completed", 30.0), 2: ("completed", 25.0), 3: ("completed", 27.0)},
+    "a2c": {0: ("completed", 50.0), 1: ("diverged", None), 2: ("unfinished", None)},  # seed 3 missing
+}
+PUBLISHED_BASELINE = 24.0
+
+
+def write_run(run_dir, seed, status, score):
+    run_dir.mkdir(parents=True)
+    steps = np.arange(1, 11) * TOTAL_STEPS // 10 + seed * 7  # seeds overshoot each evaluation point differently
+    returns = np.linspace(0, score or 0, len(steps))
+    pd.DataFrame({"step": steps, "wall_time": steps / 100, "mean": returns, "std": 1.0, "episodes": 5}).to_csv(
+        run_dir / "eval.csv", index=False)
+    (run_dir / "config.json").write_text(json.dumps({"protocol": {"env_version": "v1", "eval_episodes": 5}}))
+    if status == "unfinished":
+        return
+    (run_dir / "summary.json").write_text(json.dumps({
+        "status": status, "score": score, "score_rule": "eval_last_10pct", "steps": TOTAL_STEPS,
+        "steps_per_second": 100.0 + seed, "peak_rss_mb": 300.0 + seed, "wall_time": 10.0,
+        "error": {"failed": FAILED_TRACEBACK, "diverged": "common.rundir.Diverged: loss became nan"}.get(status)}))
+
+
+def build_results(results_dir):
+    experiment_dir = results_dir / EXPERIMENT
+    jobs = []
+    for variant, seeds in OUTCOMES.items():
+        for seed in range(4):
+            run_dir = f"runs/{variant}/CartPole-v1/seed_{seed}"
+            jobs.append({"variant": variant, "algo": variant.split("_")[0], "env_id": "CartPole-v1", "seed": seed,
+                         "run_dir": run_dir})
+            if seed in seeds:
+                write_run(experiment_dir / run_dir, seed, *seeds[seed])
+    (experiment_dir / "spec.json").write_text(json.dumps({
+        "name": EXPERIMENT, "title": "Toy variance reduction", "tier": "smoke",
+        "reproduces": {"paper": "Someone et al. 2000", "table": "Table 1", "claim": "baselines help"},
+        "score_rule": "eval_last_10pct", "score_rule_text": "mean evaluation return over the last 10% of training",
+        "total_steps": TOTAL_STEPS, "environments": ["CartPole-v1"], "seeds": [0, 1, 2, 3],
+        "variants": [{"name": name, "algo": name.split("_")[0], "overrides": {}} for name in OUTCOMES],
+        "jobs": jobs,
+        "published": [{"variant": "reinforce_baseline", "env_id": "CartPole-v1", "score": PUBLISHED_BASELINE,
+                       "source": "Someone et al. 2000, Table 1"}]}))
+    return experiment_dir
+
+
+@pytest.fixture(scope="module")
+def analysed(tmp_path_factory):
+    results_dir = tmp_path_factory.mktemp("results")
+    experiment_dir = build_results(results_dir)
+    assert main([str(results_dir), "--reps", "500"]) == 0
+    table = pd.read_csv(experiment_dir / "table.csv").set_index("variant")
+    return results_dir, experiment_dir, table
+
+
+def test_rows_follow_the_spec_variant_order(analysed):
+    _, _, table = analysed
+    assert list(table.index) == list(OUTCOMES)
+
+
+def test_mean_is_over_completed_seeds_only(analysed):
+    _, _, table = analysed
+    assert table.loc["reinforce", "mean_score"] == pytest.approx(12.0)
+    assert table.loc["reinforce_baseline", "mean_score"] == pytest.approx(np.mean([20.0, 30.0, 25.0, 27.0]))
+    assert (table.loc["reinforce", "seeds_completed"], table.loc["reinforce", "seeds_expected"]) == (2, 4)
+    assert json.loads(table.loc["reinforce", "seed_scores"]) == {"0": 10.0, "1": 14.0}
+
+
+def test_every_seed_without_a_score_is_named(analysed):
+    _, _, table = analysed
+    assert table.loc["reinforce", "missing_failed"] == "seed 2 failed (ValueError: bad observation shape), seed 3 missing"
+    assert table.loc["a2c", "missing_failed"] == ("seed 1 diverged (Diverged: loss became nan), "
+                                                  "seed 2 unfinished (no summary.json), seed 3 missing")
+    assert pd.isna(table.loc["reinforce_baseline", "missing_failed"])
+
+
+def test_ci_contains_the_mean_and_is_reproducible(analysed):
+    _, _, table = analysed
+    row = table.loc["reinforce_baseline"]
+    assert row.ci_low < row.mean_score < row.ci_high
+    scores = np.array([20.0, 30.0, 25.0, 27.0])
+    assert bootstrap_ci(scores, 500) == bootstrap_ci(scores, 500)
+    assert bootstrap_ci(scores, 500) == (row.ci_low, row.ci_high)
+
+
+def test_one_seed_has_no_ci(analysed):
+    _, _, table = analysed
+    assert table.loc["a2c", "mean_score"] == 50.0
+    assert math.isnan(table.loc["a2c", "ci_low"]) and math.isnan(table.loc["a2c", "ci_high"])
+
+
+def test_published_score_gets_a_verdict(analysed):
+    _, _, table = analysed
+    assert table.loc["reinforce_baseline", "published_score"] == PUBLISHED_BASELINE
+    assert table.loc["reinforce_baseline", "verdict"] == "inside our CI"
+    assert (verdict(5.0, 10.0, 20.0), verdict(25.0, 10.0, 20.0)) == ("below our CI", "above our CI")
+
+
+def test_figures_and_reports_are_written(analysed):
+    results_dir, experiment_dir, _ = analysed
+    for figure in ("learning_curves.png", "final_scores.png"):
+        assert (experiment_dir / "figures" / figure).stat().st_size > 10_000
+    report = (experiment_dir / "report.md").read_text()
+    assert "![Learning curves](figures/learning_curves.png)" in report
+    assert "seed 3 missing" in report and "env_version=v1" in report
+    assert f"({EXPERIMENT}/figures/final_scores.png)" in (results_dir / "report.md").read_text()
+
+
+def test_missing_results_dir_exits_2(tmp_path, capsys):
+    assert main([str(tmp_path / "nowhere")]) == 2
+    assert main([str(tmp_path)]) == 2  # exists but holds no spec.json
+    assert capsys.readouterr().err.count("error:") == 2
