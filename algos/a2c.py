@@ -129,7 +129,7 @@ def train(config: Config, seed: int, run_dir: Path | str) -> RunResult:
     torch.manual_seed(seed)
     torch.set_num_threads(config.torch_threads)
     device = resolve_device(config.device)
-    env, observation = envs.make(config.env_id, num_envs=config.num_envs, seed=seed)
+    env, observation = envs.make(config.env_id, config.num_envs, seed, config.env_protocol, backend=config.env_backend)
     observation_size, action_size, discrete = space_sizes(env)
     model = ActorCritic(observation_size, action_size, discrete, config).to(device)
     optimizer = torch.optim.RMSprop(model.parameters(), lr=config.learning_rate,
@@ -147,7 +147,7 @@ def train(config: Config, seed: int, run_dir: Path | str) -> RunResult:
             chosen = model.head.mode(output) if config.eval_deterministic else model.head(output).sample()
         return chosen.cpu().numpy()
 
-    with RunLogger(run_dir, config, seed, "a2c", envs.protocol(config.env_id), str(device)) as log:
+    with RunLogger(run_dir, config, seed, "a2c", str(device)) as log:
         step = 0
         while step < config.total_steps:
             for t in range(T):

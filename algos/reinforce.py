@@ -136,7 +136,7 @@ def train(config: Config, seed: int, run_dir: Path | str) -> RunResult:
     torch.manual_seed(seed)
     torch.set_num_threads(config.torch_threads)
     device = resolve_device(config.device)
-    env, observation = envs.make(config.env_id, num_envs=1, seed=seed)
+    env, observation = envs.make(config.env_id, 1, seed, config.env_protocol, backend=config.env_backend)
     observation_size, action_size, discrete = space_sizes(env)
     policy = Policy(observation_size, action_size, discrete, config).to(device)
     optimizer = torch.optim.Adam(policy.parameters(), lr=config.learning_rate)
@@ -151,7 +151,7 @@ def train(config: Config, seed: int, run_dir: Path | str) -> RunResult:
             chosen = policy.head.mode(output) if config.eval_deterministic else policy.head(output).sample()
         return chosen.cpu().numpy()
 
-    with RunLogger(run_dir, config, seed, "reinforce", envs.protocol(config.env_id), str(device)) as log:
+    with RunLogger(run_dir, config, seed, "reinforce", str(device)) as log:
         step = 0
         while step < config.total_steps:
             episodes, observation, step = collect_episodes(env, observation, policy, device, config.batch_size, log, step)

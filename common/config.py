@@ -33,7 +33,11 @@ def require(condition: bool, field: str, expected: str, got: object) -> None:
 @dataclass
 class RunConfig:
     env_id: str = "CartPole-v1"
-    """gymnasium environment id"""
+    """environment id: ALE/<Game>-v5, dmc/<domain>-<task>, MinAtar/<Game>-v1 or a gymnasium id"""
+    env_protocol: str = "default"
+    """environment protocol, optionally with options, e.g. dqn2015, machado2018:full_action_space=true, dmc:action_repeat=4"""
+    env_backend: str = "gymnasium"
+    """vector env engine: gymnasium, gymnasium_async (one process per env) or ale_vector (Atari only, C++ threads)"""
     total_steps: int = 100_000
     """training budget in environment steps (agent steps, summed over parallel envs)"""
     eval_interval: int = 10_000
@@ -42,6 +46,8 @@ class RunConfig:
     """whole episodes played per evaluation"""
     eval_deterministic: bool = False
     """evaluate with the most likely action instead of sampling from the policy"""
+    eval_epsilon: float = 0.0
+    """during evaluation, replace an action by a uniformly random one with this probability"""
     score_rule: str = "eval_last_10pct"
     """how the run's final score is computed: eval_last_10pct | train_last_100"""
     device: str = "auto"
@@ -55,9 +61,12 @@ class RunConfig:
         require(self.eval_episodes > 0, "eval_episodes", "a positive number of episodes", self.eval_episodes)
         require(self.score_rule in SCORE_RULES, "score_rule", f"one of {sorted(SCORE_RULES)}", self.score_rule)
         require(self.torch_threads > 0, "torch_threads", "a positive number", self.torch_threads)
-        from envs import check_env_id  # envs imports this module for ConfigError
+        require(0.0 <= self.eval_epsilon <= 1.0, "eval_epsilon", "a probability in [0, 1]", self.eval_epsilon)
+        import envs  # envs imports this module for ConfigError
 
-        check_env_id(self.env_id)
+        envs.check_env_id(self.env_id)
+        envs.resolve_protocol(self.env_id, self.env_protocol)
+        require(self.env_backend in envs.BACKENDS, "env_backend", f"one of {list(envs.BACKENDS)}", self.env_backend)
         try:
             torch.device(self.device if self.device != "auto" else "cpu")
         except RuntimeError:

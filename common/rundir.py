@@ -119,7 +119,7 @@ def compute_score(rule: str, total_steps: int, episode_returns: list[float], eva
 
 
 class RunLogger:
-    def __init__(self, run_dir: Path | str, config: RunConfig, seed: int, algo: str, protocol: dict, device: str):
+    def __init__(self, run_dir: Path | str, config: RunConfig, seed: int, algo: str, device: str):
         self.dir = Path(run_dir)
         self.dir.mkdir(parents=True, exist_ok=True)
         self.config = config
@@ -132,7 +132,8 @@ class RunLogger:
         self.result: RunResult | None = None
         write_json(self.dir / "config.json", {
             "algo": algo, "seed": seed, "device": device, "hyperparameters": config.to_dict(),
-            "env_id": config.env_id, "protocol": protocol, "score_rule": SCORE_RULES[config.score_rule],
+            "env_id": config.env_id,
+            "protocol": envs.protocol_record(config.env_id, config.env_protocol, config.env_backend), "score_rule": SCORE_RULES[config.score_rule],
             "git_commit": git_commit(), "packages": package_versions(),
         })
         from torch.utils.tensorboard import SummaryWriter  # slow import; only runs need it
@@ -173,7 +174,9 @@ class RunLogger:
         """Evaluate every `eval_interval` steps and once at the end of training."""
         if step < self.next_eval_step and step < self.config.total_steps:
             return
-        returns = envs.evaluate(act, self.config.env_id, self.config.eval_episodes, self.seed, round_index=len(self.evals))
+        config = self.config
+        returns = envs.evaluate(act, config.env_id, config.eval_episodes, self.seed, round_index=len(self.evals),
+                                protocol=config.env_protocol, epsilon=config.eval_epsilon)
         self.log_eval(step, returns)
         while self.next_eval_step <= step:
             self.next_eval_step += self.config.eval_interval

@@ -23,7 +23,7 @@ def test_every_hyperparameter_is_documented_in_help(name):
 
 
 @pytest.mark.parametrize("arguments, message", [
-    (["--env-id", "NoSuchEnv-v0"], "env_id: expected a registered gymnasium id"),
+    (["--env-id", "NoSuchEnv-v0"], "env_id: expected an id of a supported family"),
     (["--total-steps", "-5"], "total_steps: expected a positive number of environment steps, got -5"),
     (["--discount", "1.5"], "discount: expected a number in (0, 1], got 1.5"),
 ])

@@ -32,7 +32,7 @@ def test_check_finite_raises_diverged():
 
 def make_logger(tmp_path):
     config = Config(total_steps=100, eval_interval=50)
-    return RunLogger(tmp_path, config, seed=0, algo="test", protocol={}, device="cpu")
+    return RunLogger(tmp_path, config, seed=0, algo="test", device="cpu")
 
 
 def test_divergence_is_recorded_without_a_score(tmp_path):
