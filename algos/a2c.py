@@ -30,7 +30,7 @@ from torch import nn
 
 import envs
 from common.config import RunConfig, require, resolve_device
-from common.nets import ActionHead, mlp, space_sizes
+from common.nets import ENCODERS, ActionHead, action_sizes, encoder, observation_space, orthogonal
 from common.rundir import RunLogger, RunResult, check_finite
 
 
@@ -57,11 +57,13 @@ class Config(RunConfig):
     max_grad_norm: float = 0.5
     """clip the global gradient norm to this"""
     shared_network: bool = True
-    """actor and critic share the hidden layers (else two separate MLPs)"""
+    """actor and critic share the observation encoder (else each has its own)"""
+    network: str = "auto"
+    """observation encoder: auto (mlp for vectors, minatar_cnn, nature_cnn for Atari), mlp, nature_cnn, a3c_cnn, minatar_cnn"""
     hidden_layers: int = 2
-    """hidden layers of the MLP"""
+    """hidden layers of the MLP encoder"""
     hidden_size: int = 64
-    """units per hidden layer"""
+    """units per hidden layer of the MLP encoder"""
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -71,28 +73,25 @@ class Config(RunConfig):
         require(self.learning_rate > 0, "learning_rate", "a positive number", self.learning_rate)
         require(self.max_grad_norm > 0, "max_grad_norm", "a positive number", self.max_grad_norm)
         require(self.hidden_size > 0, "hidden_size", "a positive number of units", self.hidden_size)
-        require(self.hidden_layers >= (1 if self.shared_network else 0), "hidden_layers",
-                "at least 1 layer when the network is shared", self.hidden_layers)
+        require(self.hidden_layers >= 0, "hidden_layers", "0 or more layers", self.hidden_layers)
+        require(self.network in ENCODERS, "network", f"one of {list(ENCODERS)}", self.network)
 
 
 class ActorCritic(nn.Module):
-    def __init__(self, observation_size: int, action_size: int, discrete: bool, config: Config):
+    def __init__(self, space, action_size: int, discrete: bool, config: Config, atari_network: str = "nature_cnn"):
         super().__init__()
-        hidden = [config.hidden_size] * config.hidden_layers
-        if config.shared_network:
-            self.trunk = nn.Sequential(mlp([observation_size, *hidden]), nn.Tanh())
-            self.actor = mlp([config.hidden_size, action_size], output_gain=0.01)
-            self.critic = mlp([config.hidden_size, 1])
-        else:
-            self.trunk = nn.Identity()
-            self.actor = mlp([observation_size, *hidden, action_size], output_gain=0.01)
-            self.critic = mlp([observation_size, *hidden, 1])
+        self.actor_body, features = encoder(space, config.network, atari_network, config.hidden_layers, config.hidden_size)
+        self.critic_body = self.actor_body if config.shared_network else encoder(
+            space, config.network, atari_network, config.hidden_layers, config.hidden_size)[0]
+        self.actor = orthogonal(nn.Linear(features, action_size), 0.01)  # near-uniform initial policy
+        self.critic = orthogonal(nn.Linear(features, 1), 1.0)
         self.head = ActionHead(action_size, discrete)
 
     def forward(self, observations: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Policy outputs (logits or Gaussian means) and state values."""
-        features = self.trunk(observations)
-        return self.actor(features), self.critic(features).squeeze(-1)
+        features = self.actor_body(observations)
+        critic_features = features if self.critic_body is self.actor_body else self.critic_body(observations)
+        return self.actor(features), self.critic(critic_features).squeeze(-1)
 
 
 def n_step_returns(rewards: torch.Tensor, values: torch.Tensor, terminated: torch.Tensor,
@@ -130,12 +129,13 @@ def train(config: Config, seed: int, run_dir: Path | str) -> RunResult:
     torch.set_num_threads(config.torch_threads)
     device = resolve_device(config.device)
     env, observation = envs.make(config.env_id, config.num_envs, seed, config.env_protocol, backend=config.env_backend)
-    observation_size, action_size, discrete = space_sizes(env)
-    model = ActorCritic(observation_size, action_size, discrete, config).to(device)
+    space = observation_space(env)
+    action_size, discrete = action_sizes(env)
+    model = ActorCritic(space, action_size, discrete, config).to(device)
     optimizer = torch.optim.RMSprop(model.parameters(), lr=config.learning_rate,
                                     alpha=config.rmsprop_alpha, eps=config.rmsprop_eps)
     T, N = config.n_steps, config.num_envs
-    observations = np.zeros((T + 1, N, observation_size), dtype=np.float32)
+    observations = np.zeros((T + 1, N, *space.shape), dtype=space.dtype)
     actions = np.zeros((T, N) if discrete else (T, N, action_size), dtype=np.int64 if discrete else np.float32)
     rewards, terminated, truncated, valid = (np.zeros((T, N), dtype=d) for d in (np.float32, bool, bool, bool))
     tensor = lambda array: torch.as_tensor(array, device=device)  # noqa: E731
@@ -143,9 +143,7 @@ def train(config: Config, seed: int, run_dir: Path | str) -> RunResult:
 
     def act(obs: np.ndarray) -> np.ndarray:
         with torch.no_grad():
-            output, _ = model(tensor(obs).float())
-            chosen = model.head.mode(output) if config.eval_deterministic else model.head(output).sample()
-        return chosen.cpu().numpy()
+            return model.head.act(model(tensor(obs))[0], config.eval_deterministic).cpu().numpy()
 
     with RunLogger(run_dir, config, seed, "a2c", str(device)) as log:
         step = 0
@@ -153,7 +151,7 @@ def train(config: Config, seed: int, run_dir: Path | str) -> RunResult:
             for t in range(T):
                 observations[t] = observation
                 with torch.no_grad():
-                    output, _ = model(tensor(observation).float())
+                    output, _ = model(tensor(observation))
                     actions[t] = model.head(output).sample().cpu().numpy()
                 observation, rewards[t], terminated[t], truncated[t], info = env.step(actions[t])
                 valid[t] = ~episode_ended
@@ -164,7 +162,7 @@ def train(config: Config, seed: int, run_dir: Path | str) -> RunResult:
 
             if config.anneal_lr:
                 optimizer.param_groups[0]["lr"] = config.learning_rate * max(0.0, 1.0 - step / config.total_steps)
-            output, values = model(tensor(observations).view(-1, observation_size))
+            output, values = model(tensor(observations).flatten(0, 1))
             output, values = output.view(T + 1, N, -1)[:T], values.view(T + 1, N)
             returns = n_step_returns(tensor(rewards), values.detach(), tensor(terminated), tensor(truncated), config.discount)
             distribution = model.head(output)

@@ -29,7 +29,7 @@ from torch import nn
 
 import envs
 from common.config import RunConfig, require, resolve_device
-from common.nets import ActionHead, mlp, space_sizes
+from common.nets import ActionHead, action_sizes, encoder, observation_space, orthogonal
 from common.rundir import RunLogger, RunResult, check_finite
 
 
@@ -66,11 +66,15 @@ class Config(RunConfig):
         require(self.baseline_gradient_steps > 0, "baseline_gradient_steps", "a positive number", self.baseline_gradient_steps)
 
 
+def mlp_with_head(space, outputs: int, config: Config, gain: float) -> nn.Sequential:
+    body, features = encoder(space, "mlp", hidden_layers=config.hidden_layers, hidden_size=config.hidden_size)
+    return nn.Sequential(body, orthogonal(nn.Linear(features, outputs), gain))
+
+
 class Policy(nn.Module):
-    def __init__(self, observation_size: int, action_size: int, discrete: bool, config: Config):
+    def __init__(self, space, action_size: int, discrete: bool, config: Config):
         super().__init__()
-        hidden = [config.hidden_size] * config.hidden_layers
-        self.net = mlp([observation_size, *hidden, action_size], output_gain=0.01)
+        self.net = mlp_with_head(space, action_size, config, gain=0.01)  # near-uniform initial policy
         self.head = ActionHead(action_size, discrete)
 
     def forward(self, observations: torch.Tensor) -> torch.distributions.Distribution:
@@ -137,19 +141,19 @@ def train(config: Config, seed: int, run_dir: Path | str) -> RunResult:
     torch.set_num_threads(config.torch_threads)
     device = resolve_device(config.device)
     env, observation = envs.make(config.env_id, 1, seed, config.env_protocol, backend=config.env_backend)
-    observation_size, action_size, discrete = space_sizes(env)
-    policy = Policy(observation_size, action_size, discrete, config).to(device)
+    space = observation_space(env)
+    action_size, discrete = action_sizes(env)
+    policy = Policy(space, action_size, discrete, config).to(device)
     optimizer = torch.optim.Adam(policy.parameters(), lr=config.learning_rate)
     if config.baseline:
-        value = mlp([observation_size, *[config.hidden_size] * config.hidden_layers, 1]).to(device)
+        value = mlp_with_head(space, 1, config, gain=1.0).to(device)
         value_optimizer = torch.optim.Adam(value.parameters(), lr=config.baseline_learning_rate)
     returns_of = reward_to_go if config.reward_to_go else trajectory_return
 
     def act(observations: np.ndarray) -> np.ndarray:
         with torch.no_grad():
-            output = policy.net(torch.as_tensor(observations, dtype=torch.float32, device=device))
-            chosen = policy.head.mode(output) if config.eval_deterministic else policy.head(output).sample()
-        return chosen.cpu().numpy()
+            output = policy.net(torch.as_tensor(observations, device=device))
+            return policy.head.act(output, config.eval_deterministic).cpu().numpy()
 
     with RunLogger(run_dir, config, seed, "reinforce", str(device)) as log:
         step = 0

@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 from typing import Callable
 
-from common.config import ConfigError, field_type
+from common.config import ConfigError, config_from_dict, field_type
 
 
 def field_docs(config_class: type) -> dict[str, str]:
@@ -37,8 +37,8 @@ def field_docs(config_class: type) -> dict[str, str]:
     return docs
 
 
-class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
-    """Show defaults, and keep the module docstring's own line breaks."""
+class _HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """Keep the module docstring's own line breaks."""
 
 
 def build_parser(config_class: type, prog: str, description: str) -> argparse.ArgumentParser:
@@ -46,16 +46,23 @@ def build_parser(config_class: type, prog: str, description: str) -> argparse.Ar
         prog=prog, description=description, formatter_class=_HelpFormatter
     )
     docs = field_docs(config_class)
-    hyper = parser.add_argument_group("hyperparameters (defaults are the paper's unless noted)")
+    presets = getattr(config_class, "PRESETS", None)
+    title = "hyperparameters (defaults are the paper's unless noted"
+    title += "; a preset's values replace the defaults)" if presets else ")"
+    hyper = parser.add_argument_group(title)
     for field in dataclasses.fields(config_class):
         flag = "--" + field.name.replace("_", "-")
         kind = field_type(config_class, field.name)
+        # Options not given stay absent, so that a preset can tell them from explicit ones.
+        help_text = f"{docs.get(field.name)} (default: {field.default})"
         if kind is bool:
-            hyper.add_argument(flag, action=argparse.BooleanOptionalAction, default=field.default, help=docs.get(field.name))
+            hyper.add_argument(flag, action=argparse.BooleanOptionalAction, default=argparse.SUPPRESS, help=help_text)
         else:
-            hyper.add_argument(flag, type=kind, default=field.default, metavar=kind.__name__.upper(), help=docs.get(field.name))
+            hyper.add_argument(flag, type=kind, default=argparse.SUPPRESS, metavar=kind.__name__.upper(), help=help_text)
+    if presets:
+        parser.epilog = "presets:\n" + "\n".join(f"  {name}: {values}" for name, values in presets.items())
     run = parser.add_argument_group("run")
-    run.add_argument("--seed", type=int, default=1, help="seeds torch, numpy and the environments")
+    run.add_argument("--seed", type=int, default=1, help="seeds torch, numpy and the environments (default: 1)")
     run.add_argument("--run-dir", type=Path, default=None, help="where the run's files go (default: runs/ALGO__ENV__seedN__TIME)")
     return parser
 
@@ -67,7 +74,7 @@ def main(config_class: type, train: Callable, module_name: str, module_doc: str,
     args = vars(parser.parse_args(argv))
     seed, run_dir = args.pop("seed"), args.pop("run_dir")
     try:
-        config = config_class(**args)
+        config = config_from_dict(config_class, args, source="option")
     except ConfigError as error:
         _exit_bad_input(parser.prog, error)
     if run_dir is None:

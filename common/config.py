@@ -83,12 +83,22 @@ def resolve_device(name: str) -> torch.device:
 
 
 def config_from_dict(config_class: type, values: dict, source: str = "config"):
-    """Build a config from a plain dict (a spec's overrides), rejecting unknown keys and wrong types."""
+    """Build a config from a plain dict (a spec's overrides, the given command-line options),
+    rejecting unknown keys and wrong types. A config class with `PRESETS` (name -> values) and a
+    `preset` field gets the chosen preset's values wherever `values` is silent; preset "auto" asks
+    the class's `preset_for(env_id)`."""
     fields = {f.name: f for f in dataclasses.fields(config_class)}
     for key, value in values.items():
         if key not in fields:
             raise ConfigError(f"{source}.{key}", f"one of the hyperparameters {sorted(fields)}", key)
     values = {key: _coerce(config_class, key, value, source) for key, value in values.items()}
+    if hasattr(config_class, "PRESETS"):
+        preset = values.get("preset", fields["preset"].default)
+        if preset == "auto":
+            preset = config_class.preset_for(values.get("env_id", fields["env_id"].default))
+        if preset not in config_class.PRESETS:
+            raise ConfigError(f"{source}.preset", f"auto or one of {list(config_class.PRESETS)}", preset)
+        values = {**config_class.PRESETS[preset], **values, "preset": preset}
     try:
         return config_class(**values)
     except ConfigError as error:

@@ -30,6 +30,6 @@ def write_spec(directory: Path, name: str = "tiny", **changes) -> Path:
     return path
 
 
-def run_module(*args: str, **kwargs) -> subprocess.CompletedProcess:
+def run_module(*args: str, timeout: float = 600, **kwargs) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", *args], cwd=PROJECT_ROOT, capture_output=True, text=True,
-                          timeout=600, **kwargs)
+                          timeout=timeout, **kwargs)

@@ -33,7 +33,7 @@ def test_a2c_learns_cartpole_quickly(tmp_path):
 @pytest.mark.slow
 def test_nightly_pg_variance_reduction_reproduces_the_homework_conclusion(tmp_path, project_root):
     process = run_module("runner", str(project_root / "experiments" / "pg_variance_reduction.yaml"),
-                         "--tier", "nightly", "--results", str(tmp_path))
+                         "--tier", "nightly", "--results", str(tmp_path), timeout=3 * 3600)
     assert process.returncode == 0, process.stderr
     runs = tmp_path / "nightly" / "pg_variance_reduction" / "runs"
 
