@@ -18,6 +18,8 @@ from torch import nn
 from torch.distributions import Categorical, Distribution, Independent, Normal
 
 ENCODERS = ("auto", "mlp", "nature_cnn", "a3c_cnn", "minatar_cnn")
+# Argument checks on every distribution built in the hot loop cost more than the small networks themselves.
+torch.distributions.Distribution.set_default_validate_args(False)
 
 
 def mlp(sizes: list[int], activation: type[nn.Module] = nn.Tanh, output_gain: float = 1.0) -> nn.Sequential:
@@ -45,7 +47,9 @@ class Scale(nn.Module):
         self.factor, self.channels_last = factor, channels_last
 
     def forward(self, observations: torch.Tensor) -> torch.Tensor:
-        x = observations.float() * self.factor
+        x = observations.float()
+        if self.factor != 1.0:
+            x = x * self.factor
         return x.permute(0, 3, 1, 2) if self.channels_last else x
 
 

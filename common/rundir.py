@@ -3,7 +3,8 @@
     config.json   resolved hyperparameters, seed, device, protocol record, git commit, package versions
     metrics.csv   one row per finished training episode: step, wall_time, return, length
     eval.csv      one row per evaluation: step, wall_time, mean, std, episodes
-    summary.json  status (completed | diverged | failed), score under the score rule, SPS, peak RSS
+    summary.json  status (completed | diverged | failed), score under the score rule, training steps per
+                  second (evaluation time excluded), peak RSS, wall and evaluation time
     events.*      TensorBoard scalars (losses, returns)
 
 Use it as a context manager around the training loop; it turns the way the loop ended into the
@@ -56,9 +57,10 @@ class RunResult:
     score: float
     score_rule: str
     steps: int
-    steps_per_second: float
+    steps_per_second: float  # training only: evaluation time is not counted
     peak_rss_mb: float
     wall_time: float
+    eval_time: float
     error: str | None = None
 
 
@@ -129,6 +131,7 @@ class RunLogger:
         self.evals: list[tuple] = []
         self.step = 0
         self.start = time.perf_counter()
+        self.eval_time = 0.0
         self.result: RunResult | None = None
         write_json(self.dir / "config.json", {
             "algo": algo, "seed": seed, "device": device, "hyperparameters": config.to_dict(),
@@ -174,9 +177,10 @@ class RunLogger:
         """Evaluate every `eval_interval` steps and once at the end of training."""
         if step < self.next_eval_step and step < self.config.total_steps:
             return
-        config = self.config
+        config, started = self.config, time.perf_counter()
         returns = envs.evaluate(act, config.env_id, config.eval_episodes, self.seed, round_index=len(self.evals),
                                 protocol=config.env_protocol, epsilon=config.eval_epsilon)
+        self.eval_time += time.perf_counter() - started
         self.log_eval(step, returns)
         while self.next_eval_step <= step:
             self.next_eval_step += self.config.eval_interval
@@ -199,6 +203,7 @@ class RunLogger:
             self.tensorboard.close()
             return False  # KeyboardInterrupt, SystemExit: no summary, so the run counts as unfinished
         wall_time = time.perf_counter() - self.start
+        training_time = wall_time - self.eval_time
         status = "completed" if kind is None else "diverged" if issubclass(kind, Diverged) else "failed"
         score = compute_score(self.config.score_rule, self.config.total_steps,
                               [row[2] for row in self.episodes], [(row[0], row[2]) for row in self.evals])
@@ -207,9 +212,10 @@ class RunLogger:
             score=score if status == "completed" else float("nan"),
             score_rule=self.config.score_rule,
             steps=self.step,
-            steps_per_second=self.step / wall_time if wall_time > 0 else 0.0,
+            steps_per_second=self.step / training_time if training_time > 0 else 0.0,
             peak_rss_mb=peak_rss_mb(),
             wall_time=wall_time,
+            eval_time=self.eval_time,
             error=None if kind is None else "".join(traceback.format_exception(kind, error, trace)),
         )
         self.flush()

@@ -1,0 +1,144 @@
+"""Training throughput and peak memory of every algorithm, and Stable-Baselines3 at identical
+hyperparameters on CartPole as a yardstick (ratio ours / theirs).
+
+    pip install -r requirements-bench.txt      # Stable-Baselines3, a benchmark-only dependency
+    python -m benchmarks.algo_throughput [--only a2c,ppo] [--output results/benchmarks/algo_throughput.md]
+
+Each row is one fresh process (so peak RSS is that run's own) training for a fixed number of steps
+with one evaluation episode at the end; steps/s counts training only (summary.json excludes
+evaluation time). Not a test: the numbers depend on the machine and its load, recorded with them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from common.rundir import write_atomic
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+# (algorithm, env id, training steps, overrides): paper settings unless the row says otherwise
+CASES = [
+    ("a2c", "CartPole-v1", 50_000, {}),
+    ("a2c", "MinAtar/Breakout-v1", 20_000, {}),
+    ("a2c", "ALE/Pong-v5", 2_000, {}),
+    ("ppo", "CartPole-v1", 50_000, {}),
+    ("ppo", "MinAtar/Breakout-v1", 20_000, {}),
+    ("ppo", "ALE/Pong-v5", 2_048, {}),
+    ("a3c", "CartPole-v1", 50_000, {"workers": 2}),
+    ("a3c", "MinAtar/Breakout-v1", 20_000, {"workers": 2}),
+    ("a3c", "ALE/Pong-v5", 2_000, {"workers": 2}),
+]
+
+# Identical settings on both sides: OpenAI Baselines' A2C with separate 64-64 tanh networks (SB3's
+# default architecture) and a constant learning rate (SB3's default schedule).
+A2C_CARTPOLE = {"num_envs": 16, "n_steps": 5, "learning_rate": 7e-4, "anneal_lr": False, "discount": 0.99,
+                "entropy_coef": 0.01, "value_coef": 0.5, "max_grad_norm": 0.5, "rmsprop_alpha": 0.99,
+                "rmsprop_eps": 1e-5, "shared_network": False}
+# The second row leaves SB3 at torch's default thread count, as it runs out of the box.
+COMPARISONS = [("a2c", "CartPole-v1", 50_000, A2C_CARTPOLE),
+               ("a2c", "CartPole-v1", 50_000, {**A2C_CARTPOLE, "sb3_default_threads": True})]
+
+
+def run_ours(algo: str, env_id: str, steps: int, overrides: dict) -> dict:
+    with tempfile.TemporaryDirectory() as run_dir:
+        flags = [f"--{key.replace('_', '-')}={value}" for key, value in overrides.items() if not isinstance(value, bool)]
+        flags += [f"--{'' if value else 'no-'}{key.replace('_', '-')}" for key, value in overrides.items() if isinstance(value, bool)]
+        command = [sys.executable, "-m", f"algos.{algo}", "--env-id", env_id, "--total-steps", str(steps),
+                   "--eval-interval", str(10 * steps), "--eval-episodes", "1", "--device", "cpu",
+                   "--run-dir", run_dir, *flags]
+        process = subprocess.run(command, cwd=PROJECT_ROOT, capture_output=True, text=True)
+        if process.returncode != 0:
+            return {"error": (process.stderr.strip().splitlines() or ["?"])[-1]}
+        summary = json.loads((Path(run_dir) / "summary.json").read_text())
+        return {"steps_per_second": summary["steps_per_second"], "peak_rss_mb": summary["peak_rss_mb"]}
+
+
+def run_sb3(algo: str, env_id: str, steps: int, settings: dict) -> dict:
+    command = [sys.executable, "-m", "benchmarks.algo_throughput", "--sb3-child", algo, env_id, str(steps), json.dumps(settings)]
+    process = subprocess.run(command, cwd=PROJECT_ROOT, capture_output=True, text=True)
+    if process.returncode != 0:
+        return {"error": (process.stderr.strip().splitlines() or ["?"])[-1]}
+    return json.loads(process.stdout.strip().splitlines()[-1])
+
+
+def sb3_child(algo: str, env_id: str, steps: int, settings: dict) -> None:
+    """Train Stable-Baselines3 with our hyperparameters translated to its names; print SPS and peak RSS."""
+    import torch
+    from stable_baselines3 import A2C
+    from stable_baselines3.common.env_util import make_vec_env
+
+    if not settings.get("sb3_default_threads"):
+        torch.set_num_threads(1)  # as our runs
+    env = make_vec_env(env_id, n_envs=settings["num_envs"], seed=0)
+    policy_kwargs = {"net_arch": {"pi": [64, 64], "vf": [64, 64]}, "activation_fn": torch.nn.Tanh}
+    if algo != "a2c":
+        raise ValueError(f"no Stable-Baselines3 translation for {algo}")
+    model = A2C("MlpPolicy", env, n_steps=settings["n_steps"], learning_rate=settings["learning_rate"],
+                gamma=settings["discount"], gae_lambda=1.0, ent_coef=settings["entropy_coef"],
+                vf_coef=settings["value_coef"], max_grad_norm=settings["max_grad_norm"], rms_prop_eps=settings["rmsprop_eps"],
+                use_rms_prop=True, normalize_advantage=False, policy_kwargs=policy_kwargs, device="cpu", seed=0)
+    start = time.perf_counter()
+    model.learn(total_timesteps=steps)
+    print(json.dumps({"steps_per_second": steps / (time.perf_counter() - start),
+                      "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.algo_throughput", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--only", default=None, help="comma-separated algorithms (default: all)")
+    parser.add_argument("--output", type=Path, default=PROJECT_ROOT / "results/benchmarks/algo_throughput.md")
+    parser.add_argument("--sb3-child", nargs=4, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.sb3_child:
+        algo, env_id, steps, settings = args.sb3_child
+        return sb3_child(algo, env_id, int(steps), json.loads(settings))
+    wanted = set(args.only.split(",")) if args.only else None
+
+    lines = ["# Training throughput and peak memory", "",
+             f"`python -m benchmarks.algo_throughput` on {os.cpu_count()} cores, {time.strftime('%Y-%m-%d')}; "
+             "one fresh process per row, torch on 1 thread per process, CPU. Steps/s counts training only.", "",
+             "| algorithm | environment | steps | settings | steps/s | peak RSS MB |", "|---|---|---|---|---|---|"]
+    for algo, env_id, steps, overrides in CASES:
+        if wanted and algo not in wanted:
+            continue
+        result = run_ours(algo, env_id, steps, overrides)
+        row = (f"| {algo} | {env_id} | {steps:,} | {overrides or 'paper defaults'} | "
+               + (f"{result['steps_per_second']:,.0f} | {result['peak_rss_mb']:,.0f} |" if "error" not in result
+                  else f"failed: {result['error']} | |"))
+        print(row, flush=True)
+        lines.append(row)
+
+    lines += ["", "## Against Stable-Baselines3 at identical hyperparameters", "",
+              "| algorithm | environment | steps | ours steps/s | SB3 steps/s | ours / SB3 | ours MB | SB3 MB |",
+              "|---|---|---|---|---|---|---|---|"]
+    for algo, env_id, steps, settings in COMPARISONS:
+        if wanted and algo not in wanted:
+            continue
+        ours_settings = {key: value for key, value in settings.items() if key != "sb3_default_threads"}
+        ours, theirs = run_ours(algo, env_id, steps, ours_settings), run_sb3(algo, env_id, steps, settings)
+        if "error" in ours or "error" in theirs:
+            row = f"| {algo} | {env_id} | {steps:,} | {ours} | {theirs} | | | |"
+        else:
+            row = (f"| {algo} | {env_id} | {steps:,} | {ours['steps_per_second']:,.0f} | {theirs['steps_per_second']:,.0f} | "
+                   f"{ours['steps_per_second'] / theirs['steps_per_second']:.1f}x | {ours['peak_rss_mb']:,.0f} | "
+                   f"{theirs['peak_rss_mb']:,.0f} |")
+        print(row, flush=True)
+        lines.append(row)
+    lines += ["", "Settings of the comparison rows: " + "; ".join(f"{a}: {s}" for a, _, _, s in COMPARISONS)]
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    write_atomic(args.output, "\n".join(lines) + "\n")
+    print(f"written to {args.output}")
+
+
+if __name__ == "__main__":
+    main()
