@@ -10,7 +10,8 @@ bootstrapped returns, the advantage R_t - V(s_t), and one gradient step on
 
 Defaults are OpenAI Baselines' A2C: 16 envs, 5-step rollouts, discount 0.99, RMSProp with
 learning rate 7e-4 decayed linearly to 0, alpha 0.99, eps 1e-5, entropy 0.01, value 0.5,
-gradient-norm clip 0.5. Vector observations use a 2x64 tanh MLP shared by actor and critic.
+gradient-norm clip 0.5. Actor and critic share their encoder: DQN Nature's CNN on Atari (as
+Baselines), the MinAtar CNN on MinAtar, a 2x64 tanh MLP on vectors (`--network` chooses).
 
 Deliberate deviations:
 - torch's RMSprop adds eps outside the square root and starts its square average at 0;

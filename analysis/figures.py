@@ -108,9 +108,13 @@ def plot_final_scores(runs: list[SeedRun], table: pd.DataFrame, spec: dict, pale
             ci = None if np.isnan(row.ci_low) else [[row.mean_score - row.ci_low], [row.ci_high - row.mean_score]]
             axes.errorbar(variants.index(row.variant), row.mean_score, yerr=ci, fmt="_", color="black",
                           markersize=24, markeredgewidth=2, elinewidth=1.5, capsize=8, zorder=3)
+            if not np.isnan(row.published_score):
+                axes.scatter(variants.index(row.variant) + 0.25, row.published_score, marker="*", s=160,
+                             color="crimson", zorder=4)
         axes.tick_params(axis="x", labelrotation=20)
         axes.grid(axis="y", alpha=0.3)
     grid.set_titles("{col_name}")
     grid.set_axis_labels("", f"final score ({spec['score_rule']})")
-    add_title(grid.figure, spec, "dots: seeds; black: mean and 95% bootstrap CI across seeds")
+    published = "; red star: published" if table.published_score.notna().any() else ""
+    add_title(grid.figure, spec, f"dots: seeds; black: mean and 95% bootstrap CI across seeds{published}")
     save_figure(grid.figure, path)
