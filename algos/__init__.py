@@ -4,7 +4,7 @@
 import importlib
 from types import ModuleType
 
-ALGORITHMS = ("reinforce", "a2c")
+ALGORITHMS = ("reinforce", "a2c", "a3c", "async_q", "ppo")
 
 
 def load(name: str) -> ModuleType:

@@ -8,7 +8,7 @@ import pytest
 import algos
 from common.config import config_from_dict
 
-ATARI_ALGORITHMS = {"a2c": {}}
+ATARI_ALGORITHMS = {"a2c": {}, "ppo": {}, "a3c": {"workers": 2}}
 
 
 @pytest.mark.parametrize("name", sorted(ATARI_ALGORITHMS))

@@ -1,0 +1,286 @@
+"""Process plumbing of the asynchronous methods (algos/a3c.py, algos/async_q.py; Mnih et al. 2016):
+worker processes that train one model held in shared memory, and the coordinator that logs for them.
+
+    coordinator (the calling process)                         worker k = 0 .. workers-1 (one process each)
+    RunLogger, progress bar, evaluations  <-- queue --------  finished episodes, loss averages,
+                                                              evaluation snapshots, its error if it fails
+    global step counter T (a lock guards it) <------------->  adds its steps after each update; stops at the budget
+    stop event  ------------------------------------------->  set when the run must end early
+
+Workers never wait for each other or for the coordinator (no barrier): each applies its own updates
+to the shared parameters, lock-free ("Hogwild", Recht et al. 2011, as the paper does). The
+coordinator holds the one RunLogger: it writes the episodes the workers report, and evaluates a
+snapshot of the shared model that the worker whose update crossed an evaluation boundary sends,
+so that an evaluation sees one consistent model at a known step while training goes on (with one
+worker, evaluations are then as reproducible as training). A worker that diverges ends the run as
+`diverged`; one that raises, or dies without a word (killed, segfault), ends it as `failed`.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import math
+import os
+import queue as queue_module
+import sys
+import time
+import traceback
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import torch
+import torch.multiprocessing as mp
+from torch import nn
+
+from common.config import RunConfig
+from common.rundir import Diverged, RunLogger, RunResult
+
+CPU_CORES = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+LR_PROTOCOLS = ("fixed", "sampled")
+PAPER_LR_RANGE = (1e-4, 1e-2)  # the paper's LogUniform(1e-4, 1e-2) learning-rate distribution
+WORKER_STREAM, LR_DRAW_STREAM = 0, 1  # keys that keep the workers' seeds and the learning-rate draw apart
+REPORT_EVERY = 100  # updates of one worker between the loss averages it sends (keeps the coordinator idle)
+# The forkserver imports these once, so that a worker is a cheap fork with torch and gymnasium loaded.
+# (Not the algorithm modules: a worker of `python -m algos.a3c` runs that module as its __mp_main__.)
+PRELOAD = ["__main__", "algos._async", "common.nets"]
+
+
+class WorkerFailed(RuntimeError):
+    """A worker process raised or died; the message carries its traceback or exit code."""
+
+
+def context():
+    """Workers are forked from a clean, single-threaded forkserver (never from this possibly
+    multi-threaded process); spawn where there is no forkserver."""
+    if "forkserver" in mp.get_all_start_methods():
+        ctx = mp.get_context("forkserver")
+        ctx.set_forkserver_preload(PRELOAD)
+        return ctx
+    return mp.get_context("spawn")
+
+
+def worker_seed(seed: int, rank: int) -> int:
+    """Worker `rank`'s seed for torch and its environment: derived from (run seed, rank), so that
+    no two (seed, rank) pairs share one, as seed + rank would (run 0's worker 1 = run 1's worker 0)."""
+    return int(np.random.SeedSequence([seed, WORKER_STREAM, rank]).generate_state(1)[0])
+
+
+def resolve_learning_rate(config: RunConfig, seed: int) -> RunConfig:
+    """The run's config with its learning rate settled: unchanged under lr_protocol "fixed"; under
+    "sampled" the paper's protocol, a draw from LogUniform(1e-4, 1e-2) seeded by the run seed, so
+    that config.json records the learning rate the run actually used."""
+    if config.lr_protocol == "fixed":
+        return config
+    low, high = PAPER_LR_RANGE
+    draw = np.random.default_rng([seed, LR_DRAW_STREAM]).uniform(math.log(low), math.log(high))
+    return dataclasses.replace(config, learning_rate=float(math.exp(draw)))
+
+
+def annealed(learning_rate: float, step: int, total_steps: int, anneal: bool) -> float:
+    """The paper anneals the learning rate linearly to 0 over training (section 8)."""
+    return learning_rate * max(0.0, 1.0 - step / total_steps) if anneal else learning_rate
+
+
+@torch.no_grad()
+def sync(local_parameters: list[torch.Tensor], shared_parameters: list[torch.Tensor]) -> None:
+    """Copy the shared parameters into a worker's local copy of the network."""
+    for local, shared in zip(local_parameters, shared_parameters, strict=True):
+        local.copy_(shared)
+
+
+def crossed(before: int, after: int, interval: int) -> bool:
+    """Did the global step pass a multiple of `interval` between `before` and `after`?"""
+    return after // interval > before // interval
+
+
+@dataclass
+class Steps:
+    """Consecutive steps of one worker's single environment, shapes (T, 1, ...); they stop early
+    at an episode end, so they never hold gymnasium's autoreset step."""
+
+    observations: np.ndarray  # s_0 .. s_T; s_T is the last state when the episode ended at step T-1
+    actions: np.ndarray
+    rewards: np.ndarray
+    terminated: np.ndarray
+    truncated: np.ndarray
+    episode: tuple[float, int] | None  # (raw return, length) of a whole episode that ended at the last step
+
+    @property
+    def ended(self) -> bool:
+        return bool(self.terminated[-1, 0] or self.truncated[-1, 0])
+
+
+def collect(env, choose: Callable[[np.ndarray], np.ndarray], observation: np.ndarray, count: int):
+    """Act with `choose(observation) -> action` for `count` steps or to the end of the episode;
+    (the steps, the observation to go on from). After an episode end the next observation comes
+    from gymnasium's autoreset step, taken here at once: its action is ignored, and it is neither
+    learned from nor counted."""
+    observations, actions, rewards, terminated, truncated = [observation], [], [], [], []
+    episode = None
+    for _ in range(count):
+        action = choose(observation)
+        observation, reward, term, trunc, info = env.step(action)
+        observations.append(observation)
+        actions.append(action)
+        rewards.append(reward.astype(np.float32))
+        terminated.append(term)
+        truncated.append(trunc)
+        if term[0] or trunc[0]:
+            if "episode" in info:  # absent when an Atari life ends but the game goes on
+                episode = (float(info["episode"]["r"][0]), int(info["episode"]["l"][0]))
+            observation = env.step(action)[0]
+            break
+    steps = Steps(np.stack(observations), np.stack(actions), np.stack(rewards), np.stack(terminated),
+                  np.stack(truncated), episode)
+    return steps, observation
+
+
+@dataclass
+class WorkerLink:
+    """A worker's connection to the run: the shared step counter, the queue to the coordinator
+    and the stop event."""
+
+    rank: int
+    counter: Any  # multiprocessing.Value("q"): the global step T, summed over workers
+    queue: Any
+    stop: Any
+    total_steps: int
+    eval_interval: int
+    pending: dict = dataclasses.field(default_factory=dict)
+    updates: int = 0
+
+    @property
+    def step(self) -> int:
+        return self.counter.value
+
+    def done(self) -> bool:
+        return self.counter.value >= self.total_steps or self.stop.is_set()
+
+    def add_steps(self, count: int, shared_model: nn.Module) -> tuple[int, int]:
+        """Count this worker's `count` new steps; (T before, T after). The worker whose steps cross
+        an evaluation boundary sends a snapshot of the shared model for the coordinator to evaluate."""
+        with self.counter.get_lock():
+            before = self.counter.value
+            self.counter.value = after = before + count
+        if after < self.total_steps and crossed(before, after, self.eval_interval):
+            snapshot = {name: tensor.numpy().copy() for name, tensor in shared_model.state_dict().items()}
+            self.queue.put(("snapshot", after, snapshot))
+        return before, after
+
+    def episode(self, step: int, episode_return: float, length: int) -> None:
+        self.queue.put(("episode", step, float(episode_return), int(length)))
+
+    def scalars(self, step: int, values: dict[str, float]) -> None:
+        """Average `values` over this worker's last REPORT_EVERY updates, then send the averages."""
+        for name, value in values.items():
+            self.pending[name] = self.pending.get(name, 0.0) + value
+        self.updates += 1
+        if self.updates == REPORT_EVERY:
+            self.queue.put(("scalars", step, {name: total / self.updates for name, total in self.pending.items()}))
+            self.pending, self.updates = {}, 0
+
+
+def _worker_main(worker: Callable, link: WorkerLink, args: tuple) -> None:
+    """A worker process's entry: run `worker(link, *args)`, reporting how it ended."""
+    torch.set_num_threads(1)  # one core per worker: intra-op threads would only fight the other workers
+    try:
+        worker(link, *args)
+    except Diverged as error:
+        link.stop.set()
+        link.queue.put(("diverged", link.rank, str(error)))
+    except Exception:
+        link.stop.set()
+        link.queue.put(("error", link.rank, traceback.format_exc()))
+        link.queue.close()
+        link.queue.join_thread()  # the traceback reaches the pipe before the process exits
+        sys.exit(1)
+
+
+def episode_info(episode_return: float, length: int) -> dict:
+    """One finished episode as the info dict RunLogger.log_episodes reads from a vector env."""
+    return {"episode": {"r": np.array([episode_return]), "l": np.array([length])}, "_episode": np.array([True])}
+
+
+def run_workers(config: RunConfig, seed: int, run_dir: Path | str, algo: str, worker: Callable, worker_args: tuple,
+                shared_model: nn.Module, policy: Callable[[nn.Module], Callable]) -> RunResult:
+    """Start `config.workers` processes running `worker(link, *worker_args)` and coordinate them
+    until the global step counter reaches the budget: log what they report, evaluate snapshots,
+    fail loudly when one fails. `policy(model)` returns a fresh `act(observations)` for one
+    evaluation (fresh, so that a recurrent policy starts each evaluation from a zero state)."""
+    ctx = context()
+    counter, messages, stop = ctx.Value("q", 0), ctx.Queue(), ctx.Event()
+    eval_model = copy.deepcopy(shared_model)
+
+    def evaluate(log: RunLogger, step: int, state: dict) -> None:
+        eval_model.load_state_dict({name: torch.as_tensor(value) for name, value in state.items()})
+        log.evaluate_if_due(step, policy(eval_model))
+
+    def handle(log: RunLogger, message: tuple) -> None:
+        kind = message[0]
+        if kind == "episode":
+            _, step, episode_return, length = message
+            log.log_episodes(step, episode_info(episode_return, length))
+        elif kind == "scalars":
+            log.log_scalars(message[1], **message[2])
+        elif kind == "snapshot":
+            evaluate(log, message[1], message[2])
+        elif kind == "diverged":
+            raise Diverged(f"worker {message[1]}: {message[2]}")
+        elif kind == "error":
+            raise WorkerFailed(f"worker {message[1]} raised:\n{message[2]}")
+
+    def drain(log: RunLogger, seconds: float | None) -> None:
+        """Handle the workers' messages for `seconds`, or, given None, until none is left."""
+        deadline = time.monotonic() + (seconds or 0.0)
+        while seconds is None or time.monotonic() < deadline:
+            try:
+                handle(log, messages.get(timeout=max(0.0, deadline - time.monotonic())))
+            except queue_module.Empty:
+                return
+
+    with RunLogger(run_dir, config, seed, algo, "cpu") as log:
+        processes = []
+        try:
+            for rank in range(config.workers):
+                link = WorkerLink(rank, counter, messages, stop, config.total_steps, config.eval_interval)
+                process = ctx.Process(target=_worker_main, args=(worker, link, worker_args),
+                                      name=f"{algo}-worker-{rank}", daemon=True)
+                process.start()
+                processes.append(process)
+            while any(process.is_alive() for process in processes):
+                drain(log, 0.2)
+                log.advance(counter.value)
+                for rank, process in enumerate(processes):
+                    if process.exitcode not in (None, 0):
+                        drain(log, 1.0)  # its own traceback, if it managed to send one, says more
+                        raise WorkerFailed(f"worker {rank} exited with code {process.exitcode}"
+                                           + (f" (signal {-process.exitcode})" if process.exitcode < 0 else "")
+                                           + " without reporting an error")
+            drain(log, None)  # what the last workers sent before they exited
+            if counter.value < config.total_steps:
+                raise WorkerFailed(f"all workers exited at step {counter.value}, before the budget of {config.total_steps}")
+        finally:
+            stop.set()
+            _shut_down(processes, messages)
+        log.advance(counter.value)
+        final = {name: tensor.numpy().copy() for name, tensor in shared_model.state_dict().items()}
+        evaluate(log, max(counter.value, config.total_steps), final)
+    return log.result
+
+
+def _shut_down(processes: list, messages: Any, seconds: float = 10.0) -> None:
+    """Let the workers see the stop event and exit, reading the queue meanwhile so that none is
+    stuck flushing it; terminate any still alive after `seconds`."""
+    deadline = time.monotonic() + seconds
+    while any(process.is_alive() for process in processes) and time.monotonic() < deadline:
+        try:
+            messages.get(timeout=0.05)
+        except queue_module.Empty:
+            pass
+    for process in processes:
+        if process.is_alive():
+            process.terminate()
+        process.join(timeout=5)
