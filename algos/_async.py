@@ -261,7 +261,8 @@ def run_workers(config: RunConfig, seed: int, run_dir: Path | str, algo: str, wo
                                            + " without reporting an error")
             drain(log, None)  # what the last workers sent before they exited
             if counter.value < config.total_steps:
-                raise WorkerFailed(f"all workers exited at step {counter.value}, before the budget of {config.total_steps}")
+                raise WorkerFailed(f"all workers exited at step {counter.value}, "
+                                   f"before the budget of {config.total_steps}")
         finally:
             stop.set()
             _shut_down(processes, messages)

@@ -65,9 +65,11 @@ class Config(RunConfig):
     discount: float = 0.99
     """reward discount gamma"""
     learning_rate: float = 7e-4
-    """RMSProp step size at the start of training (the authors' best rates were around 7e-4); replaced by the draw under lr_protocol sampled"""
+    """RMSProp step size at the start of training (the authors' best rates were around 7e-4); replaced by
+    the draw under lr_protocol sampled"""
     lr_protocol: str = "fixed"
-    """fixed: learning_rate for every seed; sampled: each run draws its rate from LogUniform(1e-4, 1e-2) with its seed, as the paper did (then keep the best k of n seeds)"""
+    """fixed: learning_rate for every seed; sampled: each run draws its rate from LogUniform(1e-4, 1e-2)
+    with its seed, as the paper did (then keep the best k of n seeds)"""
     anneal_lr: bool = True
     """decay the learning rate linearly to 0 over the training budget"""
     rmsprop_alpha: float = 0.99
@@ -87,7 +89,8 @@ class Config(RunConfig):
     shared_network: bool = True
     """actor and critic share the observation encoder (feed-forward network only; the LSTM is always shared)"""
     network: str = "auto"
-    """observation encoder: auto (mlp for vectors, minatar_cnn, a3c_cnn for Atari), mlp, nature_cnn, a3c_cnn, minatar_cnn"""
+    """observation encoder: auto (mlp for vectors, minatar_cnn, a3c_cnn for Atari), mlp, nature_cnn,
+    a3c_cnn, minatar_cnn"""
     hidden_layers: int = 2
     """hidden layers of the MLP encoder"""
     hidden_size: int = 64

@@ -58,15 +58,18 @@ class Config(RunConfig):
     async_update_steps: int = 5
     """steps a worker accumulates gradients over before applying them, fewer at an episode end (I_AsyncUpdate)"""
     target_update_steps: int = 10_000
-    """global env steps between copies of the network into the target network (paper: 40,000 frames = 10,000 agent steps at action repeat 4)"""
+    """global env steps between copies of the network into the target network (paper: 40,000 frames =
+    10,000 agent steps at action repeat 4)"""
     epsilon_anneal_steps: int = 1_000_000
-    """global env steps over which epsilon falls from 1 to each worker's final value (paper: 4 million frames = 1 million agent steps)"""
+    """global env steps over which epsilon falls from 1 to each worker's final value (paper: 4 million
+    frames = 1 million agent steps)"""
     discount: float = 0.99
     """reward discount gamma"""
     learning_rate: float = 7e-4
     """RMSProp step size at the start of training (as algos/a3c.py); replaced by the draw under lr_protocol sampled"""
     lr_protocol: str = "fixed"
-    """fixed: learning_rate for every seed; sampled: each run draws its rate from LogUniform(1e-4, 1e-2) with its seed, as the paper did (then keep the best k of n seeds)"""
+    """fixed: learning_rate for every seed; sampled: each run draws its rate from LogUniform(1e-4, 1e-2)
+    with its seed, as the paper did (then keep the best k of n seeds)"""
     anneal_lr: bool = True
     """decay the learning rate linearly to 0 over the training budget"""
     rmsprop_alpha: float = 0.99
@@ -74,9 +77,11 @@ class Config(RunConfig):
     rmsprop_eps: float = 0.1
     """RMSProp epsilon, inside the square root (as algos/a3c.py)"""
     max_grad_norm: float = 40.0
-    """clip each worker's accumulated gradient norm to this before applying it (as algos/a3c.py)"""
+    """clip each worker's accumulated gradient norm to this before applying it (the authors' A3C value;
+    none given for Q-learning)"""
     network: str = "auto"
-    """observation encoder: auto (mlp for vectors, minatar_cnn, a3c_cnn for Atari), mlp, nature_cnn, a3c_cnn, minatar_cnn"""
+    """observation encoder: auto (mlp for vectors, minatar_cnn, a3c_cnn for Atari), mlp, nature_cnn,
+    a3c_cnn, minatar_cnn"""
     hidden_layers: int = 2
     """hidden layers of the MLP encoder"""
     hidden_size: int = 64
@@ -85,9 +90,8 @@ class Config(RunConfig):
     def __post_init__(self) -> None:
         super().__post_init__()
         require(self.workers > 0, "workers", "a positive number of processes", self.workers)
-        require(self.async_update_steps > 0, "async_update_steps", "a positive number of steps", self.async_update_steps)
-        require(self.target_update_steps > 0, "target_update_steps", "a positive number of steps", self.target_update_steps)
-        require(self.epsilon_anneal_steps > 0, "epsilon_anneal_steps", "a positive number of steps", self.epsilon_anneal_steps)
+        for name in ("async_update_steps", "target_update_steps", "epsilon_anneal_steps"):
+            require(getattr(self, name) > 0, name, "a positive number of steps", getattr(self, name))
         require(0.0 < self.discount <= 1.0, "discount", "a number in (0, 1]", self.discount)
         require(self.learning_rate > 0, "learning_rate", "a positive number", self.learning_rate)
         require(self.lr_protocol in _async.LR_PROTOCOLS, "lr_protocol", f"one of {list(_async.LR_PROTOCOLS)}", self.lr_protocol)
@@ -136,6 +140,7 @@ def worker(link: _async.WorkerLink, config: Config, seed: int, shared_q: nn.Modu
     env, observation = envs.make(config.env_id, 1, seed, config.env_protocol, backend=config.env_backend)
     action_count, _ = action_sizes(env)
     q = QNetwork(observation_space(env), action_count, config)
+    epsilon = 1.0  # set again before each accumulation, from the global step
 
     def choose(observation: np.ndarray) -> np.ndarray:
         if rng.random() < epsilon:
@@ -187,7 +192,8 @@ def train(config: Config, seed: int, run_dir: Path | str) -> RunResult:
     space, (action_count, discrete) = observation_space(probe), action_sizes(probe)
     probe.close()
     if not discrete:
-        raise ConfigError("env_id", "an environment with discrete actions (Q-learning maximises over them)", config.env_id)
+        raise ConfigError("env_id", "an environment with discrete actions (Q-learning maximises over them)",
+                          config.env_id)
     shared_q = QNetwork(space, action_count, config).share_memory()
     target_q = QNetwork(space, action_count, config)
     target_q.load_state_dict(shared_q.state_dict())

@@ -61,7 +61,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.a3c_scaling", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--total-steps", type=int, default=100_000, help="environment steps per run")
-    parser.add_argument("--workers", type=int, nargs="+", default=[1, 2], help="worker counts to compare; the first is the baseline")
+    parser.add_argument("--workers", type=int, nargs="+", default=[1, 2],
+                        help="worker counts to compare; the first is the baseline")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
 

@@ -202,8 +202,8 @@ def test_async_q_learning_learns_cartpole_with_two_workers(tmp_path):
     assert result.status == "completed"
     assert len(rows_without_wall_time(tmp_path / "metrics.csv")) > 100
     # The best evaluation, not the last: online Q-learning without replay learns CartPole within
-    # 20k steps but may collapse again (one try of seeds 0-4: best 271, 452, 178, 359, 356; last 12, 385, 160,
-    # 353, 356). A random policy scores about 22.
+    # 20k steps but may collapse again (one try of seeds 0-4: best 271, 452, 178, 359, 356;
+    # last 12, 385, 160, 353, 356). A random policy scores about 22.
     best = max(float(row["mean"]) for row in rows_without_wall_time(tmp_path / "eval.csv"))
     assert best >= 100
 
