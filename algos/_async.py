@@ -258,7 +258,7 @@ def run_workers(config: RunConfig, seed: int, run_dir: Path | str, algo: str, wo
                         drain(log, 1.0)  # its own traceback, if it managed to send one, says more
                         raise WorkerFailed(f"worker {rank} exited with code {process.exitcode}"
                                            + (f" (signal {-process.exitcode})" if process.exitcode < 0 else "")
-                                           + " without reporting an error")
+                                           + " without reporting an error (its own output, if any, is on stderr)")
             drain(log, None)  # what the last workers sent before they exited
             if counter.value < config.total_steps:
                 raise WorkerFailed(f"all workers exited at step {counter.value}, "

@@ -2,12 +2,13 @@
 environment steps each: does asynchrony turn cores into steps per second? The issue asks for
 2 workers >= 1.6x the steps per second of 1 worker on a 2-core machine.
 
-    python -m benchmarks.a3c_scaling [--total-steps 100000] [--workers 1 2] [--seed 0]
+    python -m benchmarks.a3c_scaling [--total-steps 40000] [--workers 1 2] [--seed 0]
 
 Two rates per run: `training` counts the steps between the first and the last finished episode
 the coordinator logged, over the wall time between them (process start-up and the final
-evaluation excluded); `end to end` is the run's summary (steps / whole wall time). Runs go one
-after another. Other work on the machine takes cores from the workers, so a ratio measured under
+evaluation excluded); `end to end` is the run's summary (steps / whole wall time), which favours
+every run after the first: the forkserver the workers are forked from starts once per process,
+in the first run. Runs go one after another. Other work on the machine takes cores from the workers, so a ratio measured under
 load says little: each row also shows the cores that processes outside the run kept busy while
 it ran (CPU time from /proc over the run's wall time; processes that start and end within the
 run are missed).
@@ -60,7 +61,7 @@ def training_steps_per_second(run_dir: Path) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.a3c_scaling", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--total-steps", type=int, default=100_000, help="environment steps per run")
+    parser.add_argument("--total-steps", type=int, default=40_000, help="environment steps per run")
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2],
                         help="worker counts to compare; the first is the baseline")
     parser.add_argument("--seed", type=int, default=0)

@@ -7,7 +7,6 @@ import json
 import math
 import os
 
-import numpy as np
 import pytest
 import torch
 
@@ -17,9 +16,10 @@ from algos.a2c import actor_critic_loss, n_step_returns
 from common.rundir import Diverged
 
 # Paper defaults but two, for CartPole: its gradients are small beside RMSProp's epsilon 0.1, so the
-# learning rate 7e-4 crawls (30 after 50k steps); 1e-2 is the top of the paper's LogUniform(1e-4, 1e-2)
-# range. No entropy bonus, as rl-zoo's CartPole settings and our A2C spec: with the paper's 0.01 the
-# sampled policy stays noisy enough that only 2-4 of 5 seeds held >= 475 at 100k steps, against 5 of 5.
+# learning rate 7e-4 crawls (evaluation 32 after 50k steps); 1e-2 is the top of the paper's
+# LogUniform(1e-4, 1e-2) range. No entropy bonus, as rl-zoo's CartPole settings and our A2C spec: with
+# the paper's 0.01 the sampled policy stays noisy, and 3-4 of 5 seeds scored >= 475 at 100k steps
+# (several just above), against 500 on all 5 without it.
 CARTPOLE = {"learning_rate": 1e-2, "entropy_coef": 0.0}
 
 
