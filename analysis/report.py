@@ -19,6 +19,15 @@ def protocol_lines(runs: list[SeedRun]) -> list[str]:
     return [f"- **Protocol ({env}):** {protocol}" for env, protocol in protocols.items()]
 
 
+def budget_text(total_steps: int | dict[str, int]) -> str:
+    """One number, or one per environment when the spec gives each its own."""
+    if isinstance(total_steps, int):
+        return f"{total_steps:,}"
+    if len(set(total_steps.values())) == 1:
+        return f"{next(iter(total_steps.values())):,}"
+    return ", ".join(f"{steps:,} ({env_id})" for env_id, steps in total_steps.items())
+
+
 def experiment_section(spec: dict, runs: list[SeedRun], table_md: str, reps: int,
                        heading: str = "#", figures_dir: str = "figures") -> str:
     reproduces = spec.get("reproduces") or {}
@@ -29,7 +38,7 @@ def experiment_section(spec: dict, runs: list[SeedRun], table_md: str, reps: int
         lines.append(f"- **Reproduces:** {cited}" + (f": {reproduces['claim']}" if reproduces.get("claim") else ""))
     lines += [
         f"- **Tier:** {spec['tier']}",
-        f"- **Budget:** {spec['total_steps']:,} environment steps per run; {len(seeds)} seeds "
+        f"- **Budget:** {budget_text(spec['total_steps'])} environment steps per run; {len(seeds)} seeds "
         f"({', '.join(map(str, seeds))}) per variant and environment",
         f"- **Score:** {spec['score_rule_text']} (`{spec['score_rule']}`); 95% CI: percentile bootstrap of the mean "
         f"over completed seeds (rliable, {reps} resamples)",

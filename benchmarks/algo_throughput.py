@@ -43,9 +43,17 @@ CASES = [
 A2C_CARTPOLE = {"num_envs": 16, "n_steps": 5, "learning_rate": 7e-4, "anneal_lr": False, "discount": 0.99,
                 "entropy_coef": 0.01, "value_coef": 0.5, "max_grad_norm": 0.5, "rmsprop_alpha": 0.99,
                 "rmsprop_eps": 1e-5, "shared_network": False}
-# The second row leaves SB3 at torch's default thread count, as it runs out of the box.
+# rl-zoo's tuned CartPole-v1 PPO (our `classic` preset) with advantages standardised per minibatch,
+# as SB3 does; SB3's value loss is the unhalved squared error, as ours.
+PPO_CARTPOLE = {"preset": "classic", "num_envs": 8, "n_steps": 32, "epochs": 20, "minibatch_size": 256,
+                "learning_rate": 1e-3, "anneal_lr": True, "clip_range": 0.2, "anneal_clip": True, "discount": 0.98,
+                "gae_lambda": 0.8, "value_coef": 0.5, "entropy_coef": 0.0, "max_grad_norm": 0.5, "adam_eps": 1e-5,
+                "normalize_advantages": "minibatch", "shared_network": False}
+# The rows marked sb3_default_threads leave SB3 at torch's default thread count, as it runs out of the box.
 COMPARISONS = [("a2c", "CartPole-v1", 50_000, A2C_CARTPOLE),
-               ("a2c", "CartPole-v1", 50_000, {**A2C_CARTPOLE, "sb3_default_threads": True})]
+               ("a2c", "CartPole-v1", 50_000, {**A2C_CARTPOLE, "sb3_default_threads": True}),
+               ("ppo", "CartPole-v1", 50_000, PPO_CARTPOLE),
+               ("ppo", "CartPole-v1", 50_000, {**PPO_CARTPOLE, "sb3_default_threads": True})]
 
 
 def run_ours(algo: str, env_id: str, steps: int, overrides: dict) -> dict:
@@ -73,19 +81,29 @@ def run_sb3(algo: str, env_id: str, steps: int, settings: dict) -> dict:
 def sb3_child(algo: str, env_id: str, steps: int, settings: dict) -> None:
     """Train Stable-Baselines3 with our hyperparameters translated to its names; print SPS and peak RSS."""
     import torch
-    from stable_baselines3 import A2C
+    from stable_baselines3 import A2C, PPO
     from stable_baselines3.common.env_util import make_vec_env
 
     if not settings.get("sb3_default_threads"):
         torch.set_num_threads(1)  # as our runs
     env = make_vec_env(env_id, n_envs=settings["num_envs"], seed=0)
-    policy_kwargs = {"net_arch": {"pi": [64, 64], "vf": [64, 64]}, "activation_fn": torch.nn.Tanh}
-    if algo != "a2c":
+    common = dict(policy="MlpPolicy", env=env, n_steps=settings["n_steps"], gamma=settings["discount"],
+                  ent_coef=settings["entropy_coef"], vf_coef=settings["value_coef"],
+                  max_grad_norm=settings["max_grad_norm"], device="cpu", seed=0,
+                  policy_kwargs={"net_arch": {"pi": [64, 64], "vf": [64, 64]}, "activation_fn": torch.nn.Tanh})
+    if algo == "a2c":
+        model = A2C(**common, learning_rate=settings["learning_rate"], gae_lambda=1.0, use_rms_prop=True,
+                    rms_prop_eps=settings["rmsprop_eps"], normalize_advantage=False)
+    elif algo == "ppo":
+        # SB3 calls a schedule with the fraction of training left, 1 -> 0: our alpha
+        def annealed(value: float, anneal: bool):
+            return (lambda remaining: remaining * value) if anneal else value
+        model = PPO(**common, learning_rate=annealed(settings["learning_rate"], settings["anneal_lr"]),
+                    clip_range=annealed(settings["clip_range"], settings["anneal_clip"]),
+                    batch_size=settings["minibatch_size"], n_epochs=settings["epochs"],
+                    gae_lambda=settings["gae_lambda"], normalize_advantage=True)
+    else:
         raise ValueError(f"no Stable-Baselines3 translation for {algo}")
-    model = A2C("MlpPolicy", env, n_steps=settings["n_steps"], learning_rate=settings["learning_rate"],
-                gamma=settings["discount"], gae_lambda=1.0, ent_coef=settings["entropy_coef"],
-                vf_coef=settings["value_coef"], max_grad_norm=settings["max_grad_norm"], rms_prop_eps=settings["rmsprop_eps"],
-                use_rms_prop=True, normalize_advantage=False, policy_kwargs=policy_kwargs, device="cpu", seed=0)
     start = time.perf_counter()
     model.learn(total_timesteps=steps)
     print(json.dumps({"steps_per_second": steps / (time.perf_counter() - start),

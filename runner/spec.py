@@ -13,6 +13,7 @@ hyperparameter overrides), the environments, the scoring rule and three budget t
     tiers:
       smoke:   {total_steps: 20000, seeds: 3, eval_interval: 2000}
       nightly: {total_steps: 200000, seeds: 5, eval_interval: 10000, environments: [...], overrides: {...}}
+      paper:   {total_steps: {CartPole-v1: 500000, MinAtar/Breakout-v1: 5000000}, ...}   # per environment
       paper:   {...}
     published: [{variant: ..., env_id: ..., score: ..., source: ...}]   # optional
 
@@ -48,9 +49,9 @@ class Variant:
 
 @dataclass(frozen=True)
 class Tier:
-    total_steps: int
+    total_steps: dict[str, int]    # per environment
     seeds: int
-    eval_interval: int
+    eval_interval: dict[str, int]  # per environment
     environments: tuple[str, ...]
     overrides: dict
 
@@ -69,8 +70,8 @@ class Spec:
 
     def run_config(self, variant: Variant, env_id: str, tier: Tier) -> dict:
         """The hyperparameters of one run: variant overrides, then the tier's budget and overrides."""
-        return {**variant.overrides, **tier.overrides, "env_id": env_id, "total_steps": tier.total_steps,
-                "eval_interval": tier.eval_interval, "score_rule": self.score_rule}
+        return {**variant.overrides, **tier.overrides, "env_id": env_id, "total_steps": tier.total_steps[env_id],
+                "eval_interval": tier.eval_interval[env_id], "score_rule": self.score_rule}
 
 
 def _free_mapping(value: object, path: Path, field: str) -> dict:
@@ -105,6 +106,16 @@ def _env_list(value: object, path: Path, field: str) -> tuple[str, ...]:
         except ConfigError as error:
             raise SpecError(path, f"{field}[{index}]", error.expected, env_id) from None
     return tuple(value)
+
+
+def _per_environment(value: object, environments: tuple[str, ...], path: Path, field: str) -> dict[str, int]:
+    """One number for every environment, or a mapping that gives each of them its own."""
+    if not isinstance(value, dict):
+        return {env_id: _typed(value, int, path, field) for env_id in environments}
+    for env_id in value:
+        if env_id not in environments:
+            raise SpecError(path, f"{field}.{env_id}", f"one of the tier's environments {list(environments)}", env_id)
+    return {env_id: _typed(value.get(env_id), int, path, f"{field}.{env_id}") for env_id in environments}
 
 
 def load_spec(path: Path | str) -> Spec:
@@ -145,9 +156,9 @@ def load_spec(path: Path | str) -> Spec:
             if env_id not in environments:
                 raise SpecError(path, f"{field}.environments", f"a subset of the spec's environments {list(environments)}", env_id)
         tiers[tier_name] = Tier(
-            total_steps=_typed(body["total_steps"], int, path, f"{field}.total_steps"),
+            total_steps=_per_environment(body["total_steps"], tier_envs, path, f"{field}.total_steps"),
             seeds=_typed(body["seeds"], int, path, f"{field}.seeds"),
-            eval_interval=_typed(body["eval_interval"], int, path, f"{field}.eval_interval"),
+            eval_interval=_per_environment(body["eval_interval"], tier_envs, path, f"{field}.eval_interval"),
             environments=tier_envs,
             overrides=_free_mapping(body.get("overrides", {}), path, f"{field}.overrides"),
         )

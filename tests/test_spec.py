@@ -26,6 +26,10 @@ CASES = {
     "missing key": (lambda d: d.pop("score_rule"), "score_rule: expected a value (the key is required)"),
     "unknown tier": (lambda d: d["tiers"].update(weekly=d["tiers"]["smoke"]), "tiers.weekly: expected one of the keys"),
     "unknown score rule": (lambda d: d.update(score_rule="best_ever"), "score_rule: expected one of"),
+    "budget for an environment not in the tier": (lambda d: d["tiers"]["smoke"].update(total_steps={"Acrobot-v1": 10}),
+                                                  "tiers.smoke.total_steps.Acrobot-v1: expected one of the tier's environments"),
+    "environment without a budget": (lambda d: d["tiers"]["smoke"].update(total_steps={}),
+                                     "tiers.smoke.total_steps.CartPole-v1: expected a value of type int"),
 }
 
 
@@ -37,6 +41,18 @@ def test_load_spec_names_the_field(tmp_path, case):
         load_spec(path)
     assert str(path) in str(error.value)
     assert message in str(error.value)
+
+
+def test_a_tier_can_give_each_environment_its_own_budget(tmp_path):
+    def per_environment(data):
+        data["environments"] = ["CartPole-v1", "Acrobot-v1"]
+        data["tiers"]["smoke"].update(total_steps={"CartPole-v1": 3000, "Acrobot-v1": 5000}, eval_interval=1000)
+    spec = load_spec(broken(tmp_path, per_environment))
+    smoke = spec.tiers["smoke"]
+    assert smoke.total_steps == {"CartPole-v1": 3000, "Acrobot-v1": 5000}
+    assert smoke.eval_interval == {"CartPole-v1": 1000, "Acrobot-v1": 1000}
+    configs = {env_id: spec.run_config(spec.variants[0], env_id, smoke) for env_id in smoke.environments}
+    assert configs["Acrobot-v1"]["total_steps"] == 5000 and configs["CartPole-v1"]["total_steps"] == 3000
 
 
 def test_runner_rejects_a_malformed_spec_with_exit_2_and_writes_nothing(tmp_path):
