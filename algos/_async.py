@@ -36,7 +36,7 @@ import torch.multiprocessing as mp
 from torch import nn
 
 from common.config import RunConfig
-from common.rundir import Diverged, RunLogger, RunResult
+from common.rundir import Diverged, RunLogger, RunResult, peak_rss_mb
 
 CPU_CORES = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 LR_PROTOCOLS = ("fixed", "sampled")
@@ -188,6 +188,7 @@ def _worker_main(worker: Callable, link: WorkerLink, args: tuple) -> None:
     torch.set_num_threads(1)  # one core per worker: intra-op threads would only fight the other workers
     try:
         worker(link, *args)
+        link.queue.put(("memory", link.rank, peak_rss_mb()))
     except Diverged as error:
         link.stop.set()
         link.queue.put(("diverged", link.rank, str(error)))
@@ -227,6 +228,8 @@ def run_workers(config: RunConfig, seed: int, run_dir: Path | str, algo: str, wo
             log.log_scalars(message[1], **message[2])
         elif kind == "snapshot":
             evaluate(log, message[1], message[2])
+        elif kind == "memory":
+            log.worker_peak_rss_mb += message[2]
         elif kind == "diverged":
             raise Diverged(f"worker {message[1]}: {message[2]}")
         elif kind == "error":

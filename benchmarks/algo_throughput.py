@@ -6,7 +6,8 @@ hyperparameters on CartPole as a yardstick (ratio ours / theirs).
 
 Each row is one fresh process (so peak RSS is that run's own) training for a fixed number of steps
 with one evaluation episode at the end; steps/s counts training only (summary.json excludes
-evaluation time). Not a test: the numbers depend on the machine and its load, recorded with them.
+evaluation time). Not a test: the numbers depend on the machine and its load, so every row shows the
+1-minute load average before it started. A3C's peak RSS adds up its worker processes' peaks.
 """
 
 from __future__ import annotations
@@ -125,34 +126,40 @@ def main() -> None:
     lines = ["# Training throughput and peak memory", "",
              f"`python -m benchmarks.algo_throughput` on {os.cpu_count()} cores, {time.strftime('%Y-%m-%d')}; "
              "one fresh process per row, torch on 1 thread per process, CPU. Steps/s counts training only.", "",
-             "| algorithm | environment | steps | settings | steps/s | peak RSS MB |", "|---|---|---|---|---|---|"]
+             "| algorithm | environment | steps | settings | steps/s | peak RSS MB | load before |", "|---|---|---|---|---|---|---|"]
     for algo, env_id, steps, overrides in CASES:
         if wanted and algo not in wanted:
             continue
+        load = os.getloadavg()[0]
         result = run_ours(algo, env_id, steps, overrides)
         row = (f"| {algo} | {env_id} | {steps:,} | {overrides or 'paper defaults'} | "
                + (f"{result['steps_per_second']:,.0f} | {result['peak_rss_mb']:,.0f} |" if "error" not in result
-                  else f"failed: {result['error']} | |"))
+                  else f"failed: {result['error']} | |") + f" {load:.2f} |")
         print(row, flush=True)
         lines.append(row)
 
     lines += ["", "## Against Stable-Baselines3 at identical hyperparameters", "",
-              "| algorithm | environment | steps | ours steps/s | SB3 steps/s | ours / SB3 | ours MB | SB3 MB |",
-              "|---|---|---|---|---|---|---|---|"]
+              "| algorithm | environment | steps | SB3 torch threads | ours steps/s | SB3 steps/s | ours / SB3 | ours MB "
+              "| SB3 MB | load before |", "|---|---|---|---|---|---|---|---|---|---|"]
     for algo, env_id, steps, settings in COMPARISONS:
         if wanted and algo not in wanted:
             continue
+        load = os.getloadavg()[0]
         ours_settings = {key: value for key, value in settings.items() if key != "sb3_default_threads"}
         ours, theirs = run_ours(algo, env_id, steps, ours_settings), run_sb3(algo, env_id, steps, settings)
+        threads = f"torch default ({os.cpu_count()})" if settings.get("sb3_default_threads") else "1, as ours"
         if "error" in ours or "error" in theirs:
-            row = f"| {algo} | {env_id} | {steps:,} | {ours} | {theirs} | | | |"
+            row = f"| {algo} | {env_id} | {steps:,} | {threads} | {ours} | {theirs} | | | | {load:.2f} |"
         else:
-            row = (f"| {algo} | {env_id} | {steps:,} | {ours['steps_per_second']:,.0f} | {theirs['steps_per_second']:,.0f} | "
-                   f"{ours['steps_per_second'] / theirs['steps_per_second']:.1f}x | {ours['peak_rss_mb']:,.0f} | "
-                   f"{theirs['peak_rss_mb']:,.0f} |")
+            row = (f"| {algo} | {env_id} | {steps:,} | {threads} | {ours['steps_per_second']:,.0f} | "
+                   f"{theirs['steps_per_second']:,.0f} | {ours['steps_per_second'] / theirs['steps_per_second']:.1f}x | "
+                   f"{ours['peak_rss_mb']:,.0f} | {theirs['peak_rss_mb']:,.0f} | {load:.2f} |")
         print(row, flush=True)
         lines.append(row)
-    lines += ["", "Settings of the comparison rows: " + "; ".join(f"{a}: {s}" for a, _, _, s in COMPARISONS)]
+    settings_by_algo = {algo: {k: v for k, v in settings.items() if k != "sb3_default_threads"}
+                        for algo, _, _, settings in COMPARISONS}
+    lines += ["", "Hyperparameters of the comparison rows, the same on both sides:", "",
+              *(f"- {algo}: `{settings}`" for algo, settings in settings_by_algo.items())]
     args.output.parent.mkdir(parents=True, exist_ok=True)
     write_atomic(args.output, "\n".join(lines) + "\n")
     print(f"written to {args.output}")

@@ -4,7 +4,9 @@
     metrics.csv   one row per finished training episode: step, wall_time, return, length
     eval.csv      one row per evaluation: step, wall_time, mean, std, episodes
     summary.json  status (completed | diverged | failed), score under the score rule, training steps per
-                  second (evaluation time excluded), peak RSS, wall and evaluation time
+                  second (evaluation time excluded), peak RSS (this process's, plus the peaks its worker
+                  processes reported in `worker_peak_rss_mb`: an upper bound, as peaks need not coincide),
+                  wall and evaluation time
     events.*      TensorBoard scalars (losses, returns)
 
 Use it as a context manager around the training loop; it turns the way the loop ended into the
@@ -132,6 +134,7 @@ class RunLogger:
         self.step = 0
         self.start = time.perf_counter()
         self.eval_time = 0.0
+        self.worker_peak_rss_mb = 0.0  # summed peaks of worker processes (A3C), which report them
         self.result: RunResult | None = None
         write_json(self.dir / "config.json", {
             "algo": algo, "seed": seed, "device": device, "hyperparameters": config.to_dict(),
@@ -213,7 +216,7 @@ class RunLogger:
             score_rule=self.config.score_rule,
             steps=self.step,
             steps_per_second=self.step / training_time if training_time > 0 else 0.0,
-            peak_rss_mb=peak_rss_mb(),
+            peak_rss_mb=peak_rss_mb() + self.worker_peak_rss_mb,
             wall_time=wall_time,
             eval_time=self.eval_time,
             error=None if kind is None else "".join(traceback.format_exception(kind, error, trace)),

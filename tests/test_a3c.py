@@ -13,7 +13,7 @@ import torch
 import envs
 from algos import _async, a3c, async_q
 from algos.a2c import actor_critic_loss, n_step_returns
-from common.rundir import Diverged
+from common.rundir import Diverged, peak_rss_mb
 
 # Paper defaults but two, for CartPole: its gradients are small beside RMSProp's epsilon 0.1, so the
 # learning rate 7e-4 crawls (evaluation 32 after 50k steps); 1e-2 is the top of the paper's
@@ -193,6 +193,8 @@ def test_a3c_learns_cartpole_with_two_workers(tmp_path):
     result = a3c.train(config, seed=0, run_dir=tmp_path)
     assert result.status == "completed"
     assert result.score >= 150  # the final evaluation: seeds 0-4 scored 500 here; a random policy about 22
+    # the run's memory includes its workers' (each a process with torch loaded, well over 50 MB)
+    assert result.peak_rss_mb >= peak_rss_mb() + 2 * 50
 
 
 def test_async_q_learning_learns_cartpole_with_two_workers(tmp_path):
@@ -206,10 +208,3 @@ def test_async_q_learning_learns_cartpole_with_two_workers(tmp_path):
     # last 12, 385, 160, 353, 356). A random policy scores about 22.
     best = max(float(row["mean"]) for row in rows_without_wall_time(tmp_path / "eval.csv"))
     assert best >= 100
-
-
-@pytest.mark.slow
-def test_nightly_a3c_solves_cartpole_on_four_of_five_seeds(tmp_path):
-    config = a3c.Config(workers=2, total_steps=100_000, eval_interval=10_000, **CARTPOLE)
-    scores = [a3c.train(config, seed, tmp_path / f"seed_{seed}").score for seed in range(5)]
-    assert sum(score >= 475 for score in scores) >= 4, scores
