@@ -1,5 +1,6 @@
 """Small spec files and command runners shared by the tests."""
 
+import csv
 import subprocess
 import sys
 from pathlib import Path
@@ -33,3 +34,9 @@ def write_spec(directory: Path, name: str = "tiny", **changes) -> Path:
 def run_module(*args: str, timeout: float = 600, **kwargs) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", *args], cwd=PROJECT_ROOT, capture_output=True, text=True,
                           timeout=timeout, **kwargs)
+
+
+def rows_without_wall_time(path: Path) -> list[dict]:
+    """A run's metrics.csv or eval.csv rows without wall_time, the one column that may differ between identical runs."""
+    with open(path) as handle:
+        return [{k: v for k, v in row.items() if k != "wall_time"} for row in csv.DictReader(handle)]

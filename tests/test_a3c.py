@@ -1,8 +1,7 @@
 """A3C and asynchronous one-step Q-learning (algos/a3c.py, algos/async_q.py, algos/_async.py):
-the shared optimizer across processes, the loss pieces by hand, one-worker determinism, the LSTM
-state, failures that must end a run, and short runs that must learn."""
+the shared optimizer across processes, the loss pieces by hand (one-worker determinism is in
+test_determinism.py), the LSTM state, failures that must end a run, and short runs that must learn."""
 
-import csv
 import json
 import math
 import os
@@ -14,6 +13,7 @@ import envs
 from algos import _async, a3c, async_q
 from algos.a2c import actor_critic_loss, n_step_returns
 from common.rundir import Diverged, peak_rss_mb
+from helpers import rows_without_wall_time
 
 # Paper defaults but two, for CartPole: its gradients are small beside RMSProp's epsilon 0.1, so the
 # learning rate 7e-4 crawls (evaluation 32 after 50k steps); 1e-2 is the top of the paper's
@@ -21,11 +21,6 @@ from common.rundir import Diverged, peak_rss_mb
 # the paper's 0.01 the sampled policy stays noisy, and 3-4 of 5 seeds scored >= 475 at 100k steps
 # (several just above), against 500 on all 5 without it.
 CARTPOLE = {"learning_rate": 1e-2, "entropy_coef": 0.0}
-
-
-def rows_without_wall_time(path):
-    with open(path) as handle:
-        return [{k: v for k, v in row.items() if k != "wall_time"} for row in csv.DictReader(handle)]
 
 
 def summary(run_dir):
@@ -127,20 +122,6 @@ def test_lstm_run_completes_and_records_its_sampled_learning_rate(tmp_path):
 
 
 # --- determinism and protocol records -----------------------------------------------------------------
-
-@pytest.mark.parametrize("module", [a3c, async_q], ids=["a3c", "async_q"])
-def test_one_worker_runs_are_reproducible(tmp_path, module):
-    config = module.Config(workers=1, total_steps=2000, eval_interval=1000, eval_episodes=2, learning_rate=1e-2)
-    for label, seed in (("a", 3), ("b", 3), ("c", 4)):
-        assert module.train(config, seed, tmp_path / label).status == "completed"
-    first, second, other = (rows_without_wall_time(tmp_path / label / "metrics.csv") for label in "abc")
-    assert len(first) > 10
-    assert first == second
-    assert first != other
-    # evaluations run on snapshots taken at the boundaries, so with one worker they repeat too
-    evals = [rows_without_wall_time(tmp_path / label / "eval.csv") for label in "ab"]
-    assert len(evals[0]) == 2 and evals[0] == evals[1]
-
 
 def test_sampled_learning_rate_is_drawn_from_the_paper_range_with_the_seed():
     config = a3c.Config(lr_protocol="sampled")
