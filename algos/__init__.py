@@ -4,7 +4,7 @@
 import importlib
 from types import ModuleType
 
-ALGORITHMS = ("reinforce", "a2c", "a3c", "async_q", "ppo")
+ALGORITHMS = ("reinforce", "a2c", "a3c", "async_q", "ppo", "dqn", "c51")
 
 
 def load(name: str) -> ModuleType:

@@ -37,6 +37,12 @@ CASES = [
     ("a3c", "CartPole-v1", 50_000, {"workers": 2}),
     ("a3c", "MinAtar/Breakout-v1", 20_000, {"workers": 2}),
     ("a3c", "ALE/Pong-v5", 2_000, {"workers": 2}),
+    ("dqn", "CartPole-v1", 50_000, {}),
+    ("dqn", "MinAtar/Breakout-v1", 20_000, {}),
+    ("dqn", "ALE/Pong-v5", 5_000, {"learning_starts": 1_000}),  # so that updates happen; the 1M buffer is kept
+    ("c51", "CartPole-v1", 50_000, {}),
+    ("c51", "MinAtar/Breakout-v1", 20_000, {}),
+    ("c51", "ALE/Pong-v5", 5_000, {"learning_starts": 1_000}),
 ]
 
 # Identical settings on both sides: OpenAI Baselines' A2C with separate 64-64 tanh networks (SB3's
@@ -50,11 +56,19 @@ PPO_CARTPOLE = {"preset": "classic", "num_envs": 8, "n_steps": 32, "epochs": 20,
                 "learning_rate": 1e-3, "anneal_lr": True, "clip_range": 0.2, "anneal_clip": True, "discount": 0.98,
                 "gae_lambda": 0.8, "value_coef": 0.5, "entropy_coef": 0.0, "max_grad_norm": 0.5, "adam_eps": 1e-5,
                 "normalize_advantages": "minibatch", "shared_network": False}
+# rl-zoo's tuned CartPole-v1 DQN (hyperparams/dqn.yml; our classic preset differs), every setting spelled out.
+DQN_CARTPOLE = {"preset": "classic", "buffer_size": 100_000, "batch_size": 64, "learning_starts": 1_000,
+                "train_frequency": 256, "gradient_steps": 128, "target_update_period": 10, "discount": 0.99,
+                "final_epsilon": 0.04, "epsilon_anneal_steps": 8_000, "anneal_after_learning_starts": False,
+                "optimizer": "adam", "learning_rate": 2.3e-3, "adam_eps": 1e-8, "max_grad_norm": 10.0,
+                "hidden_layers": 2, "hidden_size": 256}
 # The rows marked sb3_default_threads leave SB3 at torch's default thread count, as it runs out of the box.
 COMPARISONS = [("a2c", "CartPole-v1", 50_000, A2C_CARTPOLE),
                ("a2c", "CartPole-v1", 50_000, {**A2C_CARTPOLE, "sb3_default_threads": True}),
                ("ppo", "CartPole-v1", 50_000, PPO_CARTPOLE),
-               ("ppo", "CartPole-v1", 50_000, {**PPO_CARTPOLE, "sb3_default_threads": True})]
+               ("ppo", "CartPole-v1", 50_000, {**PPO_CARTPOLE, "sb3_default_threads": True}),
+               ("dqn", "CartPole-v1", 50_000, DQN_CARTPOLE),
+               ("dqn", "CartPole-v1", 50_000, {**DQN_CARTPOLE, "sb3_default_threads": True})]
 
 
 def run_ours(algo: str, env_id: str, steps: int, overrides: dict) -> dict:
@@ -82,15 +96,39 @@ def run_sb3(algo: str, env_id: str, steps: int, settings: dict) -> dict:
 def sb3_child(algo: str, env_id: str, steps: int, settings: dict) -> None:
     """Train Stable-Baselines3 with our hyperparameters translated to its names; print SPS and peak RSS."""
     import torch
-    from stable_baselines3 import A2C, PPO
+    from stable_baselines3 import DQN
     from stable_baselines3.common.env_util import make_vec_env
 
     if not settings.get("sb3_default_threads"):
         torch.set_num_threads(1)  # as our runs
-    env = make_vec_env(env_id, n_envs=settings["num_envs"], seed=0)
-    common = dict(policy="MlpPolicy", env=env, n_steps=settings["n_steps"], gamma=settings["discount"],
-                  ent_coef=settings["entropy_coef"], vf_coef=settings["value_coef"],
-                  max_grad_norm=settings["max_grad_norm"], device="cpu", seed=0,
+    if algo == "dqn":
+        # SB3's DQN: a hard target copy (tau 1) every target_update_interval env steps, epsilon falling
+        # linearly over exploration_fraction of training from step 0, Adam with torch's defaults, ReLU MLP
+        model = DQN("MlpPolicy", make_vec_env(env_id, n_envs=1, seed=0), buffer_size=settings["buffer_size"],
+                    batch_size=settings["batch_size"], learning_starts=settings["learning_starts"],
+                    train_freq=settings["train_frequency"], gradient_steps=settings["gradient_steps"],
+                    target_update_interval=settings["target_update_period"], tau=1.0, gamma=settings["discount"],
+                    exploration_initial_eps=1.0, exploration_final_eps=settings["final_epsilon"],
+                    exploration_fraction=settings["epsilon_anneal_steps"] / steps,
+                    learning_rate=settings["learning_rate"], max_grad_norm=settings["max_grad_norm"],
+                    policy_kwargs={"net_arch": [settings["hidden_size"]] * settings["hidden_layers"]},
+                    device="cpu", seed=0)
+    else:
+        model = sb3_actor_critic(algo, env_id, settings)
+    start = time.perf_counter()
+    model.learn(total_timesteps=steps)
+    print(json.dumps({"steps_per_second": steps / (time.perf_counter() - start),
+                      "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+
+
+def sb3_actor_critic(algo: str, env_id: str, settings: dict):
+    import torch
+    from stable_baselines3 import A2C, PPO
+    from stable_baselines3.common.env_util import make_vec_env
+
+    common = dict(policy="MlpPolicy", env=make_vec_env(env_id, n_envs=settings["num_envs"], seed=0),
+                  n_steps=settings["n_steps"], gamma=settings["discount"], ent_coef=settings["entropy_coef"],
+                  vf_coef=settings["value_coef"], max_grad_norm=settings["max_grad_norm"], device="cpu", seed=0,
                   policy_kwargs={"net_arch": {"pi": [64, 64], "vf": [64, 64]}, "activation_fn": torch.nn.Tanh})
     if algo == "a2c":
         model = A2C(**common, learning_rate=settings["learning_rate"], gae_lambda=1.0, use_rms_prop=True,
@@ -105,10 +143,7 @@ def sb3_child(algo: str, env_id: str, steps: int, settings: dict) -> None:
                     gae_lambda=settings["gae_lambda"], normalize_advantage=True)
     else:
         raise ValueError(f"no Stable-Baselines3 translation for {algo}")
-    start = time.perf_counter()
-    model.learn(total_timesteps=steps)
-    print(json.dumps({"steps_per_second": steps / (time.perf_counter() - start),
-                      "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+    return model
 
 
 def main() -> None:

@@ -170,10 +170,12 @@ def test_a_diverging_worker_ends_the_run_as_diverged(tmp_path):
 # --- short runs that must learn ---------------------------------------------------------------------
 
 def test_a3c_learns_cartpole_with_two_workers(tmp_path):
-    config = a3c.Config(workers=2, total_steps=20_000, eval_interval=5_000, **CARTPOLE)
+    config = a3c.Config(workers=2, total_steps=30_000, eval_interval=5_000, **CARTPOLE)
     result = a3c.train(config, seed=0, run_dir=tmp_path)
     assert result.status == "completed"
-    assert result.score >= 150  # the final evaluation: seeds 0-4 scored 500 here; a random policy about 22
+    # the final evaluation; a random policy scores about 22. Hogwild runs differ from run to run: at 20k
+    # steps one run in four of seed 0 scored 26, so 30k.
+    assert result.score >= 150
     # the run's memory includes its workers' (each a process with torch loaded, well over 50 MB)
     assert result.peak_rss_mb >= peak_rss_mb() + 2 * 50
 
