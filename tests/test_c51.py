@@ -1,5 +1,5 @@
 """C51 (algos/c51.py): the categorical projection in its corner cases and against a slow
-loop, the cross-entropy loss by hand, presets and config errors, and runs that must learn."""
+loop, the cross-entropy loss by hand, presets and config errors (its learning runs are in test_dqn.py)."""
 
 import math
 
@@ -10,7 +10,6 @@ import torch
 
 from algos import c51, dqn
 from common.config import ConfigError, config_from_dict
-from test_dqn import MINATAR_STEPS, RANDOM_BREAKOUT_RETURN, RANDOM_CARTPOLE_RETURN, check_cartpole_nightly, eval_means
 
 SUPPORT = torch.tensor([-2.0, -1.0, 0.0, 1.0, 2.0])  # V_min -2, V_max 2, spacing 1
 
@@ -161,32 +160,3 @@ def test_bad_settings_name_the_field(values, field):
     with pytest.raises(ConfigError) as error:
         config_from_dict(c51.Config, values)
     assert error.value.field == f"config.{field}"
-
-
-def cartpole(**overrides) -> c51.Config:
-    return config_from_dict(c51.Config, {"env_id": "CartPole-v1", "device": "cpu", **overrides})
-
-
-def test_c51_learns_cartpole_quickly(tmp_path):
-    # The classic preset's first 30k steps, as DQN's test: the best evaluation must reach 7x random play.
-    result = c51.train(cartpole(total_steps=30_000, eval_interval=2_500), seed=1, run_dir=tmp_path)
-    assert result.status == "completed"
-    assert max(eval_means(tmp_path)) >= 7 * RANDOM_CARTPOLE_RETURN
-
-
-@pytest.mark.slow
-def test_nightly_c51_reaches_450_on_four_of_five_cartpole_seeds(tmp_path):
-    # scored as DQN's: the mean greedy evaluation over the last 10% of the classic preset's 100k steps
-    run_dirs = [tmp_path / str(seed) for seed in range(1, 6)]
-    scores = [c51.train(cartpole(), seed, run_dir).score for seed, run_dir in zip(range(1, 6), run_dirs)]
-    check_cartpole_nightly("C51", run_dirs, scores)
-
-
-@pytest.mark.slow
-def test_nightly_c51_beats_random_play_on_minatar_breakout(tmp_path):
-    config = config_from_dict(c51.Config, {"env_id": "MinAtar/Breakout-v1", "total_steps": MINATAR_STEPS,
-                                           "eval_interval": MINATAR_STEPS // 4, "device": "cpu"})
-    result = c51.train(config, seed=1, run_dir=tmp_path)
-    final_evaluation = eval_means(tmp_path)[-1]
-    print("C51 MinAtar/Breakout-v1 seed 1: train_last_100", result.score, "final evaluation", final_evaluation)
-    assert min(result.score, final_evaluation) >= 5 * RANDOM_BREAKOUT_RETURN, (result.score, final_evaluation)

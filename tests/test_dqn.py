@@ -1,8 +1,7 @@
 """DQN (algos/dqn.py): the paper's RMSProp, the TD targets and loss, the dueling head and the
 epsilon schedule against hand-computed numbers; presets and config errors; seeded determinism;
-runs that must learn."""
+runs that must learn, for DQN and C51 alike."""
 
-import csv
 import json
 
 import gymnasium as gym
@@ -10,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from algos import dqn
+from algos import c51, dqn
 from common.config import ConfigError, config_from_dict
 from helpers import rows_without_wall_time
 
@@ -22,13 +21,12 @@ OPTION_BAR = 300
 MINATAR_STEPS = 100_000  # of the minatar preset's 5M: seed 1 scored 3.4 (train_last_100) here, evaluations 3.3-5.4
 
 
-def cartpole(**overrides) -> dqn.Config:
-    return config_from_dict(dqn.Config, {"env_id": "CartPole-v1", "device": "cpu", **overrides})
+def cartpole(module=dqn, **overrides):
+    return config_from_dict(module.Config, {"env_id": "CartPole-v1", "device": "cpu", **overrides})
 
 
 def eval_means(run_dir) -> list[float]:
-    with open(run_dir / "eval.csv") as handle:
-        return [float(row["mean"]) for row in csv.DictReader(handle)]
+    return [float(row["mean"]) for row in rows_without_wall_time(run_dir / "eval.csv")]
 
 
 # --- the optimizer ----------------------------------------------------------------------------------
@@ -239,10 +237,15 @@ def test_each_option_runs(tmp_path, monkeypatch, option):
     assert learning_rates == [config.learning_rate / (4 if option == "prioritized" else 1)]
 
 
-def test_dqn_learns_cartpole_quickly(tmp_path):
+# DQN and C51 share their loop and classic preset, so each learning check runs for both.
+VALUE_BASED = pytest.mark.parametrize("module", [dqn, c51], ids=["dqn", "c51"])
+
+
+@VALUE_BASED
+def test_learns_cartpole_quickly(tmp_path, module):
     # The classic preset's first 30k steps. Its greedy policy is far from stable this early (the nightly
     # test scores the last 10% of 100k steps), so this asks the best evaluation for 7x a random policy.
-    result = dqn.train(cartpole(total_steps=30_000, eval_interval=2_500), seed=1, run_dir=tmp_path)
+    result = module.train(cartpole(module, total_steps=30_000, eval_interval=2_500), seed=1, run_dir=tmp_path)
     assert result.status == "completed"
     assert max(eval_means(tmp_path)) >= 7 * RANDOM_CARTPOLE_RETURN
     assert json.loads((tmp_path / "summary.json").read_text())["steps_per_second"] > 0
@@ -260,12 +263,13 @@ def check_cartpole_nightly(name: str, run_dirs: list, scores: list[float]) -> No
 
 
 @pytest.mark.slow
-def test_nightly_dqn_reaches_450_on_four_of_five_cartpole_seeds(tmp_path):
+@VALUE_BASED
+def test_nightly_reaches_450_on_four_of_five_cartpole_seeds(tmp_path, module):
     # The classic preset's full budget, scored as the issue asks: the mean greedy evaluation over the
     # last 10% of training (evaluations of 10 episodes every 2,500 steps), not the best one.
     run_dirs = [tmp_path / str(seed) for seed in range(1, 6)]
-    scores = [dqn.train(cartpole(), seed, run_dir).score for seed, run_dir in zip(range(1, 6), run_dirs)]
-    check_cartpole_nightly("DQN", run_dirs, scores)
+    scores = [module.train(cartpole(module), seed, run_dir).score for seed, run_dir in zip(range(1, 6), run_dirs)]
+    check_cartpole_nightly(module.__name__, run_dirs, scores)
 
 
 @pytest.mark.slow
@@ -277,11 +281,12 @@ def test_nightly_each_option_still_learns_cartpole(tmp_path, option):
 
 
 @pytest.mark.slow
-def test_nightly_dqn_beats_random_play_on_minatar_breakout(tmp_path):
-    config = config_from_dict(dqn.Config, {"env_id": "MinAtar/Breakout-v1", "total_steps": MINATAR_STEPS,
-                                           "eval_interval": MINATAR_STEPS // 4, "device": "cpu"})
-    result = dqn.train(config, seed=1, run_dir=tmp_path)
+@VALUE_BASED
+def test_nightly_beats_random_play_on_minatar_breakout(tmp_path, module):
+    config = config_from_dict(module.Config, {"env_id": "MinAtar/Breakout-v1", "total_steps": MINATAR_STEPS,
+                                              "eval_interval": MINATAR_STEPS // 4, "device": "cpu"})
+    result = module.train(config, seed=1, run_dir=tmp_path)
     final_evaluation = eval_means(tmp_path)[-1]
-    print("DQN MinAtar/Breakout-v1 seed 1: train_last_100", result.score, "final evaluation", final_evaluation)
+    print(module.__name__, "MinAtar/Breakout-v1 seed 1: train_last_100", result.score, "final evaluation", final_evaluation)
     # a wide margin: 5x random play, by the preset's score (training episodes, epsilon 0.1) and by evaluation
     assert min(result.score, final_evaluation) >= 5 * RANDOM_BREAKOUT_RETURN, (result.score, final_evaluation)
