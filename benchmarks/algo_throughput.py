@@ -160,14 +160,16 @@ def main() -> None:
 
     lines = ["# Training throughput and peak memory", "",
              f"`python -m benchmarks.algo_throughput` on {os.cpu_count()} cores, {time.strftime('%Y-%m-%d')}; "
-             "one fresh process per row, torch on 1 thread per process, CPU. Steps/s counts training only.", "",
+             "one fresh process per row, torch on 1 thread per process, CPU. Steps/s counts training only. "
+             "'defaults' is the algorithm's preset for the environment family (the paper's on Atari; "
+             "see each algorithm's --help).", "",
              "| algorithm | environment | steps | settings | steps/s | peak RSS MB | load before |", "|---|---|---|---|---|---|---|"]
     for algo, env_id, steps, overrides in CASES:
         if wanted and algo not in wanted:
             continue
         load = os.getloadavg()[0]
         result = run_ours(algo, env_id, steps, overrides)
-        row = (f"| {algo} | {env_id} | {steps:,} | {overrides or 'paper defaults'} | "
+        row = (f"| {algo} | {env_id} | {steps:,} | {overrides or 'defaults'} | "
                + (f"{result['steps_per_second']:,.0f} | {result['peak_rss_mb']:,.0f} |" if "error" not in result
                   else f"failed: {result['error']} | |") + f" {load:.2f} |")
         print(row, flush=True)
@@ -192,7 +194,7 @@ def main() -> None:
         print(row, flush=True)
         lines.append(row)
     settings_by_algo = {algo: {k: v for k, v in settings.items() if k != "sb3_default_threads"}
-                        for algo, _, _, settings in COMPARISONS}
+                        for algo, _, _, settings in COMPARISONS if not wanted or algo in wanted}
     lines += ["", "Hyperparameters of the comparison rows, the same on both sides:", "",
               *(f"- {algo}: `{settings}`" for algo, settings in settings_by_algo.items())]
     args.output.parent.mkdir(parents=True, exist_ok=True)
