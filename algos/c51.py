@@ -20,9 +20,10 @@ Presets (`--preset`, default auto; a preset fills every hyperparameter not given
   steps, epsilon 1 -> 0.01 over 100k steps, Adam 2.5e-4 with epsilon 0.01/32, support [-10, 10].
 - classic (NOT from a paper) DQN's classic preset (ours, algos/dqn.py) with a support that covers
   CartPole's discounted returns, [0, 100] (rewards are +1 and time limits bootstrap, so values
-  approach 1 / (1 - 0.99) = 100). Its greedy evaluation flips late in training as DQN's does: the
-  mean over the last 10% reached 450 on 2 of 5 seeds (tests/test_c51.py); with 200k steps on 1 of 5,
-  with a target copy every 100 steps on 1 of 5 (no divergence: the support bounds the values).
+  approach 1 / (1 - 0.99) = 100), 3-step returns included. With 1-step returns its greedy evaluation
+  flipped late in training as DQN's did (the mean over the last 10% reached 450 on 2 of 5 seeds;
+  with 200k steps on 1 of 5, with a target copy every 100 steps on 1 of 5, no divergence: the
+  support bounds the values); with 3-step returns on 5 of 5 (tests/test_c51.py, seeds 1-5).
 
 Deliberate deviations: DQN's (algos/dqn.py). Not a deviation but a fix: a shifted atom that lands
 exactly on an atom gives it all its probability, where Algorithm 1 as printed gives it to neither

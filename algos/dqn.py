@@ -33,21 +33,21 @@ Presets (`--preset`, default auto; a preset fills every hyperparameter not given
   train_last_100; our evaluations use the Nature paper's epsilon 0.05.
 - classic (NOT from a paper; ours, for CartPole and other small vector tasks): the paper's loop at
   CartPole's scale: Adam 5e-4, minibatch 64, replay 100k (the whole run), start 1k, an update every
-  4 steps, target copy every 500 steps (CleanRL's dqn.py), epsilon 1 -> 0.05 over the first 10k
-  steps (from step 0, as SB3), gradient norm clipped to 10 (SB3's default), two 256-unit ReLU
-  layers, 100k steps, greedy evaluation of 10 episodes every 2.5k steps. DQN's greedy policy on
-  CartPole keeps flipping between ~100 and 500 long after it first balances for 500 steps (Q-values
-  of the two actions differ by little next to their ~100): the mean evaluation over the last 10%
-  reaches 450 on 2 of 5 seeds (tests/test_dqn.py, seeds 1-5). Tried, same scoring, seeds 1-5:
-  200k steps: 3 of 5 (500, 481, 389, 494, 274), the policy collapsing again after ~120k steps;
-  200k steps with a 200k replay that forgets nothing: 1 of 5, so forgetting early failures does not explain the flips;
-  target copy every 100 steps: Q diverges on every seed (mean Q 1e8 by step 90k, return 9;
-  the replayed transitions checked out against CartPole's dynamics, so not a data bug);
-  learning rate annealed to 0: worse on the 2 seeds run (112, 201); rl-baselines3-zoo's tuned
-  CartPole-v1 DQN (hyperparams/dqn.yml: Adam 2.3e-3, 128 updates every 256 steps, a target copy
-  every 10 steps, 50k steps): 1 of 5 here, 3 of 5 with Stable-Baselines3's own DQN, and its mean Q
-  overshoots 100, the largest true value. At 100k the mean Q of seed 1 is still rising (16 at 10k,
-  61 at 50k, 75 at 98k): one target copy moves it about one Bellman backup.
+  4 steps, target copy every 500 steps (CleanRL's dqn.py), 3-step returns (Rainbow's n, Hessel et
+  al. 2018; uncorrected for exploration, as theirs), epsilon 1 -> 0.05 over the first 10k steps (from step 0, as SB3), gradient norm
+  clipped to 10 (SB3's default), two 256-unit ReLU layers, 100k steps, greedy evaluation of 10
+  episodes every 2.5k steps. Why 3-step returns: with 1-step returns DQN's greedy policy kept
+  flipping between ~100 and 500 long after it first balanced for 500 steps, and the mean evaluation
+  over the last 10% reached 450 on only 2 of 5 seeds (seeds 1-5). The values looked like the bottleneck:
+  CartPole's values approach 1 / (1 - 0.99) = 100, a target copy moves them about one Bellman
+  backup, and at 100k steps the mean Q was still rising (16 at 10k, 61 at 50k, 75 at 98k), so the
+  two actions' values differed by less than their error. A 3-step return carries three backups per
+  copy: 5 of 5 seeds then score >= 450 (500, 500, 500, 497, 500; C51 5 of 5 as well). Tried before,
+  with 1-step returns, none reaching 4 of 5: 200k steps (3 of 5, collapsing again after ~120k);
+  a 200k replay that forgets nothing (1 of 5); a target copy every 100 steps (Q diverges on every
+  seed: mean Q 1e8 by step 90k); the learning rate annealed to 0 (worse); rl-baselines3-zoo's tuned
+  CartPole-v1 DQN (Adam 2.3e-3, 128 updates every 256 steps, a target copy every 10 steps: 1 of 5
+  here, 3 of 5 with Stable-Baselines3's own DQN).
 
 Ambiguities of Table 1, decided:
 - Target update period: the table counts it in parameter updates (10k updates = 40k agent steps);
@@ -112,7 +112,7 @@ MINATAR_2019 = dict(
 # Ours, for CartPole-sized tasks (module docstring): not a paper's.
 CLASSIC_NOT_FROM_A_PAPER = dict(
     buffer_size=100_000, batch_size=64, learning_starts=1_000, train_frequency=4, gradient_steps=1,
-    target_update_period=500, discount=0.99, n_step=1, final_epsilon=0.05, epsilon_anneal_steps=10_000,
+    target_update_period=500, discount=0.99, n_step=3, final_epsilon=0.05, epsilon_anneal_steps=10_000,
     anneal_after_learning_starts=False, optimizer="adam", learning_rate=5e-4, adam_eps=1e-8, max_grad_norm=10.0,
     network="auto", hidden_layers=2, hidden_size=256,
     total_steps=100_000, eval_interval=2_500, eval_episodes=10, eval_epsilon=0.0, score_rule="eval_last_10pct",

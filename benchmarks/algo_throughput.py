@@ -58,7 +58,7 @@ PPO_CARTPOLE = {"preset": "classic", "num_envs": 8, "n_steps": 32, "epochs": 20,
                 "normalize_advantages": "minibatch", "shared_network": False}
 # rl-zoo's tuned CartPole-v1 DQN (hyperparams/dqn.yml; our classic preset differs), every setting spelled out.
 DQN_CARTPOLE = {"preset": "classic", "buffer_size": 100_000, "batch_size": 64, "learning_starts": 1_000,
-                "train_frequency": 256, "gradient_steps": 128, "target_update_period": 10, "discount": 0.99,
+                "train_frequency": 256, "gradient_steps": 128, "target_update_period": 10, "discount": 0.99, "n_step": 1,
                 "final_epsilon": 0.04, "epsilon_anneal_steps": 8_000, "anneal_after_learning_starts": False,
                 "optimizer": "adam", "learning_rate": 2.3e-3, "adam_eps": 1e-8, "max_grad_norm": 10.0,
                 "hidden_layers": 2, "hidden_size": 256}
