@@ -34,12 +34,12 @@ Presets (`--preset`, default auto; a preset fills every hyperparameter not given
 - classic (NOT from a paper; ours, for CartPole and other small vector tasks): the paper's loop at
   CartPole's scale: Adam 5e-4, minibatch 64, replay 100k (the whole run), start 1k, an update every
   4 steps, target copy every 500 steps (CleanRL's dqn.py), 3-step returns (Rainbow's n, Hessel et
-  al. 2018; uncorrected for exploration, as theirs), epsilon 1 -> 0.05 over the first 10k steps (from step 0, as SB3), gradient norm
-  clipped to 10 (SB3's default), two 256-unit ReLU layers, 100k steps, greedy evaluation of 10
-  episodes every 2.5k steps. Why 3-step returns: with 1-step returns DQN's greedy policy kept
-  flipping between ~100 and 500 long after it first balanced for 500 steps, and the mean evaluation
-  over the last 10% reached 450 on only 2 of 5 seeds (seeds 1-5). The values looked like the bottleneck:
-  CartPole's values approach 1 / (1 - 0.99) = 100, a target copy moves them about one Bellman
+  al. 2018; uncorrected for exploration, as theirs), epsilon 1 -> 0.05 over the first 10k steps
+  (from step 0, as SB3), gradient norm clipped to 10 (SB3's default), two 256-unit ReLU layers,
+  100k steps, greedy evaluation of 10 episodes every 2.5k steps. Why 3-step returns: with 1-step
+  returns DQN's greedy policy kept flipping between ~100 and 500 long after it first balanced for
+  500 steps, and the mean evaluation over the last 10% reached 450 on only 2 of 5 seeds (seeds 1-5).
+  The values looked like the bottleneck: CartPole's values approach 1 / (1 - 0.99) = 100, a target copy moves them about one Bellman
   backup, and at 100k steps the mean Q was still rising (16 at 10k, 61 at 50k, 75 at 98k), so the
   two actions' values differed by less than their error. A 3-step return carries three backups per
   copy: 5 of 5 seeds then score >= 450 (500, 500, 500, 497, 500; C51 5 of 5 as well). Tried before,
