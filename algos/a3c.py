@@ -50,8 +50,9 @@ from torch import nn
 
 import envs
 from algos import _async
-from algos.a2c import ActorCritic, actor_critic_loss, n_step_returns
-from common.config import RunConfig, require
+from common.actor_critic import ActorCritic, actor_critic_loss, n_step_returns
+from common.config import RunConfig
+from core.errors import require
 from common.nets import ENCODERS, ActionHead, action_sizes, encoder, observation_space, orthogonal
 from common.rundir import RunResult, check_finite
 

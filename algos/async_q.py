@@ -43,7 +43,8 @@ from torch import nn
 import envs
 from algos import _async
 from algos.a3c import SharedRMSprop
-from common.config import ConfigError, RunConfig, require
+from common.config import RunConfig
+from core.errors import ConfigError, require
 from common.nets import ENCODERS, action_sizes, encoder, observation_space, orthogonal
 from common.rundir import RunResult, check_finite
 

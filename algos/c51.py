@@ -42,7 +42,7 @@ from torch import nn
 
 from algos.dqn import CLASSIC_NOT_FROM_A_PAPER, MINATAR_2019, NATURE_TABLE_1, ValueBasedConfig, head, torso, train_loop
 from algos.replay import Batch
-from common.config import require
+from core.errors import require
 from common.rundir import RunResult
 
 C51_CHANGES_TO_DQN = dict(optimizer="adam", learning_rate=2.5e-4, adam_eps=0.01 / 32, final_epsilon=0.01,

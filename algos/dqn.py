@@ -85,9 +85,11 @@ from torch import nn
 
 import envs
 from algos.replay import Batch, PrioritizedReplayBuffer, ReplayBuffer
-from common.config import ConfigError, RunConfig, require, resolve_device
+from common.config import RunConfig, resolve_device
+from core.errors import ConfigError, require
 from common.nets import ENCODERS, Scale, action_sizes, encoder, observation_space, orthogonal
-from common.rundir import RunLogger, RunResult, check_finite, write_json
+from common.rundir import RunLogger, RunResult, check_finite
+from core.files import write_json
 
 OPTIMIZERS = ("dqn_rmsprop", "torch_rmsprop", "adam")
 LOG_INTERVAL = 1_000  # env steps between logged averages of the losses, mean Q and epsilon

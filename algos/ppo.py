@@ -61,9 +61,11 @@ import torch
 from torch import nn
 
 import envs
-from common.config import RunConfig, require, resolve_device
+from common.config import RunConfig, resolve_device
+from core.errors import require
 from common.nets import ENCODERS, ActionHead, action_sizes, encoder, observation_space, orthogonal
-from common.rundir import RunLogger, RunResult, check_finite, write_json
+from common.rundir import RunLogger, RunResult, check_finite
+from core.files import write_json
 from envs.normalize import ClippedNormalizeObservation, add_normalization, save_normalization
 
 ADVANTAGE_NORMALIZATION = ("none", "rollout", "minibatch")

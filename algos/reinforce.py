@@ -28,7 +28,8 @@ import torch
 from torch import nn
 
 import envs
-from common.config import RunConfig, require, resolve_device
+from common.config import RunConfig, resolve_device
+from core.errors import require
 from common.nets import ActionHead, action_sizes, encoder, observation_space, orthogonal
 from common.rundir import RunLogger, RunResult, check_finite
 

@@ -46,7 +46,7 @@ import gymnasium as gym
 import numpy as np
 import torch
 
-from common.config import require
+from core.errors import require
 
 
 @dataclass

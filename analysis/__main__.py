@@ -12,7 +12,7 @@ import seaborn as sns
 from analysis.figures import plot_final_scores, plot_learning_curves
 from analysis.report import experiment_section
 from analysis.table import load_runs, score_table, table_csv, table_markdown
-from common.rundir import write_atomic
+from core.files import write_atomic
 
 DEFAULT_REPS = 2000
 

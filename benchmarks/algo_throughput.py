@@ -22,7 +22,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from common.rundir import write_atomic
+from core.files import write_atomic
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 

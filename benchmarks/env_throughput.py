@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 import envs
-from common.rundir import write_atomic
+from core.files import write_atomic
 
 CASES = [  # (env id, backends, description)
     ("CartPole-v1", ("gymnasium",), "classic control"),

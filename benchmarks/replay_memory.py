@@ -167,7 +167,7 @@ def main() -> None:
                      f"| {row['fill_seconds']:.0f} | {row['add_microseconds']:.0f} | {row['sample_microseconds']:.0f} "
                      f"| {update} | {row['load']:.2f} |")
     args.output.parent.mkdir(parents=True, exist_ok=True)
-    from common.rundir import write_atomic  # imported here: the children's memory should be the buffer's, not envs'
+    from core.files import write_atomic  # imported here: the children's memory should be the buffer's, not envs'
 
     write_atomic(args.output, "\n".join(lines) + "\n")
     print(f"written to {args.output}")

@@ -16,7 +16,9 @@ import time
 from pathlib import Path
 from typing import Callable
 
-from common.config import ConfigError, config_from_dict, field_type
+from common.config import config_from_dict, field_type
+
+from core.errors import ConfigError
 
 
 def field_docs(config_class: type) -> dict[str, str]:
@@ -41,46 +43,70 @@ class _HelpFormatter(argparse.RawDescriptionHelpFormatter):
     """Keep the module docstring's own line breaks."""
 
 
-def build_parser(config_class: type, prog: str, description: str) -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog=prog, description=description, formatter_class=_HelpFormatter
-    )
+def default_text(config_class: type, name: str, resolved: object | None) -> str:
+    """What --help says a field will be: for the environment given with --env-id, the resolved value;
+    otherwise the default, and every preset that replaces it."""
+    if resolved is not None:
+        return f"(for {resolved.env_id}, preset {resolved.preset}: {getattr(resolved, name)})"
+    default = next(f.default for f in dataclasses.fields(config_class) if f.name == name)
+    others = [f"{preset} {values[name]}" for preset, values in config_class.PRESETS.items()
+              if name in values and values[name] != default]
+    return f"(default: {default}" + (f"; preset {', '.join(others)})" if others else ")")
+
+
+def build_parser(config_class: type, prog: str, description: str, env_id: str | None = None,
+                 preset: str = "auto") -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog=prog, description=description, formatter_class=_HelpFormatter)
+    resolved = None
+    if env_id is not None:
+        try:
+            resolved = config_class(env_id=env_id, preset=preset)
+        except ConfigError:
+            pass  # the run itself reports the bad id
     docs = field_docs(config_class)
-    presets = getattr(config_class, "PRESETS", None)
     title = "hyperparameters (defaults are the paper's unless noted"
-    title += "; a preset's values replace the defaults)" if presets else ")"
+    title += "; with --env-id, --help shows the values the run will use)" if resolved is None else \
+        f"; shown: the values a run on {env_id} uses)"
     hyper = parser.add_argument_group(title)
     for field in dataclasses.fields(config_class):
         flag = "--" + field.name.replace("_", "-")
         kind = field_type(config_class, field.name)
         # Options not given stay absent, so that a preset can tell them from explicit ones.
-        help_text = f"{docs.get(field.name)} (default: {field.default})"
+        help_text = f"{docs.get(field.name)} {default_text(config_class, field.name, resolved)}"
         if kind is bool:
             hyper.add_argument(flag, action=argparse.BooleanOptionalAction, default=argparse.SUPPRESS, help=help_text)
         else:
             hyper.add_argument(flag, type=kind, default=argparse.SUPPRESS, metavar=kind.__name__.upper(), help=help_text)
-    if presets:
-        parser.epilog = "presets:\n" + "\n".join(f"  {name}: {values}" for name, values in presets.items())
+    parser.epilog = "presets (auto: " + (config_class.preset_for.__doc__ or "by environment family").strip() + "):\n"
+    parser.epilog += "\n".join(f"  {name}: {values or 'the defaults above'}" for name, values in config_class.PRESETS.items())
     run = parser.add_argument_group("run")
     run.add_argument("--seed", type=int, default=1, help="seeds torch, numpy and the environments (default: 1)")
     run.add_argument("--run-dir", type=Path, default=None, help="where the run's files go (default: runs/ALGO__ENV__seedN__TIME)")
+    run.add_argument("--resume", action="store_true",
+                     help="continue the run in --run-dir from its last checkpoint (a fresh start if it has none)")
     return parser
 
 
 def main(config_class: type, train: Callable, module_name: str, module_doc: str, argv: list[str] | None = None) -> None:
     """Parse the command line into a Config, train, print the summary; exit 2 on bad input."""
     algo = module_name.rsplit(".", 1)[-1]
-    parser = build_parser(config_class, f"python -m {module_name}", module_doc)
+    early = argparse.ArgumentParser(add_help=False)
+    early.add_argument("--env-id")
+    early.add_argument("--preset", default="auto")
+    known, _ = early.parse_known_args(argv)
+    parser = build_parser(config_class, f"python -m {module_name}", module_doc, known.env_id, known.preset)
     args = vars(parser.parse_args(argv))
-    seed, run_dir = args.pop("seed"), args.pop("run_dir")
+    seed, run_dir, resume = args.pop("seed"), args.pop("run_dir"), args.pop("resume")
     try:
         config = config_from_dict(config_class, args, source="option")
     except ConfigError as error:
         _exit_bad_input(parser.prog, error)
+    if resume and run_dir is None:
+        _exit_bad_input(parser.prog, ConfigError("resume", "--run-dir naming the run to continue", None))
     if run_dir is None:
-        run_dir = Path("runs") / f"{algo}__{config.env_id}__seed{seed}__{time.strftime('%Y%m%d-%H%M%S')}"
+        run_dir = Path("runs") / f"{algo}__{config.env_id.replace('/', '-')}__seed{seed}__{time.strftime('%Y%m%d-%H%M%S')}"
     try:
-        result = train(config, seed, run_dir)
+        result = train(config, seed, run_dir, resume=resume)
     except ConfigError as error:
         _exit_bad_input(parser.prog, error)
     print(f"{result.status}: score {result.score:.2f} ({config.score_rule}), {result.steps_per_second:.0f} steps/s, "

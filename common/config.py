@@ -1,15 +1,27 @@
-"""Settings every algorithm shares: what to train on, the budget, and how a run is scored.
+"""Settings every algorithm shares: what to train on, the budget, and how a run is scored; and presets.
 
-Each algorithm's `Config` dataclass inherits `RunConfig` and adds its own hyperparameters.
-Fields are documented by the string literal under them; `common.cli` turns those into `--help`.
+Each algorithm's `Config` inherits `RunConfig`, is decorated with `@config_class` (a dataclass that
+remembers which fields the caller gave), and adds its own hyperparameters. Fields are documented by
+the string literal under them; `common.cli` turns those into `--help`.
+
+Presets. The dataclass defaults are the algorithm's paper setting, written once, with their citation.
+A class may name other presets in `PRESETS`, each written as its differences from the defaults (the
+defaults' own preset maps to {}). `preset="auto"` asks `preset_for(env_id)`. However a config is built
+(Python, the command line, a spec), `__post_init__` resolves the preset the same way: a preset's value
+replaces a default wherever the caller did not give that field. A built config never says "auto".
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
+
+import envs
+from core.errors import ConfigError, require
 
 SCORE_RULES = {
     "eval_last_10pct": "mean evaluation return over the evaluations in the last 10% of training",
@@ -17,27 +29,35 @@ SCORE_RULES = {
 }
 
 
-class ConfigError(ValueError):
-    """A setting that cannot work; the message names the field and what was expected."""
+def config_class(klass: type) -> type:
+    """@dataclass, plus a record of the fields the caller gave (positionally or by name), so that a
+    preset fills only the others."""
+    klass = dataclass(klass)
+    generated_init = klass.__init__
+    names = [field.name for field in dataclasses.fields(klass) if field.init]
 
-    def __init__(self, field: str, expected: str, got: object):
-        self.field, self.expected, self.got = field, expected, got
-        super().__init__(f"{field}: expected {expected}, got {got!r}")
+    @functools.wraps(generated_init)
+    def __init__(self, *args, **kwargs):
+        object.__setattr__(self, "_given", frozenset(names[: len(args)]) | frozenset(kwargs))
+        generated_init(self, *args, **kwargs)
+
+    klass.__init__ = __init__
+    return klass
 
 
-def require(condition: bool, field: str, expected: str, got: object) -> None:
-    if not condition:
-        raise ConfigError(field, expected, got)
-
-
-@dataclass
+@config_class
 class RunConfig:
+    PRESETS: ClassVar[dict[str, dict]] = {}
+    """preset name -> its differences from the dataclass defaults; empty: the class has one setting"""
+
     env_id: str = "CartPole-v1"
     """environment id: ALE/<Game>-v5, dmc/<domain>-<task>, MinAtar/<Game>-v1 or a gymnasium id"""
     env_protocol: str = "default"
     """environment protocol, optionally with options, e.g. dqn2015, machado2018:full_action_space=true, dmc:action_repeat=4"""
     env_backend: str = "gymnasium"
     """vector env engine: gymnasium, gymnasium_async (one process per env) or ale_vector (Atari only, C++ threads)"""
+    preset: str = "auto"
+    """where the settings you do not give come from: auto (chosen by environment family) or a preset named below"""
     total_steps: int = 100_000
     """training budget in environment steps (agent steps, summed over parallel envs)"""
     eval_interval: int = 10_000
@@ -56,24 +76,47 @@ class RunConfig:
     """intra-op CPU threads; small networks run fastest on one, and parallel runs do not fight"""
 
     def __post_init__(self) -> None:
+        if type(self).PRESETS:
+            self._apply_preset()
         require(self.total_steps > 0, "total_steps", "a positive number of environment steps", self.total_steps)
         require(self.eval_interval > 0, "eval_interval", "a positive number of environment steps", self.eval_interval)
         require(self.eval_episodes > 0, "eval_episodes", "a positive number of episodes", self.eval_episodes)
         require(self.score_rule in SCORE_RULES, "score_rule", f"one of {sorted(SCORE_RULES)}", self.score_rule)
         require(self.torch_threads > 0, "torch_threads", "a positive number", self.torch_threads)
         require(0.0 <= self.eval_epsilon <= 1.0, "eval_epsilon", "a probability in [0, 1]", self.eval_epsilon)
-        import envs  # envs imports this module for ConfigError
-
-        envs.check_env_id(self.env_id)
-        envs.resolve_protocol(self.env_id, self.env_protocol)
-        require(self.env_backend in envs.BACKENDS, "env_backend", f"one of {list(envs.BACKENDS)}", self.env_backend)
+        envs.resolve(self.env_id, self.env_protocol, self.env_backend)
         try:
             torch.device(self.device if self.device != "auto" else "cpu")
         except RuntimeError:
             raise ConfigError("device", "auto, cpu, cuda or cuda:N", self.device) from None
 
+    @staticmethod
+    def preset_for(env_id: str) -> str:
+        """The preset `auto` stands for on this environment (classes with PRESETS override this)."""
+        raise NotImplementedError
+
+    def _apply_preset(self) -> None:
+        envs.check_env_id(self.env_id)  # preset_for needs a known id
+        name = self.preset_for(self.env_id) if self.preset == "auto" else self.preset
+        require(name in self.PRESETS, "preset", f"auto or one of {list(self.PRESETS)}", self.preset)
+        given = getattr(self, "_given", frozenset())
+        for field_name, value in self.PRESETS[name].items():
+            if field_name not in given:
+                setattr(self, field_name, value)
+        self.preset = name
+
+    @classmethod
+    def preset_values(cls, name: str) -> dict:
+        """Every field's value under a preset: the defaults with the preset's differences applied."""
+        defaults = {f.name: f.default for f in dataclasses.fields(cls)}
+        return {**defaults, **cls.PRESETS[name], "preset": name}
+
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
+
+    def given(self) -> frozenset[str]:
+        """The fields the caller set explicitly (the rest are defaults or the preset's)."""
+        return getattr(self, "_given", frozenset())
 
 
 def resolve_device(name: str) -> torch.device:
@@ -84,21 +127,12 @@ def resolve_device(name: str) -> torch.device:
 
 def config_from_dict(config_class: type, values: dict, source: str = "config"):
     """Build a config from a plain dict (a spec's overrides, the given command-line options),
-    rejecting unknown keys and wrong types. A config class with `PRESETS` (name -> values) and a
-    `preset` field gets the chosen preset's values wherever `values` is silent; preset "auto" asks
-    the class's `preset_for(env_id)`."""
+    rejecting unknown keys and wrong types; the preset is resolved by the class, as for any caller."""
     fields = {f.name: f for f in dataclasses.fields(config_class)}
     for key, value in values.items():
         if key not in fields:
             raise ConfigError(f"{source}.{key}", f"one of the hyperparameters {sorted(fields)}", key)
     values = {key: _coerce(config_class, key, value, source) for key, value in values.items()}
-    if hasattr(config_class, "PRESETS"):
-        preset = values.get("preset", fields["preset"].default)
-        if preset == "auto":
-            preset = config_class.preset_for(values.get("env_id", fields["env_id"].default))
-        if preset not in config_class.PRESETS:
-            raise ConfigError(f"{source}.preset", f"auto or one of {list(config_class.PRESETS)}", preset)
-        values = {**config_class.PRESETS[preset], **values, "preset": preset}
     try:
         return config_class(**values)
     except ConfigError as error:

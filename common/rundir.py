@@ -7,9 +7,14 @@
                   second (evaluation time excluded), peak RSS (this process's, plus the peaks its worker
                   processes reported in `worker_peak_rss_mb`: an upper bound, as peaks need not coincide),
                   wall and evaluation time
+    checkpoint.pt everything needed to continue the run (networks, optimizers, normalisation statistics,
+                  RNG states, step counters, the logger's rows; what else is the algorithm's to say), saved
+                  after every evaluation, the last one at the end of training; written atomically
     events.*      TensorBoard scalars (losses, returns)
 
-Use it as a context manager around the training loop; it turns the way the loop ended into the
+Resuming: an algorithm builds its objects, then asks `log.resume()`, which returns the state its
+`log.checkpoint_with(callback)` saved (and restores the RNGs and the logger's rows), or None for a fresh
+run. Use it as a context manager around the training loop; it turns the way the loop ended into the
 summary: normally -> completed, `Diverged` -> diverged (returned, not raised), any other exception
 -> failed (written, then re-raised so that bugs stay loud). Interrupts write no summary, so a
 rerun of the sweep redoes the run.
@@ -17,11 +22,10 @@ rerun of the sweep redoes the run.
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import math
 import os
+import random
 import resource
 import subprocess
 import sys
@@ -33,11 +37,16 @@ from pathlib import Path
 from typing import Callable
 
 import numpy as np
+import torch
 from tqdm import tqdm
 
 import envs
 from common.config import SCORE_RULES, RunConfig
+from core.errors import ConfigError
+from core.files import write_csv, write_json
 
+CHECKPOINT = "checkpoint.pt"
+CHECKPOINT_FORMAT = 1
 PACKAGES = ("torch", "gymnasium", "numpy", "ale-py", "mujoco", "dm-control")
 METRICS_COLUMNS = ("step", "wall_time", "return", "length")
 EVAL_COLUMNS = ("step", "wall_time", "mean", "std", "episodes")
@@ -64,28 +73,6 @@ class RunResult:
     wall_time: float
     eval_time: float
     error: str | None = None
-
-
-def write_atomic(path: Path, text: str) -> None:
-    """Write to a temporary file beside `path`, then rename: readers never see half a file."""
-    temp = path.with_name(f".{path.name}.tmp")
-    with open(temp, "w") as handle:
-        handle.write(text)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(temp, path)
-
-
-def write_json(path: Path, value: object) -> None:
-    write_atomic(path, json.dumps(value, indent=2, sort_keys=True, default=str) + "\n")
-
-
-def write_csv(path: Path, columns: tuple[str, ...], rows: list[tuple]) -> None:
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(columns)
-    writer.writerows(rows)
-    write_atomic(path, buffer.getvalue())
 
 
 def peak_rss_mb() -> float:
@@ -123,23 +110,28 @@ def compute_score(rule: str, total_steps: int, episode_returns: list[float], eva
 
 
 class RunLogger:
-    def __init__(self, run_dir: Path | str, config: RunConfig, seed: int, algo: str, device: str):
+    def __init__(self, run_dir: Path | str, config: RunConfig, environment: envs.Environment, seed: int, algo: str,
+                 device: str, resume: bool = False):
         self.dir = Path(run_dir)
         self.dir.mkdir(parents=True, exist_ok=True)
         self.config = config
+        self.environment = environment
         self.seed = seed
+        self.algo = algo
         self.next_eval_step = config.eval_interval
         self.episodes: list[tuple] = []
         self.evals: list[tuple] = []
         self.step = 0
         self.start = time.perf_counter()
         self.eval_time = 0.0
+        self.earlier_peak_rss_mb = 0.0  # a resumed run's peak before the interruption
         self.worker_peak_rss_mb = 0.0  # summed peaks of worker processes (A3C), which report them
         self.result: RunResult | None = None
+        self.checkpoint_state: Callable[[], dict] | None = None
+        self.saved = self._load_checkpoint() if resume else None
         write_json(self.dir / "config.json", {
             "algo": algo, "seed": seed, "device": device, "hyperparameters": config.to_dict(),
-            "env_id": config.env_id,
-            "protocol": envs.protocol_record(config.env_id, config.env_protocol, config.env_backend), "score_rule": SCORE_RULES[config.score_rule],
+            "env_id": config.env_id, "protocol": environment.record, "score_rule": SCORE_RULES[config.score_rule],
             "git_commit": git_commit(), "packages": package_versions(),
         })
         from torch.utils.tensorboard import SummaryWriter  # slow import; only runs need it
@@ -147,6 +139,64 @@ class RunLogger:
         self.tensorboard = SummaryWriter(str(self.dir))
         self.progress = tqdm(total=config.total_steps, unit="step", dynamic_ncols=True, leave=False,
                              desc=f"{algo} {config.env_id} seed {seed}", disable=not sys.stderr.isatty())
+
+    # --- checkpoints --------------------------------------------------------------------------------
+
+    def _load_checkpoint(self) -> dict | None:
+        path = self.dir / CHECKPOINT
+        if not path.exists():
+            return None
+        saved = torch.load(path, weights_only=False)
+        mine = {"format": CHECKPOINT_FORMAT, "algo": self.algo, "seed": self.seed, "config": self.config.to_dict()}
+        theirs = {name: saved.get(name) for name in mine}
+        if theirs != mine:
+            differing = sorted(name for name in mine if theirs[name] != mine[name])
+            raise ConfigError("resume", f"a checkpoint of this run's algorithm, seed and settings in {path} "
+                              f"(delete it to start afresh)", f"a checkpoint that differs in {differing}")
+        return saved
+
+    def resume(self) -> dict | None:
+        """The algorithm's saved state, with the RNGs and the logger's rows and counters restored to the
+        moment it was saved; None when there is nothing to resume. Call it after building every object
+        that draws random numbers, so that the restored RNG states are the ones the loop continues with."""
+        if self.saved is None:
+            return None
+        logger = self.saved["logger"]
+        self.episodes, self.evals = list(logger["episodes"]), list(logger["evals"])
+        self.step, self.next_eval_step, self.eval_time = logger["step"], logger["next_eval_step"], logger["eval_time"]
+        self.earlier_peak_rss_mb = logger["peak_rss_mb"]
+        self.start = time.perf_counter() - logger["wall_time"]
+        self.progress.update(self.step)
+        rng = self.saved["rng"]
+        torch.set_rng_state(rng["torch"])
+        np.random.set_state(rng["numpy"])
+        random.setstate(rng["python"])
+        self.flush()
+        return self.saved["algorithm"]
+
+    def checkpoint_with(self, state: Callable[[], dict]) -> None:
+        """`state()` returns what the algorithm needs to continue; it is saved after every evaluation."""
+        self.checkpoint_state = state
+
+    def save_checkpoint(self) -> None:
+        if self.checkpoint_state is None:
+            return
+        payload = {
+            "format": CHECKPOINT_FORMAT, "algo": self.algo, "seed": self.seed, "config": self.config.to_dict(),
+            "step": self.step, "algorithm": self.checkpoint_state(),
+            "logger": {"episodes": self.episodes, "evals": self.evals, "step": self.step,
+                       "next_eval_step": self.next_eval_step, "eval_time": self.eval_time,
+                       "wall_time": time.perf_counter() - self.start,
+                       "peak_rss_mb": max(peak_rss_mb(), self.earlier_peak_rss_mb)},
+            "rng": {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate()},
+        }
+        path = self.dir / CHECKPOINT
+        temp = path.with_name(f".{path.name}.tmp")
+        with open(temp, "wb") as handle:
+            torch.save(payload, handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temp, path)
 
     def __enter__(self) -> "RunLogger":
         return self
@@ -181,12 +231,14 @@ class RunLogger:
         if step < self.next_eval_step and step < self.config.total_steps:
             return
         config, started = self.config, time.perf_counter()
-        returns = envs.evaluate(act, config.env_id, config.eval_episodes, self.seed, round_index=len(self.evals),
-                                protocol=config.env_protocol, epsilon=config.eval_epsilon)
+        returns = envs.evaluate(act, self.environment, config.eval_episodes, self.seed, round_index=len(self.evals),
+                                epsilon=config.eval_epsilon)
         self.eval_time += time.perf_counter() - started
         self.log_eval(step, returns)
         while self.next_eval_step <= step:
             self.next_eval_step += self.config.eval_interval
+        self.advance(step)
+        self.save_checkpoint()
 
     def advance(self, step: int) -> None:
         """Move the progress bar to `step`, showing steps/s and the recent training return."""
@@ -216,7 +268,7 @@ class RunLogger:
             score_rule=self.config.score_rule,
             steps=self.step,
             steps_per_second=self.step / training_time if training_time > 0 else 0.0,
-            peak_rss_mb=peak_rss_mb() + self.worker_peak_rss_mb,
+            peak_rss_mb=max(peak_rss_mb(), self.earlier_peak_rss_mb) + self.worker_peak_rss_mb,
             wall_time=wall_time,
             eval_time=self.eval_time,
             error=None if kind is None else "".join(traceback.format_exception(kind, error, trace)),

@@ -19,13 +19,16 @@ true last state, from which they bootstrap when the episode was truncated by a t
 from __future__ import annotations
 
 import dataclasses
+import functools
+import pickle
+from dataclasses import dataclass
 from types import ModuleType
 from typing import Callable
 
 import gymnasium as gym
 import numpy as np
 
-from common.config import ConfigError
+from core.errors import ConfigError
 from envs import atari, dmc, minatar, standard
 
 FAMILIES: dict[str, ModuleType] = {"atari": atari, "dmc": dmc, "minatar": minatar}
@@ -77,17 +80,36 @@ def _parse_option(key: str, text: str, kind: type) -> object:
         raise ConfigError(f"env_protocol option {key}", f"a {kind.__name__}", text) from None
 
 
-def protocol_record(env_id: str, protocol: str = "default", backend: str = "gymnasium") -> dict:
-    """Every setting that changes a score, written into each run's config.json."""
+@dataclass(frozen=True)
+class Environment:
+    """An environment id resolved once: its family, its protocol with options applied, the backend
+    that steps it, and the record of every setting that changes a score. Everything below takes it."""
+
+    id: str
+    family: str
+    protocol: object  # the family's protocol dataclass
+    backend: str
+    record: dict = dataclasses.field(compare=False, hash=False)
+
+    @property
+    def module(self) -> ModuleType:
+        return {**FAMILIES, "gymnasium": standard}[self.family]
+
+
+def resolve(env_id: str, protocol: str = "default", backend: str = "gymnasium") -> Environment:
+    """Check the id, the protocol and its options, and the backend; return the one resolved value."""
     check_env_id(env_id)
     family_name, family = family_of(env_id)
     chosen = resolve_protocol(env_id, protocol)
+    if backend not in BACKENDS:
+        raise ConfigError("env_backend", f"one of {list(BACKENDS)}", backend)
+    if backend == "ale_vector" and family is not atari:
+        raise ConfigError("env_backend", "gymnasium or gymnasium_async (ale_vector runs Atari only)", backend)
     record = {"env_id": env_id, "family": family_name, "protocol": chosen.name, **family.describe(chosen),
               "backend": backend, "gymnasium_version": gym.__version__, "autoreset": AUTORESET}
-    spec = gym.spec(env_id) if family is standard else None
-    if spec is not None:
-        record["max_episode_steps"] = spec.max_episode_steps
-    return record
+    if family is standard:
+        record["max_episode_steps"] = gym.spec(env_id).max_episode_steps
+    return Environment(env_id, family_name, chosen, backend, record)
 
 
 def env_seeds(seed: int, count: int, stream: int = 0) -> list[int]:
@@ -95,61 +117,74 @@ def env_seeds(seed: int, count: int, stream: int = 0) -> list[int]:
     return [int(s) for s in np.random.SeedSequence([seed, stream]).generate_state(count)]
 
 
-def make_single(env_id: str, protocol, training: bool) -> gym.Env:
-    """One environment under a resolved protocol, with raw episode statistics recorded inside the
+def make_single(env: Environment, training: bool) -> gym.Env:
+    """One environment under its resolved protocol, with raw episode statistics recorded inside the
     training-only wrappers."""
-    family = family_of(env_id)[1]
-    env = gym.wrappers.RecordEpisodeStatistics(family.make_env(env_id, protocol, training))  # raw returns
-    if training and hasattr(family, "learning_wrappers"):
-        env = family.learning_wrappers(env, protocol)
-    if isinstance(env.action_space, gym.spaces.Box):
-        env = gym.wrappers.ClipAction(env)  # Gaussian policies sample outside the bounds
-    return env
+    single = gym.wrappers.RecordEpisodeStatistics(env.module.make_env(env.id, env.protocol, training))  # raw returns
+    if training and hasattr(env.module, "learning_wrappers"):
+        single = env.module.learning_wrappers(single, env.protocol)
+    if isinstance(single.action_space, gym.spaces.Box):
+        single = gym.wrappers.ClipAction(single)  # Gaussian policies sample outside the bounds
+    return single
 
 
-def make_vector(env_id: str, num_envs: int, seed: int, protocol: str = "default", training: bool = True,
-                backend: str = "gymnasium") -> gym.vector.VectorEnv:
-    check_env_id(env_id)
-    if backend not in BACKENDS:
-        raise ConfigError("env_backend", f"one of {list(BACKENDS)}", backend)
-    chosen = resolve_protocol(env_id, protocol)
-    if backend == "ale_vector":
-        if family_of(env_id)[1] is not atari:
-            raise ConfigError("env_backend", "gymnasium or gymnasium_async (ale_vector runs Atari only)", backend)
-        return atari.make_batched(env_id, num_envs, chosen, training)
-    vector = gym.vector.AsyncVectorEnv if backend == "gymnasium_async" else gym.vector.SyncVectorEnv
-    return vector([lambda: make_single(env_id, chosen, training)] * num_envs)
+def make_vector(env: Environment, num_envs: int, training: bool = True) -> gym.vector.VectorEnv:
+    if env.backend == "ale_vector":
+        return atari.make_batched(env.id, num_envs, env.protocol, training)
+    vector = gym.vector.AsyncVectorEnv if env.backend == "gymnasium_async" else gym.vector.SyncVectorEnv
+    return vector([functools.partial(make_single, env, training)] * num_envs)  # picklable: checkpoints hold envs
 
 
-def make(env_id: str, num_envs: int, seed: int, protocol: str = "default", training: bool = True,
-         backend: str = "gymnasium") -> tuple[gym.vector.VectorEnv, np.ndarray]:
+def make(env: Environment, num_envs: int, seed: int, training: bool = True) -> tuple[gym.vector.VectorEnv, np.ndarray]:
     """A seeded vector env and its first observations."""
-    env = make_vector(env_id, num_envs, seed, protocol, training, backend)
-    observation, _ = env.reset(seed=env_seeds(seed, num_envs))
-    env.action_space.seed(seed)
-    return env, observation
+    vector = make_vector(env, num_envs, training)
+    observation, _ = vector.reset(seed=env_seeds(seed, num_envs))
+    vector.action_space.seed(seed)
+    return vector, observation
 
 
-def evaluate(act: Callable[[np.ndarray], np.ndarray], env_id: str, episodes: int, seed: int, round_index: int,
-             protocol: str = "default", epsilon: float = 0.0) -> list[float]:
+def snapshot(vector: gym.vector.VectorEnv) -> bytes | None:
+    """The vector env's whole state (episodes in flight, RNGs) as bytes, or None where an env cannot be
+    pickled (MuJoCo's). Classic control, MinAtar and Atari (ALE saves its emulator state) can."""
+    try:
+        return pickle.dumps(vector)
+    except (pickle.PicklingError, AttributeError, TypeError):
+        return None
+
+
+def restore(saved: bytes | None, env: Environment, num_envs: int, seed: int, step: int
+            ) -> tuple[gym.vector.VectorEnv, np.ndarray | None]:
+    """The env a checkpoint saved, or, where it could not be saved, a new one whose episodes start afresh
+    (seeded from the run's seed and the step, so that a resumed run still repeats); the observations are
+    None when the saved env continues (the algorithm saved its own), else the new first observations."""
+    if saved is not None:
+        return pickle.loads(saved), None
+    vector = make_vector(env, num_envs)
+    observation, _ = vector.reset(seed=env_seeds(seed, num_envs, stream=2**20 + step))
+    vector.action_space.seed(seed + step)
+    return vector, observation
+
+
+def evaluate(act: Callable[[np.ndarray], np.ndarray], env: Environment, episodes: int, seed: int, round_index: int,
+             epsilon: float = 0.0) -> list[float]:
     """Raw returns of `episodes` whole episodes (whole games on Atari), one per env, played in
     lockstep under the protocol's evaluation rules; with probability `epsilon` an action is
     replaced by a uniformly random one (the DQN family evaluates with epsilon 0.05)."""
-    env = make_vector(env_id, episodes, seed, protocol, training=False)
-    observation, _ = env.reset(seed=env_seeds(seed, episodes, stream=1 + round_index))
-    env.action_space.seed(seed + round_index)
+    vector = make_vector(dataclasses.replace(env, backend="gymnasium"), episodes, training=False)
+    observation, _ = vector.reset(seed=env_seeds(seed, episodes, stream=1 + round_index))
+    vector.action_space.seed(seed + round_index)
     explore = np.random.default_rng([seed, round_index])
     returns: list[float | None] = [None] * episodes
     while any(r is None for r in returns):
         actions = act(observation)
         if epsilon > 0:
-            random_actions = env.action_space.sample()
+            random_actions = vector.action_space.sample()
             replace = (explore.random(episodes) < epsilon).reshape(-1, *[1] * (np.ndim(actions) - 1))
             actions = np.where(replace, random_actions, actions)
-        observation, _, _, _, info = env.step(actions)
+        observation, _, _, _, info = vector.step(actions)
         if "episode" in info:
             for i in np.flatnonzero(info["_episode"]):
                 if returns[i] is None:
                     returns[i] = float(info["episode"]["r"][i])
-    env.close()
+    vector.close()
     return returns

@@ -31,7 +31,7 @@ from importlib.metadata import version
 import gymnasium as gym
 import numpy as np
 
-from common.config import ConfigError, require
+from core.errors import ConfigError, require
 
 EPISODE_ENV_STEPS = 1000  # dm_control's time limit for every task in TASKS (time limit / control timestep)
 PIXEL_CAMERA_ID = 0  # the suite's default view of every task in TASKS

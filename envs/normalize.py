@@ -29,7 +29,8 @@ from gymnasium.vector import AutoresetMode, VectorEnv, VectorWrapper
 from gymnasium.wrappers.utils import RunningMeanStd
 from gymnasium.wrappers.vector import NormalizeObservation, NormalizeReward
 
-from common.config import ConfigError, require
+from core.errors import ConfigError, require
+from core.files import write_json
 
 EPSILON = 1e-8  # Baselines' VecNormalize: keeps the division finite while the variance is ~0
 
@@ -116,7 +117,6 @@ def freeze(env: VectorEnv) -> None:
 
 
 def save_normalization(env: VectorEnv, path: Path | str) -> None:
-    from common.rundir import write_json  # common.rundir imports envs: importing it at the top would be circular
 
     write_json(Path(path), normalization_state(env))
 

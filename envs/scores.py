@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from common.config import ConfigError
+from core.errors import ConfigError
 
 PUBLISHED_DIR = Path(__file__).resolve().parent.parent / "results" / "published"
 

@@ -9,7 +9,7 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 from typing import Callable, Protocol
 
-from common.rundir import write_json
+from core.files import write_json
 from runner.sweep import Job, prepare, read_summary
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent

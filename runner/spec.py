@@ -29,7 +29,8 @@ import yaml
 
 import algos
 import envs
-from common.config import SCORE_RULES, ConfigError, config_from_dict
+from common.config import SCORE_RULES, config_from_dict
+from core.errors import ConfigError
 
 TIERS = ("smoke", "nightly", "paper")
 

@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from common.config import SCORE_RULES
-from common.rundir import write_json
+from core.files import write_json
 from runner.spec import Spec, Tier
 
 FINISHED = ("completed", "diverged")

@@ -11,7 +11,7 @@ import torch
 
 import envs
 from algos import _async, a3c, async_q
-from algos.a2c import actor_critic_loss, n_step_returns
+from common.actor_critic import actor_critic_loss, n_step_returns
 from common.rundir import Diverged, peak_rss_mb
 from helpers import rows_without_wall_time
 

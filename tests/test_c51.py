@@ -9,7 +9,8 @@ import pytest
 import torch
 
 from algos import c51, dqn
-from common.config import ConfigError, config_from_dict
+from common.config import config_from_dict
+from core.errors import ConfigError
 
 SUPPORT = torch.tensor([-2.0, -1.0, 0.0, 1.0, 2.0])  # V_min -2, V_max 2, spacing 1
 

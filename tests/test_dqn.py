@@ -10,7 +10,8 @@ import pytest
 import torch
 
 from algos import c51, dqn
-from common.config import ConfigError, config_from_dict
+from common.config import config_from_dict
+from core.errors import ConfigError
 from helpers import rows_without_wall_time
 
 RANDOM_CARTPOLE_RETURN = 22  # a uniformly random policy's mean return on CartPole-v1

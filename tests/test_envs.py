@@ -7,7 +7,7 @@ import pytest
 from gymnasium.utils.env_checker import check_env
 
 import envs
-from common.config import ConfigError
+from core.errors import ConfigError
 
 ONE_PER_FAMILY = ["ALE/Pong-v5", "dmc/cartpole-swingup", "MinAtar/Breakout-v1", "Hopper-v5", "CartPole-v1"]
 

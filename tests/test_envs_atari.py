@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 import envs
-from common.config import ConfigError
+from core.errors import ConfigError
 from envs.atari import PROTOCOLS
 
 

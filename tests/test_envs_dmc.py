@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from gymnasium.utils.env_checker import check_env
 
-from common.config import ConfigError
+from core.errors import ConfigError
 from envs import dmc
 
 

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import envs
-from common.config import ConfigError
+from core.errors import ConfigError
 from envs.normalize import (add_normalization, freeze, load_normalization, load_normalization_state,
                             normalization_state, save_normalization)
 

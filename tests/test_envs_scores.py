@@ -4,7 +4,7 @@ import csv
 
 import pytest
 
-from common.config import ConfigError
+from core.errors import ConfigError
 from envs.scores import PUBLISHED_DIR, TABLES, game_key, human_normalized, human_normalized_many
 
 

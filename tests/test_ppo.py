@@ -11,7 +11,8 @@ import torch
 
 import envs
 from algos import a2c, ppo
-from common.config import ConfigError, config_from_dict
+from common.config import config_from_dict
+from core.errors import ConfigError
 from common.nets import ActionHead
 from envs.normalize import add_normalization
 

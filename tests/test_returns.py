@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from algos.a2c import actor_critic_loss, n_step_returns
+from common.actor_critic import actor_critic_loss, n_step_returns
 from algos.reinforce import policy_gradient_loss, reward_to_go, trajectory_return
 
 

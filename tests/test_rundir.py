@@ -5,7 +5,8 @@ import json
 import pytest
 
 from algos.reinforce import Config
-from common.rundir import Diverged, RunLogger, check_finite, compute_score, write_atomic
+from common.rundir import Diverged, RunLogger, check_finite, compute_score
+from core.files import write_atomic
 
 
 def test_write_atomic_replaces_whole_file_and_leaves_no_temporary(tmp_path):
