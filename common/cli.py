@@ -56,7 +56,9 @@ def default_text(config_class: type, name: str, resolved: object | None) -> str:
 
 def build_parser(config_class: type, prog: str, description: str, env_id: str | None = None,
                  preset: str = "auto") -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog=prog, description=description, formatter_class=_HelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog=prog, description=description, formatter_class=_HelpFormatter,
+        usage="%(prog)s [--env-id ID] [--preset NAME] [--HYPERPARAMETER VALUE ...] [--seed N] [--run-dir DIR] [--resume]")
     resolved = None
     if env_id is not None:
         try:
@@ -87,8 +89,9 @@ def build_parser(config_class: type, prog: str, description: str, env_id: str | 
     return parser
 
 
-def main(config_class: type, train: Callable, module_name: str, module_doc: str, argv: list[str] | None = None) -> None:
-    """Parse the command line into a Config, train, print the summary; exit 2 on bad input."""
+def parse(config_class: type, module_name: str, module_doc: str, argv: list[str] | None = None
+          ) -> tuple[object, int, Path, bool]:
+    """The command line as (config, seed, run_dir, resume); exits 2 with one clear line on bad input."""
     algo = module_name.rsplit(".", 1)[-1]
     early = argparse.ArgumentParser(add_help=False)
     early.add_argument("--env-id")
@@ -105,10 +108,16 @@ def main(config_class: type, train: Callable, module_name: str, module_doc: str,
         _exit_bad_input(parser.prog, ConfigError("resume", "--run-dir naming the run to continue", None))
     if run_dir is None:
         run_dir = Path("runs") / f"{algo}__{config.env_id.replace('/', '-')}__seed{seed}__{time.strftime('%Y%m%d-%H%M%S')}"
+    return config, seed, run_dir, resume
+
+
+def main(config_class: type, train: Callable, module_name: str, module_doc: str, argv: list[str] | None = None) -> None:
+    """Parse the command line into a Config, train, print the summary; exit 2 on bad input."""
+    config, seed, run_dir, resume = parse(config_class, module_name, module_doc, argv)
     try:
         result = train(config, seed, run_dir, resume=resume)
     except ConfigError as error:
-        _exit_bad_input(parser.prog, error)
+        _exit_bad_input(f"python -m {module_name}", error)
     print(f"{result.status}: score {result.score:.2f} ({config.score_rule}), {result.steps_per_second:.0f} steps/s, "
           f"peak RSS {result.peak_rss_mb:.0f} MB -> {run_dir}")
     sys.exit(0 if result.status == "completed" else 1)

@@ -99,7 +99,10 @@ class RunConfig:
         envs.check_env_id(self.env_id)  # preset_for needs a known id
         name = self.preset_for(self.env_id) if self.preset == "auto" else self.preset
         require(name in self.PRESETS, "preset", f"auto or one of {list(self.PRESETS)}", self.preset)
-        given = getattr(self, "_given", frozenset())
+        if not hasattr(self, "_given"):
+            raise TypeError(f"{type(self).__name__} must be decorated with @config_class, not @dataclass: "
+                            "a preset must know which fields the caller gave")
+        given = self._given
         for field_name, value in self.PRESETS[name].items():
             if field_name not in given:
                 setattr(self, field_name, value)

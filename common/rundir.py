@@ -42,7 +42,7 @@ from tqdm import tqdm
 
 import envs
 from common.config import SCORE_RULES, RunConfig
-from core.errors import ConfigError
+from core.errors import ConfigError, require
 from core.files import write_csv, write_json
 
 CHECKPOINT = "checkpoint.pt"
@@ -112,6 +112,9 @@ def compute_score(rule: str, total_steps: int, episode_returns: list[float], eva
 class RunLogger:
     def __init__(self, run_dir: Path | str, config: RunConfig, environment: envs.Environment, seed: int, algo: str,
                  device: str, resume: bool = False):
+        require(not type(config).PRESETS or config.preset in type(config).PRESETS, "preset",
+                f"a preset resolved by building the config through its class, one of {list(type(config).PRESETS)}",
+                config.preset)
         self.dir = Path(run_dir)
         self.dir.mkdir(parents=True, exist_ok=True)
         self.config = config

@@ -40,3 +40,13 @@ def rows_without_wall_time(path: Path) -> list[dict]:
     """A run's metrics.csv or eval.csv rows without wall_time, the one column that may differ between identical runs."""
     with open(path) as handle:
         return [{k: v for k, v in row.items() if k != "wall_time"} for row in csv.DictReader(handle)]
+
+
+def random_score(env_id: str) -> float:
+    """Mean return of a uniformly random policy, measured by benchmarks/random_scores.py (the one place
+    measured baselines live): every learning bar is set well above it."""
+    with open(PROJECT_ROOT / "results" / "baselines" / "random_scores.csv") as handle:
+        for row in csv.DictReader(handle):
+            if row["env_id"] == env_id:
+                return float(row["mean"])
+    raise KeyError(f"{env_id}: no random-policy score; run python -m benchmarks.random_scores {env_id}")
