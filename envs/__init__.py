@@ -117,6 +117,14 @@ def env_seeds(seed: int, count: int, stream: int = 0) -> list[int]:
     return [int(s) for s in np.random.SeedSequence([seed, stream]).generate_state(count)]
 
 
+class ClipAction(gym.ActionWrapper):
+    """Actions clipped to the action space's bounds; gymnasium's own wrapper holds a lambda, which a
+    checkpoint cannot pickle."""
+
+    def action(self, action: np.ndarray) -> np.ndarray:
+        return np.clip(action, self.action_space.low, self.action_space.high)
+
+
 def make_single(env: Environment, training: bool) -> gym.Env:
     """One environment under its resolved protocol, with raw episode statistics recorded inside the
     training-only wrappers."""
@@ -124,7 +132,7 @@ def make_single(env: Environment, training: bool) -> gym.Env:
     if training and hasattr(env.module, "learning_wrappers"):
         single = env.module.learning_wrappers(single, env.protocol)
     if isinstance(single.action_space, gym.spaces.Box):
-        single = gym.wrappers.ClipAction(single)  # Gaussian policies sample outside the bounds
+        single = ClipAction(single)  # Gaussian policies sample outside the bounds
     return single
 
 
@@ -145,7 +153,8 @@ def make(env: Environment, num_envs: int, seed: int, training: bool = True) -> t
 
 def snapshot(vector: gym.vector.VectorEnv) -> bytes | None:
     """The vector env's whole state (episodes in flight, RNGs) as bytes, or None where an env cannot be
-    pickled (MuJoCo's). Classic control, MinAtar and Atari (ALE saves its emulator state) can."""
+    pickled. Every family here can today (classic control, MuJoCo, DM Control, MinAtar, Atari: ALE saves
+    its emulator state); an env added later that cannot makes a resumed run restart its episodes."""
     try:
         return pickle.dumps(vector)
     except (pickle.PicklingError, AttributeError, TypeError):
