@@ -117,9 +117,13 @@ def env_seeds(seed: int, count: int, stream: int = 0) -> list[int]:
     return [int(s) for s in np.random.SeedSequence([seed, stream]).generate_state(count)]
 
 
-class ClipAction(gym.ActionWrapper):
+class ClipAction(gym.ActionWrapper, gym.utils.RecordConstructorArgs):
     """Actions clipped to the action space's bounds; gymnasium's own wrapper holds a lambda, which a
     checkpoint cannot pickle."""
+
+    def __init__(self, env: gym.Env):
+        gym.utils.RecordConstructorArgs.__init__(self)  # lets gymnasium rebuild the env from its spec
+        super().__init__(env)
 
     def action(self, action: np.ndarray) -> np.ndarray:
         return np.clip(action, self.action_space.low, self.action_space.high)
@@ -152,13 +156,26 @@ def make(env: Environment, num_envs: int, seed: int, training: bool = True) -> t
 
 
 def snapshot(vector: gym.vector.VectorEnv) -> bytes | None:
-    """The vector env's whole state (episodes in flight, RNGs) as bytes, or None where an env cannot be
-    pickled. Every family here can today (classic control, MuJoCo, DM Control, MinAtar, Atari: ALE saves
-    its emulator state); an env added later that cannot makes a resumed run restart its episodes."""
+    """The vector env's whole state (episodes in flight, RNGs) as bytes, or None where it cannot be saved:
+    the ale_vector engine, gymnasium_async's worker processes, and envs that pickle as their constructor
+    arguments (gymnasium's EzPickle: MuJoCo), which would unpickle into new episodes. Classic control,
+    DeepMind Control, MinAtar and Atari on the gymnasium backend (envs/atari.py's SavableGame) can."""
+    if not all(_pickles_its_state(single) for single in getattr(vector, "envs", [None])):
+        return None
     try:
         return pickle.dumps(vector)
     except (pickle.PicklingError, AttributeError, TypeError):
         return None
+
+
+def _pickles_its_state(single: gym.Env | None) -> bool:
+    if single is None:
+        return False  # not a SyncVectorEnv of gymnasium envs
+    while isinstance(single, gym.Wrapper):
+        if getattr(single, "SAVES_STATE", False):
+            return True
+        single = single.env
+    return not isinstance(single, gym.utils.EzPickle)
 
 
 def restore(saved: bytes | None, env: Environment, num_envs: int, seed: int, step: int

@@ -6,25 +6,36 @@
       so a second skip on top would silently skip 16 frames), max over the last two raw frames
       (the ALE renders some sprites on alternate frames), 84x84 grayscale, 4 stacked frames;
     * a uniform random number of 1..30 no-op frames at reset; minimal action set; no sticky actions;
-    * episodes capped at 108,000 frames (30 minutes of play), a truncation;
+    * training games capped at 108,000 frames (30 minutes of play), a truncation; evaluation games
+      at 18,000 frames: Nature evaluated "each game 30 times for up to 5 min each time" (Methods,
+      Evaluation procedure; 5 minutes at 60 frames/s). Papers that evaluated for 30 minutes (the
+      no-op tables of Wang et al. 2016 and C51) need `dqn2015:eval_max_episode_frames=108000`;
     * training only: a lost life ends the learning episode while the game goes on (the next
       "reset" is a no-op step, not a new game), and rewards are clipped to their sign;
     * evaluation plays whole games and reports raw, unclipped scores.
 `machado2018` — "Revisiting the Arcade Learning Environment" (Machado et al. 2018, JAIR):
     * sticky actions with probability 0.25 (at every emulator frame), no no-op starts (the sticky
-      actions are the source of stochasticity), no life-loss signal; the same frame processing,
-      cap and training-time reward clipping; `full_action_space=true` as an option
-      (e.g. `machado2018:full_action_space=true`).
+      actions are the source of stochasticity), no life-loss signal; the same frame processing and
+      training-time reward clipping; 108,000 frames for training and evaluation games (ALE v5's
+      default, "taken from Machado et al., 2018", and Dopamine's 27,000 agent steps);
+      `full_action_space=true` as an option (e.g. `machado2018:full_action_space=true`).
+`fire_reset` (an option of both, off by default): OpenAI Baselines' Atari wrappers, which PPO and A2C
+were released with, press FIRE at reset in games whose action set has FIRE, so that Breakout's ball
+is launched without the agent's help; DeepMind's DQN did not. Here FIRE is the first frame of every
+game (in place of the first no-op frame), and in training the step that follows a lost life plays
+FIRE instead of a no-op. Baselines pressed FIRE for one agent step and then action 2 for another
+after the no-ops and after every lost life; ours is the sequence ale-py's batched engine plays, so
+that both backends stay identical.
 
 Human starts — the evaluation of A3C's Table S3 and of several DQN-family columns — cannot be
 reproduced: the 100 human start states were never published. Our evaluations use 30 no-op starts,
 every run records its protocol, and reports say which protocol produced a number.
 
 Backends: `gymnasium` (Python wrappers below around ALE v5) and `ale_vector` (ale-py's batched
-C++ AtariVectorEnv). The C++ engine runs raw games (no reward clipping, no life-loss episodes, no
-fire reset: its defaults differ from the protocol); the life-loss signal and clipping are added by
-`BatchedAtari`, so both backends give learners the same episodes (tests/test_envs_atari.py checks
-step by step). Its no-op draws come from its own generator.
+C++ AtariVectorEnv). The C++ engine runs raw games (no reward clipping, no life-loss episodes: its
+defaults differ from the protocol); the life-loss signal and clipping are added by `BatchedAtari`,
+so both backends give learners the same episodes (tests/test_envs_atari.py checks step by step).
+Its no-op draws come from its own generator (0..noop_max-1 frames).
 EnvPool is not offered for training: with no-ops and sticky actions off, EnvPool 1.2.5 played
 different games than ALE v5 for the same action sequence (and crashed with noop_max=0), so its
 scores would not be this protocol's. benchmarks/env_throughput.py still measures it.
@@ -46,7 +57,8 @@ gym.register_envs(ale_py)
 cv2.ocl.setUseOpenCL(False)
 
 NOOP = 0
-FRAMES_PER_GAME_CAP = 108_000
+FRAMES_PER_GAME_CAP = 108_000  # 30 minutes at 60 frames/s
+NATURE_EVALUATION_FRAMES = 18_000  # 5 minutes: Mnih et al. 2015, Methods, Evaluation procedure
 
 
 @dataclass(frozen=True)
@@ -58,6 +70,9 @@ class AtariProtocol:
     """observe the pixel-wise max of the last two frames of each skip"""
     noop_max: int = 30
     """at reset, play a uniform random number of 1..noop_max no-op frames (0: none)"""
+    fire_reset: bool = False
+    """press FIRE on the first frame of every game and, in training, on the step after a lost life
+    (games whose action set has FIRE; OpenAI Baselines' wrappers, used by PPO and A2C)"""
     sticky_action_probability: float = 0.0
     """chance, at every emulator frame, that the previous action repeats instead of the chosen one"""
     full_action_space: bool = False
@@ -67,7 +82,9 @@ class AtariProtocol:
     clip_training_rewards: bool = True
     """training only: rewards are clipped to their sign"""
     max_episode_frames: int = FRAMES_PER_GAME_CAP
-    """games are truncated after this many emulator frames"""
+    """training games are truncated after this many emulator frames"""
+    eval_max_episode_frames: int = NATURE_EVALUATION_FRAMES
+    """evaluation games are truncated after this many emulator frames"""
     frame_size: int = 84
     """observations are frame_size x frame_size grayscale"""
     frame_stack: int = 4
@@ -77,7 +94,7 @@ class AtariProtocol:
 PROTOCOLS = {
     "dqn2015": AtariProtocol("dqn2015"),
     "machado2018": AtariProtocol("machado2018", noop_max=0, sticky_action_probability=0.25,
-                                 life_loss_ends_training_episode=False),
+                                 life_loss_ends_training_episode=False, eval_max_episode_frames=FRAMES_PER_GAME_CAP),
 }
 DEFAULT_PROTOCOL = "dqn2015"
 
@@ -103,24 +120,61 @@ def env_ids() -> list[str]:
 
 def describe(protocol: AtariProtocol) -> dict:
     record = dataclasses.asdict(protocol)
-    record.update(frames_per_agent_step=protocol.frame_skip, raw_frames_per_noop=1,
-                  evaluation="whole games, raw unclipped scores, no life-loss signal",
-                  fire_reset=False, grayscale="ALE luminance, max-pooled before resizing (cv2 INTER_AREA)")
+    fire = ("FIRE on the first frame of every game, and in training on the step after a lost life (games with FIRE)"
+            if protocol.fire_reset else "none: the agent starts each game and each life itself")
+    record.update(frames_per_agent_step=protocol.frame_skip, raw_frames_per_noop=1, fire_reset_presses=fire,
+                  evaluation=(f"whole games of at most {protocol.eval_max_episode_frames} frames, raw unclipped "
+                              "scores, no life-loss signal"),
+                  grayscale="ALE luminance, max-pooled before resizing (cv2 INTER_AREA)")
     return record
 
 
-class NoopReset(gym.Wrapper, gym.utils.RecordConstructorArgs):
-    """A uniform random number of 1..noop_max no-op frames after every reset (DQN's start randomisation)."""
+def fire_action(action_meanings: list[str]) -> int | None:
+    """The index of FIRE in the game's action set, or None for games without it (Freeway)."""
+    return action_meanings.index("FIRE") if "FIRE" in action_meanings else None
 
-    def __init__(self, env: gym.Env, noop_max: int):
-        gym.utils.RecordConstructorArgs.__init__(self, noop_max=noop_max)  # lets gymnasium rebuild the env from its spec
+
+class SavableGame(gym.Wrapper, gym.utils.RecordConstructorArgs):
+    """ALE v5 pickles as its constructor arguments (gymnasium's EzPickle), which unpickle into a new
+    game; this also saves the emulator (its RNG too: sticky actions) and the env's np_random (no-op
+    draws), so that a pickled env (`envs.snapshot`, in checkpoints) continues the game in flight."""
+
+    SAVES_STATE = True  # envs.snapshot: the game in flight survives pickling
+
+    def __init__(self, env: gym.Env):
+        gym.utils.RecordConstructorArgs.__init__(self)
+        super().__init__(env)
+
+    def __getstate__(self) -> dict:
+        game = self.env.unwrapped
+        return {**self.__dict__, "saved_game": (game.ale.cloneState(include_rng=True), game.np_random)}
+
+    def __setstate__(self, state: dict) -> None:
+        emulator, np_random = state.pop("saved_game")
+        self.__dict__.update(state)
+        self.env.unwrapped.ale.restoreState(emulator)
+        self.env.unwrapped.np_random = np_random
+
+
+class GameStart(gym.Wrapper, gym.utils.RecordConstructorArgs):
+    """The first frames of every game: a uniform random number of 1..noop_max frames (DQN's start
+    randomisation), all no-ops, except that with `fire` the first one is FIRE (ale-py's batched engine
+    plays the same sequence); with noop_max 0, FIRE alone or nothing."""
+
+    def __init__(self, env: gym.Env, noop_max: int, fire: bool):
+        gym.utils.RecordConstructorArgs.__init__(self, noop_max=noop_max, fire=fire)  # lets gymnasium rebuild the env from its spec
         super().__init__(env)
         self.noop_max = noop_max
+        self.fire = fire_action(env.unwrapped.get_action_meanings()) if fire else None
 
     def reset(self, **kwargs):
         observation, info = self.env.reset(**kwargs)
-        for _ in range(self.np_random.integers(1, self.noop_max + 1)):
-            observation, _, terminated, truncated, info = self.env.step(NOOP)
+        frames = self.np_random.integers(1, self.noop_max + 1) if self.noop_max > 0 else 0
+        actions = [NOOP] * frames
+        if self.fire is not None:
+            actions[:1] = [self.fire]
+        for action in actions:
+            observation, _, terminated, truncated, info = self.env.step(action)
             if terminated or truncated:
                 observation, info = self.env.reset()
         return observation, info
@@ -186,12 +240,14 @@ class FrameStack(gym.Wrapper, gym.utils.RecordConstructorArgs):
 
 class LifeLossEndsEpisode(gym.Wrapper, gym.utils.RecordConstructorArgs):
     """DQN's episodic life: a lost life is reported as terminated; the following reset only
-    plays a no-op step (the game goes on) unless the game really ended."""
+    plays one step (the game goes on) unless the game really ended: a no-op, or FIRE with `fire`."""
 
-    def __init__(self, env: gym.Env):
-        gym.utils.RecordConstructorArgs.__init__(self)
+    def __init__(self, env: gym.Env, fire: bool):
+        gym.utils.RecordConstructorArgs.__init__(self, fire=fire)
         super().__init__(env)
         self.lives, self.game_over = 0, True
+        fire_index = fire_action(env.unwrapped.get_action_meanings()) if fire else None
+        self.restart_action = NOOP if fire_index is None else fire_index
 
     def step(self, action):
         observation, reward, terminated, truncated, info = self.env.step(action)
@@ -206,8 +262,8 @@ class LifeLossEndsEpisode(gym.Wrapper, gym.utils.RecordConstructorArgs):
         if self.game_over or kwargs.get("seed") is not None:  # a seeded reset always starts a new game
             observation, info = self.env.reset(**kwargs)
         else:
-            observation, _, terminated, truncated, info = self.env.step(NOOP)
-            if terminated or truncated:  # the no-op itself ended the game
+            observation, _, terminated, truncated, info = self.env.step(self.restart_action)
+            if terminated or truncated:  # the restart step itself ended the game
                 observation, info = self.env.reset(**kwargs)
         self.lives = self.env.unwrapped.ale.lives()
         self.game_over = False
@@ -223,13 +279,18 @@ class SignReward(gym.RewardWrapper, gym.utils.RecordConstructorArgs):
         return float(np.sign(reward))
 
 
+def frame_cap(protocol: AtariProtocol, training: bool) -> int:
+    return protocol.max_episode_frames if training else protocol.eval_max_episode_frames
+
+
 def make_env(env_id: str, protocol: AtariProtocol, training: bool) -> gym.Env:
-    """One game with the protocol's frame processing; the training-only signals come from
-    `learning_wrappers`, applied outside the raw-score recorder."""
-    env = gym.make(env_id, frameskip=1, obs_type="grayscale", repeat_action_probability=protocol.sticky_action_probability,
-                   full_action_space=protocol.full_action_space, max_num_frames_per_episode=protocol.max_episode_frames)
-    if protocol.noop_max > 0:
-        env = NoopReset(env, protocol.noop_max)
+    """One game with the protocol's frame processing and, for training or evaluation, its frame cap;
+    the training-only signals come from `learning_wrappers`, applied outside the raw-score recorder."""
+    env = SavableGame(gym.make(
+        env_id, frameskip=1, obs_type="grayscale", repeat_action_probability=protocol.sticky_action_probability,
+        full_action_space=protocol.full_action_space, max_num_frames_per_episode=frame_cap(protocol, training)))
+    if protocol.noop_max > 0 or protocol.fire_reset:
+        env = GameStart(env, protocol.noop_max, protocol.fire_reset)
     env = SkipAndMaxPool(env, protocol.frame_skip, protocol.max_pool_frames)
     env = Resize(env, protocol.frame_size)
     return FrameStack(env, protocol.frame_stack)
@@ -237,7 +298,7 @@ def make_env(env_id: str, protocol: AtariProtocol, training: bool) -> gym.Env:
 
 def learning_wrappers(env: gym.Env, protocol: AtariProtocol) -> gym.Env:
     if protocol.life_loss_ends_training_episode:
-        env = LifeLossEndsEpisode(env)
+        env = LifeLossEndsEpisode(env, protocol.fire_reset)
     if protocol.clip_training_rewards:
         env = SignReward(env)
     return env
@@ -246,8 +307,8 @@ def learning_wrappers(env: gym.Env, protocol: AtariProtocol) -> gym.Env:
 class BatchedAtari(gym.vector.VectorWrapper):
     """ale-py's batched C++ AtariVectorEnv running raw games, turned into the
     protocol's training view: raw whole-game statistics in info["episode"], a lost life reported
-    as terminated and followed by a no-op step that learners must skip (like an autoreset step),
-    rewards clipped to their sign in training."""
+    as terminated and followed by a no-op step (FIRE with `fire_reset`) that learners must skip
+    (like an autoreset step), rewards clipped to their sign in training."""
 
     def __init__(self, env: gym.vector.VectorEnv, protocol: AtariProtocol, training: bool):
         super().__init__(env)
@@ -257,6 +318,9 @@ class BatchedAtari(gym.vector.VectorWrapper):
         self.episode_return, self.episode_length = np.zeros(n), np.zeros(n, dtype=np.int64)
         self.lives, self.after_life_loss = np.zeros(n, dtype=np.int64), np.zeros(n, dtype=bool)
         self.after_game_over = np.zeros(n, dtype=bool)  # their next step is the engine's autoreset
+        action_set = list(env.ale.get_action_set())
+        fire = protocol.fire_reset and ale_py.Action.FIRE in action_set
+        self.restart_action = action_set.index(ale_py.Action.FIRE) if fire else NOOP
 
     def reset(self, *, seed: int | list[int] | None = None, options: dict | None = None):
         if isinstance(seed, list):
@@ -268,7 +332,7 @@ class BatchedAtari(gym.vector.VectorWrapper):
         return observation, info
 
     def step(self, actions):
-        actions = np.where(self.after_life_loss, NOOP, actions)
+        actions = np.where(self.after_life_loss, self.restart_action, actions)
         observation, reward, terminated, truncated, info = self.env.step(actions)
         game_over = terminated | truncated
         self.episode_return += reward
@@ -279,7 +343,7 @@ class BatchedAtari(gym.vector.VectorWrapper):
             info["_episode"] = game_over
         self.episode_return[game_over], self.episode_length[game_over] = 0, 0
         lost_life = (info["lives"] < self.lives) & (info["lives"] > 0) & ~game_over & self.life_loss
-        learning_reward = np.where(self.after_life_loss, 0.0, reward)  # the no-op step is not learned from
+        learning_reward = np.where(self.after_life_loss, 0.0, reward)  # the restart step is not learned from
         self.after_life_loss, self.after_game_over = lost_life, game_over
         self.lives = info["lives"]
         if self.clip:
@@ -293,6 +357,6 @@ def make_batched(env_id: str, num_envs: int, protocol: AtariProtocol, training: 
         games()[env_id], num_envs, frameskip=protocol.frame_skip, maxpool=protocol.max_pool_frames,
         img_height=protocol.frame_size, img_width=protocol.frame_size, stack_num=protocol.frame_stack,
         noop_max=protocol.noop_max, repeat_action_probability=protocol.sticky_action_probability,
-        full_action_space=protocol.full_action_space, max_num_frames_per_episode=protocol.max_episode_frames,
-        episodic_life=False, reward_clipping=False, use_fire_reset=False)
+        full_action_space=protocol.full_action_space, max_num_frames_per_episode=frame_cap(protocol, training),
+        episodic_life=False, reward_clipping=False, use_fire_reset=protocol.fire_reset)
     return BatchedAtari(env, protocol, training)

@@ -1,5 +1,6 @@
-"""The env layer across families: checker, ids, protocol records, evaluation."""
+"""The env layer across families: checker, ids, the resolved environment and its record, evaluation."""
 
+import pickle
 import warnings
 
 import numpy as np
@@ -15,7 +16,7 @@ ONE_PER_FAMILY = ["ALE/Pong-v5", "dmc/cartpole-swingup", "MinAtar/Breakout-v1", 
 @pytest.mark.parametrize("env_id", ONE_PER_FAMILY)
 def test_gymnasium_env_checker_passes_through_our_wrappers(env_id):
     for training in (True, False):
-        env = envs.make_single(env_id, envs.resolve_protocol(env_id), training)
+        env = envs.make_single(envs.resolve(env_id), training)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # e.g. "infinite bounds" on dm_control observations
             check_env(env, skip_render_check=True)
@@ -29,16 +30,19 @@ def test_gymnasium_env_checker_passes_through_our_wrappers(env_id):
     ("CartPole-v1", (4,), np.float32),
 ])
 def test_observation_shapes_and_dtypes(env_id, shape, dtype):
-    env, observation = envs.make(env_id, 2, seed=0)
+    env, observation = envs.make(envs.resolve(env_id), 2, seed=0)
     assert observation.shape == (2, *shape) and observation.dtype == dtype
 
 
-def test_every_listed_id_is_known_and_has_a_protocol_record():
+def test_every_listed_id_resolves_with_its_family_default_protocol_and_record():
     for name, family in {**envs.FAMILIES, "gymnasium": envs.standard}.items():
         for env_id in family.env_ids():
-            envs.check_env_id(env_id)
-            record = envs.protocol_record(env_id)
-            assert record["family"] == name and record["protocol"] == family.DEFAULT_PROTOCOL
+            environment = envs.resolve(env_id)
+            assert (environment.id, environment.family, environment.backend) == (env_id, name, "gymnasium")
+            assert environment.protocol.name == family.DEFAULT_PROTOCOL
+            record = environment.record
+            assert record["env_id"] == env_id and record["family"] == name
+            assert record["protocol"] == family.DEFAULT_PROTOCOL
     assert len(envs.atari.env_ids()) == 57 and len(envs.minatar.env_ids()) == 5
 
 
@@ -52,26 +56,80 @@ def test_unknown_env_id_lists_the_valid_choices():
 
 
 def test_protocol_options_are_typed_and_recorded():
-    record = envs.protocol_record("dmc/cheetah-run", "dmc:action_repeat=4")
-    assert record["action_repeat"] == 4 and record["episode_agent_steps"] == 250
+    environment = envs.resolve("dmc/cheetah-run", "dmc:action_repeat=4")
+    assert environment.protocol.action_repeat == 4
+    assert environment.record["action_repeat"] == 4 and environment.record["episode_agent_steps"] == 250
     with pytest.raises(ConfigError, match="a int"):
-        envs.resolve_protocol("dmc/cheetah-run", "dmc:action_repeat=four")
+        envs.resolve("dmc/cheetah-run", "dmc:action_repeat=four")
     with pytest.raises(ConfigError, match="ale_vector runs Atari only"):
-        envs.make("CartPole-v1", 1, seed=0, backend="ale_vector")
+        envs.resolve("CartPole-v1", backend="ale_vector")
+    with pytest.raises(ConfigError, match="env_backend: expected one of"):
+        envs.resolve("CartPole-v1", backend="envpool")
+
+
+def test_a_resolved_environment_is_a_value_that_pickles():
+    environment = envs.resolve("ALE/Pong-v5", "machado2018:full_action_space=true", "ale_vector")
+    assert envs.resolve("ALE/Pong-v5", "machado2018:full_action_space=true", "ale_vector") == environment
+    assert pickle.loads(pickle.dumps(environment)) == environment  # checkpoints and worker processes carry it
+    assert environment != envs.resolve("ALE/Pong-v5", "machado2018", "ale_vector")
 
 
 def test_evaluate_plays_whole_episodes_and_epsilon_randomises():
     always_left = lambda observations: np.zeros(len(observations), dtype=np.int64)  # noqa: E731
-    returns = envs.evaluate(always_left, "CartPole-v1", episodes=4, seed=0, round_index=0)
+    cartpole = envs.resolve("CartPole-v1")
+    returns = envs.evaluate(always_left, cartpole, episodes=4, seed=0, round_index=0)
     assert len(returns) == 4 and all(8 <= r <= 12 for r in returns)  # pushing left topples the pole in ~10 steps
-    assert envs.evaluate(always_left, "CartPole-v1", 4, 0, 0) == returns  # seeded
-    random_returns = envs.evaluate(always_left, "CartPole-v1", 4, 0, 0, epsilon=1.0)
+    assert envs.evaluate(always_left, cartpole, 4, 0, 0) == returns  # seeded
+    random_returns = envs.evaluate(always_left, cartpole, 4, 0, 0, epsilon=1.0)
     assert np.mean(random_returns) > np.mean(returns)  # a random policy balances longer than always-left
 
 
 def test_same_seed_same_first_observations_per_env():
-    _, first = envs.make("CartPole-v1", 3, seed=7)
-    _, again = envs.make("CartPole-v1", 3, seed=7)
-    _, other = envs.make("CartPole-v1", 3, seed=8)
+    cartpole = envs.resolve("CartPole-v1")
+    _, first = envs.make(cartpole, 3, seed=7)
+    _, again = envs.make(cartpole, 3, seed=7)
+    _, other = envs.make(cartpole, 3, seed=8)
     assert np.array_equal(first, again) and not np.array_equal(first, other)
     assert not np.array_equal(first[0], first[1])  # envs within a run get different seeds
+
+
+def play(env, actions):
+    return [(observation.copy(), reward.copy(), terminated.copy())
+            for observation, reward, terminated, _, _ in (env.step(action) for action in actions)]
+
+
+@pytest.mark.parametrize("env_id, protocol", [("CartPole-v1", "default"), ("Pendulum-v1", "default"),
+                                               ("dmc/cartpole-swingup", "default"), ("MinAtar/Breakout-v1", "default"),
+                                               ("ALE/Breakout-v5", "dqn2015"), ("ALE/Breakout-v5", "machado2018")])
+def test_a_snapshot_continues_the_episodes_in_flight(env_id, protocol):
+    """Including what follows the snapshot's episode ends: no-op draws, sticky actions, new episodes' seeds."""
+    environment = envs.resolve(env_id, protocol)
+    env, _ = envs.make(environment, 2, seed=3)
+    env.action_space.seed(0)
+    actions = [env.action_space.sample() for _ in range(430)]
+    play(env, actions[:30])
+    saved = envs.snapshot(env)
+    assert saved is not None
+    continued = play(env, actions[30:])
+    if env_id not in ("Pendulum-v1", "dmc/cartpole-swingup"):  # these end by time limits only, not terminations
+        assert any(done.any() for _, _, done in continued)  # episodes ended and restarted after the snapshot
+    restored, observation = envs.restore(saved, environment, 2, seed=3, step=30)
+    assert observation is None  # the algorithm restores its own saved observation
+    for (a_obs, a_reward, a_done), (b_obs, b_reward, b_done) in zip(continued, play(restored, actions[30:])):
+        assert np.array_equal(a_obs, b_obs) and np.array_equal(a_reward, b_reward) and np.array_equal(a_done, b_done)
+
+
+@pytest.mark.parametrize("env_id, backend", [("Hopper-v5", "gymnasium"), ("InvertedPendulum-v5", "gymnasium"),
+                                             ("ALE/Pong-v5", "ale_vector"), ("CartPole-v1", "gymnasium_async")])
+def test_what_cannot_be_saved_says_so(env_id, backend):
+    env, _ = envs.make(envs.resolve(env_id, backend=backend), 1, seed=0)
+    assert envs.snapshot(env) is None  # MuJoCo pickles as new episodes; an engine and worker processes do not pickle
+    env.close()
+
+
+def test_an_env_that_cannot_be_saved_restarts_seeded_from_the_step():
+    hopper = envs.resolve("Hopper-v5")
+    _, first = envs.restore(None, hopper, 1, seed=3, step=500)
+    _, again = envs.restore(None, hopper, 1, seed=3, step=500)
+    _, later = envs.restore(None, hopper, 1, seed=3, step=1000)
+    assert np.array_equal(first, again) and not np.array_equal(first, later)
