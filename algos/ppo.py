@@ -1,57 +1,33 @@
 """PPO: proximal policy optimization with the clipped surrogate objective
 (Schulman et al. 2017, "Proximal Policy Optimization Algorithms", arXiv:1707.06347).
 
-N actors each run the policy for T steps; GAE(lambda) turns the rollout into advantages A_t and
-value targets R_t = A_t + V_old(s_t); then K epochs of Adam steps on shuffled minibatches of the
-rollout minimise (the paper's equation 9, as a loss)
+N actors each run the policy for T steps; GAE(lambda) gives advantages A_t and value targets
+R_t = A_t + V_old(s_t); then K epochs of Adam steps on shuffled minibatches minimise (equation 9)
     -mean(min(r_t A_t, clip(r_t, 1 - eps, 1 + eps) A_t))        r_t = pi(a_t|s_t) / pi_old(a_t|s_t)
-  + c1 * mean((V(s_t) - R_t)^2)
-  - c2 * mean(entropy of pi(.|s_t))
+  + c1 mean((V(s_t) - R_t)^2)  -  c2 mean(entropy of pi(.|s_t))
 
-Presets (`--preset`, default auto; a preset fills every hyperparameter not given explicitly):
-- atari  (Table 5; also MinAtar): 8 actors, horizon 128, 3 epochs, minibatch 32 x 8 = 256 (4 per
-  rollout), Adam 2.5e-4 x alpha, eps 0.1 x alpha with alpha falling linearly 1 -> 0, c1 1, c2 0.01,
-  gamma 0.99, lambda 0.95; the Nature CNN shared by policy and value (section 6.4); 10M agent steps
-  (= 40M frames). These are the dataclass defaults below.
-- mujoco (Table 3 and section 6.1; every continuous-action task, DM Control included): horizon 2048,
-  10 epochs, minibatch 64, Adam 3e-4, eps 0.2, neither annealed, gamma 0.99, lambda 0.95; separate
-  64-64 tanh policy and value networks (so c1 only scales the value gradient), a state-independent
-  log std, no entropy bonus; 1M steps. One environment: the table lists no actors, and the code
-  released with the paper (Baselines ppo1, run_mujoco) ran one.
-- classic (NOT from the paper; the other discrete vector tasks: CartPole, Acrobot, MountainCar):
-  rl-baselines3-zoo's tuned CartPole-v1 setting (hyperparams/ppo.yml): 8 actors, horizon 32, 20
-  epochs over one minibatch of 256, Adam 1e-3 and eps 0.2 both annealed, gamma 0.98, lambda 0.8,
-  c1 0.5, no entropy bonus, separate 64-64 tanh networks; 100k steps. Not tuned for the others.
-  CleanRL ppo.py's setting (4 x 128 steps, 4 epochs of 4 minibatches, Adam 2.5e-4 annealed, eps 0.2,
-  c2 0.01) was tried first: at 500k steps its last-100 mean reached 475 on only 3-4 of 5 CartPole
-  seeds, one falling back to ~200.
-Table 5's alpha is 1 - (steps done before the update) / total_steps, fixed for the update, as in Baselines.
-Every preset scores a run as the paper does, by the mean return of the last 100 training episodes
-(score_rule train_last_100); evaluation returns go to eval.csv beside it.
+Presets (auto picks one by family; sources and measurements: docs/algorithms/policy_gradient.md):
+- atari: the defaults, Table 5: 8 actors, horizon 128, 3 epochs, minibatch 256, Adam 2.5e-4 and
+  eps 0.1, both x alpha falling 1 -> 0, c1 1, c2 0.01, gamma 0.99, lambda 0.95, the Nature CNN
+  shared (section 6.4), 10M agent steps = 40M frames; FIRE pressed at reset, as Baselines' wrappers.
+- minatar: Table 5 on MinAtar, which the paper did not run (and whose protocol has no FIRE option).
+- mujoco (continuous actions, DM Control too): Table 3: horizon 2048, 10 epochs, minibatch 64, Adam
+  3e-4, eps 0.2, no annealing, no entropy bonus, separate 64-64 tanh networks (6.1), 1M steps; one
+  env (Baselines ppo1's run_mujoco); observations and rewards normalised as Baselines ppo2's VecNormalize.
+- classic (NOT from the paper; other discrete tasks): rl-baselines3-zoo's tuned CartPole-v1 setting.
+A run's score is the paper's: the mean return of the last 100 training episodes (eval.csv beside it).
 
-Not in the paper's tables, taken from the OpenAI Baselines code (these are the deviations each run
-lists in deviations.json, with any hyperparameter that differs from its paper preset):
-- the global gradient norm is clipped to 0.5 (ppo2; ppo1 did not clip); `--max-grad-norm 0` turns it off;
-- Adam eps 1e-5 (ppo1 and ppo2; torch's default is 1e-8);
-- advantages are standardised to mean 0, std 1 over each rollout (ppo1's pposgd_simple, the code
-  released with the paper; the paper's text does not mention it). ppo2 standardises per minibatch
-  (`--normalize-advantages minibatch`); `none` is the paper's text taken literally;
-- mujoco preset: observations normalised by their running mean and std (clip 10) and rewards divided
-  by the running std of the discounted return (clip 10): ppo2's VecNormalize, the setting of
-  Baselines' MuJoCo benchmarks (envs/normalize.py). ppo1 instead normalised observations inside the
-  policy (clip 5) and did not scale rewards. The policy is evaluated on raw-reward episodes, its
-  observations normalised with the training statistics, frozen; they are saved to normalization.json;
-- orthogonal initialisation (gain sqrt 2, 0.01 for the policy output, 1 for the value): ppo2's.
-A deliberate deviation from the paper's code: time-limit truncations bootstrap from V(last state),
-where Baselines treated every episode end as terminal. Gymnasium's autoreset steps (the step after an
-episode ends only resets) enter no loss and no minibatch.
-As the paper (off by default): value clipping (ppo2: the value's change is clipped to +-eps around
-the rollout's value, `--clip-value-loss`); the value loss is the paper's squared error (ppo2 halves it).
+From the OpenAI Baselines code, not the paper (each run lists them in deviations.json): gradient-norm
+clip 0.5 (ppo2), Adam eps 1e-5, advantages standardised per rollout (ppo1; `minibatch` is ppo2's),
+orthogonal initialisation. Value clipping (ppo2) is off, as in the paper; the value loss is the
+paper's squared error. Deliberate deviations: time-limit truncations bootstrap from V(last state)
+(Baselines: terminal); gymnasium's autoreset steps enter no loss. Checkpoints hold the envs' state and
+the normalisation statistics; where an env cannot be saved (MuJoCo), a resumed run restarts its episodes.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import sys
 from pathlib import Path
 from typing import Callable, ClassVar
 
@@ -61,50 +37,50 @@ import torch
 from torch import nn
 
 import envs
-from common.config import RunConfig, resolve_device
-from core.errors import require
-from common.nets import ENCODERS, ActionHead, action_sizes, encoder, observation_space, orthogonal
+from common.actor_critic import ActorCritic, acting_policy
+from common.config import RunConfig, config_class, resolve_device
+from common.nets import ENCODERS, action_sizes, observation_space
+from common.rollout import Rollout
 from common.rundir import RunLogger, RunResult, check_finite
+from core.errors import require
 from core.files import write_json
-from envs.normalize import ClippedNormalizeObservation, add_normalization, save_normalization
+from envs.normalize import EPSILON, add_normalization, load_normalization_state, normalization_state, save_normalization
 
 ADVANTAGE_NORMALIZATION = ("none", "rollout", "minibatch")
-
-# Table 5 and section 6.4. Budget: 10M agent steps = 40M frames; eval_interval (env steps) is ours.
-ATARI_TABLE_5 = dict(
-    num_envs=8, n_steps=128, epochs=3, minibatch_size=256, learning_rate=2.5e-4, anneal_lr=True, clip_range=0.1,
-    anneal_clip=True, discount=0.99, gae_lambda=0.95, value_coef=1.0, entropy_coef=0.01, shared_network=True,
-    network="auto", hidden_layers=2, hidden_size=64, normalize_observations=False, normalize_rewards=False,
-    total_steps=10_000_000, eval_interval=500_000, score_rule="train_last_100",
-)
-# Table 3 and sections 6.1-6.2. Budget: 1M env steps; the normalization is Baselines ppo2's.
-MUJOCO_TABLE_3 = dict(
-    num_envs=1, n_steps=2048, epochs=10, minibatch_size=64, learning_rate=3e-4, anneal_lr=False, clip_range=0.2,
-    anneal_clip=False, discount=0.99, gae_lambda=0.95, value_coef=1.0, entropy_coef=0.0, shared_network=False,
-    network="auto", hidden_layers=2, hidden_size=64, normalize_observations=True, normalize_rewards=True,
-    total_steps=1_000_000, eval_interval=50_000, score_rule="train_last_100",
-)
-# rl-baselines3-zoo's tuned CartPole-v1 hyperparameters, budget 100k env steps: not the paper's.
-CLASSIC_NOT_FROM_THE_PAPER = dict(
-    num_envs=8, n_steps=32, epochs=20, minibatch_size=256, learning_rate=1e-3, anneal_lr=True, clip_range=0.2,
-    anneal_clip=True, discount=0.98, gae_lambda=0.8, value_coef=0.5, entropy_coef=0.0, shared_network=False,
-    network="auto", hidden_layers=2, hidden_size=64, normalize_observations=False, normalize_rewards=False,
-    total_steps=100_000, eval_interval=10_000, score_rule="train_last_100",
-)
-# The settings a paper preset takes from the paper itself; the rest of a preset is the budget and
-# Baselines' code, which `deviations` reports on its own terms.
-PAPER_SETTINGS = ("num_envs", "n_steps", "epochs", "minibatch_size", "learning_rate", "anneal_lr", "clip_range",
-                  "anneal_clip", "discount", "gae_lambda", "value_coef", "entropy_coef", "shared_network",
-                  "score_rule")
+PAPER = "Schulman et al. 2017, arXiv:1707.06347"
+# Where each preset comes from, for deviations.json.
+PRESET_SOURCES = {
+    "atari": "Table 5 and section 6.4; FIRE at reset from Baselines' Atari wrappers",
+    "minatar": "Table 5, on MinAtar: not run by the paper",
+    "mujoco": "Table 3 and sections 6.1-6.2; one env as Baselines ppo1's run_mujoco",
+    "classic": "not from the paper: rl-baselines3-zoo's tuned CartPole-v1 setting",
+}
+# The tasks a preset not from the paper was tuned or measured on (docs/algorithms/policy_gradient.md).
+CHECKED_ON = {"classic": ("CartPole-v1", "Acrobot-v1")}
+# Settings of the run, not of the algorithm: a preset's budget is a default, not a claim.
+RUN_FIELDS = ("env_id", "env_backend", "preset", "total_steps", "eval_interval", "eval_episodes", "device",
+              "torch_threads")
 
 
-@dataclass
+@config_class
 class Config(RunConfig):
     PRESETS: ClassVar[dict[str, dict]] = {
-        "atari": ATARI_TABLE_5, "mujoco": MUJOCO_TABLE_3, "classic": CLASSIC_NOT_FROM_THE_PAPER}
+        # Baselines' wrap_deepmind pressed FIRE after every reset in games that need it (FireResetEnv).
+        "atari": {"env_protocol": "dqn2015:fire_reset=true"},
+        "minatar": {},
+        # Table 3; normalisation: Baselines ppo2's VecNormalize (its MuJoCo benchmark setting); our eval_interval.
+        "mujoco": dict(num_envs=1, n_steps=2048, epochs=10, minibatch_size=64, learning_rate=3e-4, anneal_lr=False,
+                       clip_range=0.2, anneal_clip=False, entropy_coef=0.0, shared_network=False,
+                       normalize_observations=True, normalize_rewards=True, total_steps=1_000_000,
+                       eval_interval=50_000),
+        # rl-baselines3-zoo hyperparams/ppo.yml, CartPole-v1 (n_envs 8, n_steps 32, batch_size 256, n_epochs 20,
+        # learning_rate lin_0.001, clip_range lin_0.2, gamma 0.98, gae_lambda 0.8, ent_coef 0, n_timesteps 1e5)
+        # with SB3's value coefficient 0.5 and separate pi and vf networks; our eval_interval.
+        "classic": dict(num_envs=8, n_steps=32, epochs=20, minibatch_size=256, learning_rate=1e-3, clip_range=0.2,
+                        discount=0.98, gae_lambda=0.8, value_coef=0.5, entropy_coef=0.0, shared_network=False,
+                        total_steps=100_000, eval_interval=10_000),
+    }
 
-    preset: str = "auto"
-    """hyperparameters not given explicitly: atari (Table 5), mujoco (Table 3), classic (not from the paper), auto (atari for ALE/ and MinAtar/, mujoco for continuous actions, classic otherwise)"""
     num_envs: int = 8
     """parallel actors N (Table 5: 8)"""
     n_steps: int = 128
@@ -116,7 +92,7 @@ class Config(RunConfig):
     learning_rate: float = 2.5e-4
     """Adam step size at the start of training (Table 5: 2.5e-4 x alpha)"""
     anneal_lr: bool = True
-    """multiply the step size by alpha, falling linearly from 1 to 0 over total_steps (Table 5)"""
+    """multiply the step size by alpha = 1 - (steps before this update) / total_steps (Table 5; fixed per update, as Baselines)"""
     clip_range: float = 0.1
     """epsilon of the clipped surrogate at the start of training (Table 5: 0.1 x alpha)"""
     anneal_clip: bool = True
@@ -146,19 +122,18 @@ class Config(RunConfig):
     hidden_size: int = 64
     """units per hidden layer of the MLP encoder (section 6.1: 64, tanh)"""
     normalize_observations: bool = False
-    """normalise observations by their running mean and std, clipped to +-10 (Baselines' VecNormalize; mujoco preset)"""
+    """normalise observations by their running mean and std, clipped to +-10 (Baselines ppo2's VecNormalize; mujoco preset)"""
     normalize_rewards: bool = False
-    """divide rewards by the running std of the discounted return, clipped to +-10 (Baselines' VecNormalize; mujoco preset)"""
+    """divide rewards by the running std of the discounted return, clipped to +-10 (Baselines ppo2's VecNormalize; mujoco preset)"""
     total_steps: int = 10_000_000
-    """training budget in environment steps (agent steps, summed over actors; Atari: 10M = 40M frames)"""
+    """training budget in environment steps, summed over actors (Atari: 10M = 40M frames, section 6.4)"""
     eval_interval: int = 500_000
     """environment steps between evaluations (one more runs at the end of training)"""
     score_rule: str = "train_last_100"
-    """how the run's final score is computed: eval_last_10pct | train_last_100 (the PPO paper's)"""
+    """how the run's final score is computed: eval_last_10pct | train_last_100 (the paper's: Table 6)"""
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        require(self.preset in ("auto", *self.PRESETS), "preset", f"auto or one of {list(self.PRESETS)}", self.preset)
         require(self.num_envs > 0, "num_envs", "a positive number", self.num_envs)
         require(self.n_steps > 0, "n_steps", "a positive number of steps", self.n_steps)
         require(self.epochs > 0, "epochs", "a positive number", self.epochs)
@@ -181,20 +156,17 @@ class Config(RunConfig):
 
     @staticmethod
     def preset_for(env_id: str) -> str:
-        """atari for Atari and MinAtar, mujoco for continuous actions, classic for the other discrete tasks."""
+        """atari for ALE/, minatar for MinAtar/, mujoco for continuous actions (DM Control too), classic for the other discrete tasks."""
         family, _ = envs.family_of(env_id)
         if family in ("atari", "minatar"):
-            return "atari"
-        if family == "dmc":
-            return "mujoco"  # DM Control tasks all have continuous actions
-        return "mujoco" if has_continuous_actions(env_id) else "classic"
+            return family
+        return "mujoco" if family == "dmc" or has_continuous_actions(env_id) else "classic"
 
 
 def has_continuous_actions(env_id: str) -> bool:
-    """Whether a gymnasium id's action space is a Box. MuJoCo envs are known from the registry (listed,
-    or registered from gymnasium.envs.mujoco) without building them, which costs a model load; any
-    other id (classic control builds in microseconds) is built once and asked."""
-    envs.check_env_id(env_id)
+    """Whether a (known) gymnasium id's action space is a Box. MuJoCo envs are known from the registry
+    (listed, or registered from gymnasium.envs.mujoco) without building them, which costs a model load;
+    any other id (classic control builds in microseconds) is built once and asked."""
     entry_point = gym.spec(env_id).entry_point
     module = entry_point if isinstance(entry_point, str) else getattr(entry_point, "__module__", "")
     if env_id in envs.standard.MUJOCO or module.startswith("gymnasium.envs.mujoco"):
@@ -206,17 +178,26 @@ def has_continuous_actions(env_id: str) -> bool:
         env.close()
 
 
-def deviations(config: Config) -> list[str]:
-    """What this run does that the paper did not: the Baselines choices kept (module docstring)
-    and every paper setting that differs from its preset's value."""
-    preset = Config.preset_for(config.env_id) if config.preset == "auto" else config.preset
-    notes = []
-    if preset == "classic":
-        notes.append("preset classic: not from the paper (rl-baselines3-zoo's tuned CartPole-v1 setting)")
-    else:
-        paper = Config.PRESETS[preset]
-        notes += [f"{name} = {getattr(config, name)!r}, where the paper's {preset} setting is {paper[name]!r}"
-                  for name in PAPER_SETTINGS if getattr(config, name) != paper[name]]
+def unfit_preset_note(config: Config) -> str | None:
+    """One line for a run on a task its (non-paper) preset was not tuned or checked on."""
+    checked = CHECKED_ON.get(config.preset)
+    if checked is None or config.env_id in checked:
+        return None
+    return (f"ppo: note: preset {config.preset} was checked on {' and '.join(checked)} only, not on {config.env_id}, "
+            "where it may not learn (docs/algorithms/policy_gradient.md)")
+
+
+def deviations(config: Config, environment: envs.Environment) -> list[str]:
+    """What this run does that its preset's source did not: every setting that differs from the preset,
+    and the Baselines code choices in effect (module docstring)."""
+    notes = [] if config.preset in ("atari", "mujoco") else [f"preset {config.preset}: {PRESET_SOURCES[config.preset]}"]
+    if note := unfit_preset_note(config):
+        notes.append(note)
+    preset = Config.preset_values(config.preset)
+    notes += [f"{name} = {value!r}, where the {config.preset} preset has {preset[name]!r}"
+              for name, value in config.to_dict().items() if name not in RUN_FIELDS and value != preset[name]]
+    if getattr(environment.protocol, "fire_reset", False):
+        notes.append("FIRE pressed after every reset (Baselines' Atari wrappers; not in the paper's text)")
     if config.max_grad_norm > 0:
         notes.append(f"global gradient norm clipped to {config.max_grad_norm} (Baselines ppo2; not in the paper)")
     notes.append(f"Adam eps {config.adam_eps} (Baselines uses 1e-5; the paper gives none)")
@@ -232,27 +213,6 @@ def deviations(config: Config) -> list[str]:
                      "(Baselines ppo2 VecNormalize)")
     notes.append("time-limit truncations bootstrap from V(last state); Baselines treated them as terminal")
     return notes
-
-
-class ActorCritic(nn.Module):
-    def __init__(self, space, action_size: int, discrete: bool, config: Config):
-        super().__init__()
-        self.actor_body, features = encoder(space, config.network, "nature_cnn", config.hidden_layers, config.hidden_size)
-        self.critic_body = self.actor_body if config.shared_network else encoder(
-            space, config.network, "nature_cnn", config.hidden_layers, config.hidden_size)[0]
-        self.actor = orthogonal(nn.Linear(features, action_size), 0.01)  # near-uniform initial policy
-        self.critic = orthogonal(nn.Linear(features, 1), 1.0)
-        self.head = ActionHead(action_size, discrete)
-
-    def policy(self, observations: torch.Tensor) -> torch.Tensor:
-        """Policy outputs (logits or Gaussian means) alone: acting needs no value."""
-        return self.actor(self.actor_body(observations))
-
-    def forward(self, observations: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Policy outputs and state values."""
-        features = self.actor_body(observations)
-        critic_features = features if self.critic_body is self.actor_body else self.critic_body(observations)
-        return self.actor(features), self.critic(critic_features).squeeze(-1)
 
 
 def gae(rewards: torch.Tensor, values: torch.Tensor, terminated: torch.Tensor, truncated: torch.Tensor,
@@ -305,84 +265,115 @@ def ppo_loss(new_log_probs: torch.Tensor, old_log_probs: torch.Tensor, advantage
                   "approx_kl": approx_kl.item(), "clip_fraction": clip_fraction.item()}
 
 
-def frozen_observation_normalizer(env: gym.vector.VectorEnv) -> Callable[[np.ndarray], np.ndarray]:
-    """Raw observations -> what the training env's observation normalization gives, with its statistics
-    left unchanged: evaluation envs are built raw, and the policy only knows normalised inputs."""
-    wrapper = env
-    while not isinstance(wrapper, ClippedNormalizeObservation):
-        wrapper = wrapper.env
+def observation_normalizer(statistics: dict) -> Callable[[np.ndarray], np.ndarray]:
+    """Raw observations -> normalised as the training env normalises them, with the statistics of
+    `statistics` (envs.normalize.normalization_state) frozen: evaluation envs are built raw, and the
+    policy only knows normalised inputs."""
+    mean, var = np.asarray(statistics["observations"]["mean"]), np.asarray(statistics["observations"]["var"])
+    clip = statistics["clip"]
 
     def normalize(observations: np.ndarray) -> np.ndarray:
-        updating, wrapper.update_running_mean = wrapper.update_running_mean, False
-        try:
-            return wrapper.observations(observations)
-        finally:
-            wrapper.update_running_mean = updating
+        # The running statistics take the observations' dtype: computing in it gives the wrapper's very numbers.
+        kind = observations.dtype
+        scaled = (observations - mean.astype(kind)) / np.sqrt(var.astype(kind) + EPSILON)
+        return np.clip(scaled.astype(np.float32), -clip, clip)
 
     return normalize
 
 
-def train(config: Config, seed: int, run_dir: Path | str) -> RunResult:
+def evaluation_policy(model: ActorCritic, config: Config, device: torch.device,
+                      statistics: dict | None) -> Callable[[np.ndarray], np.ndarray]:
+    """What evaluation plays: the policy, on observations normalised with frozen statistics if the run normalised them."""
+    act = acting_policy(model, config.eval_deterministic, device)
+    if not config.normalize_observations:
+        return act
+    normalize = observation_normalizer(statistics)
+    return lambda observations: act(normalize(observations))
+
+
+def normalized(env: gym.vector.VectorEnv, config: Config, seeds: list[int] | None = None,
+               statistics: dict | None = None) -> tuple[gym.vector.VectorEnv, np.ndarray]:
+    """`env` with the run's observation and reward normalisation, from `statistics` (a checkpoint's) or
+    from scratch, and its first observations, reset again through the statistics (with `seeds`, or
+    continuing the envs' own random streams)."""
+    env = add_normalization(env, config.normalize_observations, config.normalize_rewards, config.discount)
+    if statistics is not None:
+        load_normalization_state(env, statistics)
+    observation, _ = env.reset(seed=seeds)
+    return env, observation
+
+
+def make_model(space, action_size: int, discrete: bool, config: Config) -> ActorCritic:
+    return ActorCritic(space, action_size, discrete, config)
+
+
+def policy_from_checkpoint(config: Config, environment: envs.Environment, state: dict):
+    """The evaluation `act` of a saved run, on `environment` (its spaces must be the run's)."""
+    probe = envs.make_vector(environment, 1, training=False)
+    model = make_model(observation_space(probe), *action_sizes(probe), config)
+    probe.close()
+    model.load_state_dict(state["model"])
+    return evaluation_policy(model, config, torch.device("cpu"), state["normalization"])
+
+
+def train(config: Config, seed: int, run_dir: Path | str, resume: bool = False) -> RunResult:
+    environment = envs.resolve(config.env_id, config.env_protocol, config.env_backend)
     torch.manual_seed(seed)
     torch.set_num_threads(config.torch_threads)
     device = resolve_device(config.device)
-    env, observation = envs.make(config.env_id, config.num_envs, seed, config.env_protocol, backend=config.env_backend)
-    normalize_eval_observations = None
-    if config.normalize_observations or config.normalize_rewards:
-        env = add_normalization(env, config.normalize_observations, config.normalize_rewards, config.discount)
-        observation, _ = env.reset(seed=envs.env_seeds(seed, config.num_envs))  # again, now through the statistics
-        if config.normalize_observations:
-            normalize_eval_observations = frozen_observation_normalizer(env)
+    T, N = config.n_steps, config.num_envs
+    normalizing = config.normalize_observations or config.normalize_rewards
+    env, observation = envs.make(environment, N, seed)
+    if normalizing:
+        env, observation = normalized(env, config, seeds=envs.env_seeds(seed, N))
     space = observation_space(env)
     action_size, discrete = action_sizes(env)
-    model = ActorCritic(space, action_size, discrete, config).to(device)
+    model = make_model(space, action_size, discrete, config).to(device)
     # fused: Adam's update rule in one kernel for all parameters, about a third faster for these small networks
     optimizer = torch.optim.Adam(model.parameters(), lr=config.learning_rate, eps=config.adam_eps, fused=True)
-    T, N = config.n_steps, config.num_envs
-    observations = np.zeros((T + 1, N, *space.shape), dtype=space.dtype)
-    actions = np.zeros((T, N) if discrete else (T, N, action_size), dtype=np.int64 if discrete else np.float32)
-    rewards, terminated, truncated, valid = (np.zeros((T, N), dtype=d) for d in (np.float32, bool, bool, bool))
+    rollout = Rollout(T, N, space, action_size, discrete, observation)
     tensor = lambda array: torch.as_tensor(array, device=device)  # noqa: E731
-    episode_ended = np.zeros(N, dtype=bool)  # these envs' next step is an autoreset
+    sample = acting_policy(model, deterministic=False, device=device)  # training always samples
+    statistics = lambda: normalization_state(env) if normalizing else None  # noqa: E731
 
-    def act(obs: np.ndarray) -> np.ndarray:
-        if normalize_eval_observations is not None:
-            obs = normalize_eval_observations(obs)
-        with torch.no_grad():
-            return model.head.act(model.policy(tensor(obs)), config.eval_deterministic).cpu().numpy()
-
-    with RunLogger(run_dir, config, seed, "ppo", str(device)) as log:
-        write_json(log.dir / "deviations.json", {"paper": "Schulman et al. 2017, arXiv:1707.06347",
-                                                 "preset": config.preset, "deviations": deviations(config)})
-        step = 0
+    note = unfit_preset_note(config)
+    if note:
+        print(note, file=sys.stderr)
+    step = 0
+    with RunLogger(run_dir, config, environment, seed, "ppo", str(device), resume) as log:
+        write_json(log.dir / "deviations.json", {"paper": PAPER, "preset": config.preset,
+                                                 "source": PRESET_SOURCES[config.preset],
+                                                 "deviations": deviations(config, environment)})
+        log.checkpoint_with(lambda: {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                                     "rollout": rollout.state(env), "step": step, "normalization": statistics()})
+        saved = log.resume()
+        if saved is not None:
+            model.load_state_dict(saved["model"])
+            optimizer.load_state_dict(saved["optimizer"])
+            step = saved["step"]
+            env.close()
+            # A saved env holds its normalisation wrappers; a fresh one gets them with the saved statistics.
+            prepare = (lambda fresh: normalized(fresh, config, statistics=saved["normalization"])) if normalizing else None
+            env = rollout.resume(saved["rollout"], environment, seed, step, prepare)
         while step < config.total_steps:
             alpha = 1.0 - step / config.total_steps  # Table 5's alpha, as Baselines: fixed for the whole update
-            for t in range(T):
-                observations[t] = observation
-                with torch.no_grad():
-                    actions[t] = model.head(model.policy(tensor(observation))).sample().cpu().numpy()
-                observation, rewards[t], terminated[t], truncated[t], info = env.step(actions[t])
-                valid[t] = ~episode_ended
-                episode_ended = terminated[t] | truncated[t]
-                step += int(valid[t].sum())
-                log.log_episodes(step, info)
-            observations[T] = observation
+            step = rollout.collect(env, sample, step, log)
 
             # The parameters did not move during the rollout: one batched pass gives pi_old and V_old.
             with torch.no_grad():
-                output, values = model(tensor(observations).flatten(0, 1))
+                output, values = model(tensor(rollout.observations).flatten(0, 1))
                 values = values.view(T + 1, N)
-                old_log_probs = model.head(output.view(T + 1, N, -1)[:T]).log_prob(tensor(actions))
-                advantages, returns = gae(tensor(rewards), values, tensor(terminated), tensor(truncated),
-                                          config.discount, config.gae_lambda)
-            keep = tensor(valid).flatten()
+                old_log_probs = model.head(output.view(T + 1, N, -1)[:T]).log_prob(tensor(rollout.actions))
+                advantages, returns = gae(tensor(rollout.rewards), values, tensor(rollout.terminated),
+                                          tensor(rollout.truncated), config.discount, config.gae_lambda)
+            keep = tensor(rollout.valid).flatten()
             count = int(keep.sum())
             if count == 0:
                 continue  # only possible with n_steps 1: the rollout was all autoreset steps
-            batch = {"observations": tensor(observations[:T]).flatten(0, 1)[keep],
-                     "actions": tensor(actions).flatten(0, 1)[keep], "old_log_probs": old_log_probs.flatten()[keep],
-                     "advantages": advantages.flatten()[keep], "returns": returns.flatten()[keep],
-                     "old_values": values[:T].flatten()[keep]}
+            batch = {"observations": tensor(rollout.observations[:T]).flatten(0, 1)[keep],
+                     "actions": tensor(rollout.actions).flatten(0, 1)[keep],
+                     "old_log_probs": old_log_probs.flatten()[keep], "advantages": advantages.flatten()[keep],
+                     "returns": returns.flatten()[keep], "old_values": values[:T].flatten()[keep]}
             if config.normalize_advantages == "rollout":
                 batch["advantages"] = standardize(batch["advantages"])
             optimizer.param_groups[0]["lr"] = config.learning_rate * (alpha if config.anneal_lr else 1.0)
@@ -409,8 +400,9 @@ def train(config: Config, seed: int, run_dir: Path | str) -> RunResult:
                     for name, value in parts.items():
                         totals[name] = totals.get(name, 0.0) + value
             log.log_scalars(step, **{"charts/learning_rate": optimizer.param_groups[0]["lr"], "charts/clip_range": clip})
-            log.after_update(step, {name: value / (config.epochs * minibatches) for name, value in totals.items()}, act)
-        if config.normalize_observations or config.normalize_rewards:
+            losses = {name: value / (config.epochs * minibatches) for name, value in totals.items()}
+            log.after_update(step, losses, evaluation_policy(model, config, device, statistics()))
+        if normalizing:
             save_normalization(env, log.dir / "normalization.json")
     env.close()
     return log.result

@@ -5,9 +5,10 @@ homework compares (UC Berkeley CS285, Homework 2, "Policy Gradients"; Sutton & B
     baseline             none, or a learned state-value V(s) subtracted from the return
     normalisation        advantages standardised to mean 0, std 1 per batch, or not
 
-Defaults are the homework's CartPole settings: batch of 1000 environment steps per update
-(`-b 1000`), a 2x64 tanh MLP policy, Adam at 5e-3, one gradient step per batch; the baseline is a
-second 2x64 MLP fitted with 5 Adam steps per batch at 5e-3.
+One preset, cs285, the defaults: the homework's CartPole settings (experiment 1, small batch):
+batches of 1000 environment steps (`-b 1000`) for 100 iterations (`-n 100`), a 2x64 tanh MLP
+policy, Adam at 5e-3, one gradient step per batch; the baseline is a second 2x64 MLP fitted with
+5 Adam steps per batch at 5e-3. Measurements: docs/algorithms/policy_gradient.md.
 
 Deliberate deviations, each recorded in config.json with the hyperparameters:
 - discount 0.99, where the homework's default is 1.0: CartPole-v1 ends in a time-limit truncation at
@@ -16,28 +17,33 @@ Deliberate deviations, each recorded in config.json with the hyperparameters:
   baseline exists; without one, the Monte-Carlo return stops at the limit (nothing to bootstrap from).
 - Sampling runs one environment, like the homework, so every update uses whole, on-policy episodes:
   sampling stops at the first episode end once the batch holds `batch_size` steps.
+- Checkpoints are taken between batches, where no episode is under way, with the env's state; where
+  an env cannot be saved (MuJoCo), a resumed run plays new episodes from a fresh seed.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable, ClassVar
 
 import numpy as np
 import torch
 from torch import nn
 
 import envs
-from common.config import RunConfig, resolve_device
-from core.errors import require
+from common.config import RunConfig, config_class, resolve_device
 from common.nets import ActionHead, action_sizes, encoder, observation_space, orthogonal
 from common.rundir import RunLogger, RunResult, check_finite
+from core.errors import require
 
 
-@dataclass
+@config_class
 class Config(RunConfig):
+    PRESETS: ClassVar[dict[str, dict]] = {"cs285": {}}
+
     batch_size: int = 1000
-    """environment steps per policy update; sampling finishes the episode under way (CS285 -b)"""
+    """environment steps per policy update; sampling finishes the episode under way (CS285 -b 1000)"""
     reward_to_go: bool = False
     """weight each log-probability by the return from its step on (G_t) instead of the whole episode's (G_0)"""
     baseline: bool = False
@@ -47,15 +53,17 @@ class Config(RunConfig):
     discount: float = 0.99
     """reward discount gamma (the homework uses 1.0; see the module docstring)"""
     learning_rate: float = 5e-3
-    """Adam step size of the policy"""
+    """Adam step size of the policy (CS285 -lr 5e-3)"""
     hidden_layers: int = 2
-    """hidden layers of the policy and baseline MLPs"""
+    """hidden layers of the policy and baseline MLPs (CS285 -l 2)"""
     hidden_size: int = 64
-    """units per hidden layer"""
+    """units per hidden layer (CS285 -s 64, tanh)"""
     baseline_learning_rate: float = 5e-3
-    """Adam step size of the baseline"""
+    """Adam step size of the baseline (CS285 -blr 5e-3)"""
     baseline_gradient_steps: int = 5
-    """full-batch regression steps of the baseline per batch"""
+    """full-batch regression steps of the baseline per batch (CS285 -bgs 5)"""
+    total_steps: int = 100_000
+    """training budget in environment steps (CS285 experiment 1: -n 100 iterations of -b 1000)"""
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -65,6 +73,11 @@ class Config(RunConfig):
         require(self.hidden_layers >= 0, "hidden_layers", "0 or more layers", self.hidden_layers)
         require(self.hidden_size > 0, "hidden_size", "a positive number of units", self.hidden_size)
         require(self.baseline_gradient_steps > 0, "baseline_gradient_steps", "a positive number", self.baseline_gradient_steps)
+
+    @staticmethod
+    def preset_for(env_id: str) -> str:
+        """cs285 everywhere: the homework's CartPole setting is REINFORCE's one preset."""
+        return "cs285"
 
 
 def mlp_with_head(space, outputs: int, config: Config, gain: float) -> nn.Sequential:
@@ -137,27 +150,56 @@ def collect_episodes(env, observation, policy, device, batch_size, log, step):
     return episodes, observation, step
 
 
-def train(config: Config, seed: int, run_dir: Path | str) -> RunResult:
+def acting_policy(policy: Policy, deterministic: bool, device: torch.device) -> Callable[[np.ndarray], np.ndarray]:
+    """Observations -> actions as evaluation plays them: the most likely action, or a sample."""
+
+    def act(observations: np.ndarray) -> np.ndarray:
+        with torch.no_grad():
+            return policy.head.act(policy.net(torch.as_tensor(observations, device=device)), deterministic).cpu().numpy()
+
+    return act
+
+
+def policy_from_checkpoint(config: Config, environment: envs.Environment, state: dict):
+    """The evaluation `act` of a saved run, on `environment` (its spaces must be the run's)."""
+    probe = envs.make_vector(environment, 1, training=False)
+    policy = Policy(observation_space(probe), *action_sizes(probe), config)
+    probe.close()
+    policy.load_state_dict(state["policy"])
+    return acting_policy(policy, config.eval_deterministic, torch.device("cpu"))
+
+
+def train(config: Config, seed: int, run_dir: Path | str, resume: bool = False) -> RunResult:
+    environment = envs.resolve(config.env_id, config.env_protocol, config.env_backend)
     torch.manual_seed(seed)
     torch.set_num_threads(config.torch_threads)
     device = resolve_device(config.device)
-    env, observation = envs.make(config.env_id, 1, seed, config.env_protocol, backend=config.env_backend)
+    env, observation = envs.make(environment, 1, seed)
     space = observation_space(env)
     action_size, discrete = action_sizes(env)
     policy = Policy(space, action_size, discrete, config).to(device)
     optimizer = torch.optim.Adam(policy.parameters(), lr=config.learning_rate)
+    learners = {"policy": policy, "optimizer": optimizer}
     if config.baseline:
         value = mlp_with_head(space, 1, config, gain=1.0).to(device)
         value_optimizer = torch.optim.Adam(value.parameters(), lr=config.baseline_learning_rate)
+        learners.update(value=value, value_optimizer=value_optimizer)
     returns_of = reward_to_go if config.reward_to_go else trajectory_return
+    act = acting_policy(policy, config.eval_deterministic, device)
 
-    def act(observations: np.ndarray) -> np.ndarray:
-        with torch.no_grad():
-            output = policy.net(torch.as_tensor(observations, device=device))
-            return policy.head.act(output, config.eval_deterministic).cpu().numpy()
-
-    with RunLogger(run_dir, config, seed, "reinforce", str(device)) as log:
-        step = 0
+    step = 0
+    with RunLogger(run_dir, config, environment, seed, "reinforce", str(device), resume) as log:
+        # Taken between batches: the env has just reset, so its state and first observation are all it needs.
+        log.checkpoint_with(lambda: {**{name: part.state_dict() for name, part in learners.items()},
+                                     "env": envs.snapshot(env), "observation": observation, "step": step})
+        saved = log.resume()
+        if saved is not None:
+            for name, part in learners.items():
+                part.load_state_dict(saved[name])
+            step = saved["step"]
+            env.close()
+            env, fresh_observation = envs.restore(saved["env"], environment, 1, seed, step)
+            observation = saved["observation"] if fresh_observation is None else fresh_observation
         while step < config.total_steps:
             episodes, observation, step = collect_episodes(env, observation, policy, device, config.batch_size, log, step)
             observations = torch.as_tensor(np.concatenate([e.observations for e in episodes]), dtype=torch.float32, device=device)

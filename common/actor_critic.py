@@ -1,11 +1,15 @@
 """What the actor-critic algorithms (A2C, A3C, PPO) share: the network with a policy and a value head
-over one encoder (or two), the n-step bootstrapped return, and the advantage actor-critic loss.
+over one encoder (or two), the policy evaluation runs, the n-step bootstrapped return, and the
+advantage actor-critic loss.
 
 `config` is any algorithm config with the fields network, hidden_layers, hidden_size and shared_network.
 """
 
 from __future__ import annotations
 
+from typing import Callable
+
+import numpy as np
 import torch
 from torch import nn
 
@@ -31,6 +35,17 @@ class ActorCritic(nn.Module):
         features = self.actor_body(observations)
         critic_features = features if self.critic_body is self.actor_body else self.critic_body(observations)
         return self.actor(features), self.critic(critic_features).squeeze(-1)
+
+
+def acting_policy(model: ActorCritic, deterministic: bool, device: torch.device) -> Callable[[np.ndarray], np.ndarray]:
+    """Observations -> actions as evaluation plays them: the most likely action, or a sample."""
+
+    def act(observations: np.ndarray) -> np.ndarray:
+        with torch.no_grad():
+            output = model.policy(torch.as_tensor(observations, device=device))
+            return model.head.act(output, deterministic).cpu().numpy()
+
+    return act
 
 
 def n_step_returns(rewards: torch.Tensor, values: torch.Tensor, terminated: torch.Tensor,
