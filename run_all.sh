@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The main job: set up the environment if needed, run every experiment at one budget tier,
-# then aggregate the results into results/TIER/report.md (tables + figures) and print the tables.
+# then aggregate the results into RESULTS/TIER/report.md (tables + figures) and print the tables.
 #
-#   ./run_all.sh [--tier smoke|nightly|paper] [--only NAME[,NAME]] [--seeds N] [--workers N]
+#   ./run_all.sh [--tier smoke|nightly|paper] [--only NAME[,NAME]] [--seeds N] [--workers N] [--results DIR]
 #
 # Finished runs are kept: after an interruption, the same command resumes. `python -m runner --help`
 # explains every option.
@@ -10,12 +10,17 @@ set -euo pipefail
 cd "$(dirname "$0")"
 source ./setup.sh
 
+# The runner reads every option; the two that say where the results go are read here too, so that
+# the analysis reads the same directory.
 tier=smoke
+results=results
 args=("$@")
 for ((i = 0; i < ${#args[@]}; i++)); do
   case "${args[$i]}" in
     --tier) tier="${args[$((i + 1))]:-smoke}" ;;
     --tier=*) tier="${args[$i]#--tier=}" ;;
+    --results) results="${args[$((i + 1))]:-results}" ;;
+    --results=*) results="${args[$i]#--results=}" ;;
     -h|--help) exec "$PY" -m runner --help ;;
   esac
 done
@@ -25,5 +30,5 @@ status=0
 if [ "$status" -ne 0 ] && [ "$status" -ne 1 ]; then
   exit "$status"  # bad input (2) or interrupted (130): nothing to analyse
 fi
-"$PY" -m analysis "results/$tier"
+"$PY" -m analysis "$results/$tier"
 exit "$status"  # 1 when some run failed: the table names it

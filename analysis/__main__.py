@@ -10,8 +10,9 @@ from pathlib import Path
 import seaborn as sns
 
 from analysis.figures import plot_final_scores, plot_learning_curves
-from analysis.report import experiment_section
+from analysis.report import experiment_report, index_section
 from analysis.table import load_runs, score_table, table_csv, table_markdown
+from common.rundir import git_commit
 from core.files import write_atomic
 
 DEFAULT_REPS = 2000
@@ -23,7 +24,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         description="Aggregate a sweep's results. For every RESULTS_DIR/<experiment>/spec.json, write table.csv, "
                     "report.md and figures/{learning_curves,final_scores}.png beside it, then RESULTS_DIR/report.md "
                     "(an index of all experiments), and print the score tables. Seeds that are missing, unfinished, "
-                    "failed or diverged are named in each row's 'missing / failed' column, never averaged.")
+                    "failed or diverged are named in each row's 'missing / failed' column, never averaged. An "
+                    "experiment with no run directory on disk keeps the report, table and figures it has (e.g. "
+                    "committed ones), so that one experiment can be rerun and re-analysed alone. Reports record the "
+                    "git commit they were written at and the commits the runs were made at.")
     parser.add_argument("results_dir", type=Path, metavar="RESULTS_DIR",
                         help="directory of experiment folders written by the sweep runner, e.g. results/smoke")
     parser.add_argument("--reps", type=int, default=DEFAULT_REPS,
@@ -47,10 +51,12 @@ def find_experiments(results_dir: Path) -> list[Path]:
     return experiments
 
 
-def analyse_experiment(experiment_dir: Path, reps: int) -> tuple[dict, str, str]:
-    """Write the experiment's table, figures and report; return its spec, Markdown table and index section."""
-    spec = json.loads((experiment_dir / "spec.json").read_text())
+def analyse_experiment(experiment_dir: Path, spec: dict, reps: int, commit: str) -> str | None:
+    """Write the experiment's table, figures and report and return its Markdown table; None, writing nothing,
+    when none of its runs is on disk (its existing report stays as it is)."""
     runs = load_runs(experiment_dir, spec)
+    if not any(run.run_dir.is_dir() for run in runs):
+        return None
     table = score_table(runs, spec, reps)
     table_md = table_markdown(table)
     variants = [variant["name"] for variant in spec["variants"]]
@@ -58,8 +64,8 @@ def analyse_experiment(experiment_dir: Path, reps: int) -> tuple[dict, str, str]
     plot_learning_curves(runs, spec, palette, experiment_dir / "figures" / "learning_curves.png")
     plot_final_scores(runs, table, spec, palette, experiment_dir / "figures" / "final_scores.png")
     write_atomic(experiment_dir / "table.csv", table_csv(table))
-    write_atomic(experiment_dir / "report.md", experiment_section(spec, runs, table_md, reps))
-    return spec, table_md, experiment_section(spec, runs, table_md, reps, "##", f"{experiment_dir.name}/figures")
+    write_atomic(experiment_dir / "report.md", experiment_report(spec, runs, table_md, reps, commit))
+    return table_md
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -69,14 +75,23 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    commit = git_commit()
     links, sections, tables = [], [], []
     for number, experiment_dir in enumerate(experiments, 1):
+        spec = json.loads((experiment_dir / "spec.json").read_text())
         print(f"[{number}/{len(experiments)}] analysing {experiment_dir}", file=sys.stderr)
-        spec, table_md, section = analyse_experiment(experiment_dir, args.reps)
+        table_md = analyse_experiment(experiment_dir, spec, args.reps, commit)
+        report = experiment_dir / "report.md"
+        if table_md is None:
+            kept = "its report.md, table.csv and figures are left as they are" if report.is_file() else "it has no report yet"
+            print(f"  no runs of {spec['name']} on disk: {kept}", file=sys.stderr)
+        else:
+            tables.append(f"## {spec['title']} ({spec['name']}, {spec['tier']} tier)\n\n{table_md}\n")
         links.append(f"- [{spec['title']}]({experiment_dir.name}/report.md)")
-        sections.append(section)
-        tables.append(f"## {spec['title']} ({spec['name']}, {spec['tier']} tier)\n\n{table_md}\n")
-    write_atomic(args.results_dir / "report.md", "\n".join([f"# Results: {args.results_dir.name}", "", *links, "",
+        sections.append(index_section(report.read_text(), experiment_dir.name) if report.is_file()
+                        else f"## {spec['title']}\n\nNo runs on disk and no report yet.\n")
+    write_atomic(args.results_dir / "report.md", "\n".join([f"# Results: {args.results_dir.name}", "",
+                                                            f"Index written at commit `{commit}`.", "", *links, "",
                                                             *sections]))
     print("\n".join(tables))
     print(f"Full report with figures: {args.results_dir / 'report.md'}")

@@ -1,6 +1,10 @@
-"""The Markdown report of one experiment; the index reuses it with deeper headings and paths from RESULTS_DIR."""
+"""The Markdown report of one experiment, and the index of all of them (each report with deeper headings and
+paths from RESULTS_DIR)."""
 
 from __future__ import annotations
+
+import re
+from collections import Counter
 
 from analysis.table import SeedRun, read_json
 
@@ -19,6 +23,19 @@ def protocol_lines(runs: list[SeedRun]) -> list[str]:
     return [f"- **Protocol ({env}):** {protocol}" for env, protocol in protocols.items()]
 
 
+def commit_lines(runs: list[SeedRun], analysis_commit: str) -> list[str]:
+    """The commit this report was made at, and the commits the runs' config.json recorded when they differ."""
+    commits = Counter((read_json(run.run_dir / "config.json") or {}).get("git_commit", "not recorded")
+                      for run in runs if run.run_dir.is_dir())
+    lines = [f"- **Report written at commit:** `{analysis_commit}`"]
+    if not commits:
+        return lines
+    if set(commits) == {analysis_commit}:
+        return lines + ["- **Runs' commit:** the same"]
+    runs_text = ", ".join(f"`{commit}` ({count} run{'s' * (count != 1)})" for commit, count in commits.most_common())
+    return lines + [f"- **Runs' commit{'s' * (len(commits) != 1)}:** {runs_text}"]
+
+
 def budget_text(total_steps: int | dict[str, int]) -> str:
     """One number, or one per environment when the spec gives each its own."""
     if isinstance(total_steps, int):
@@ -28,12 +45,11 @@ def budget_text(total_steps: int | dict[str, int]) -> str:
     return ", ".join(f"{steps:,} ({env_id})" for env_id, steps in total_steps.items())
 
 
-def experiment_section(spec: dict, runs: list[SeedRun], table_md: str, reps: int,
-                       heading: str = "#", figures_dir: str = "figures") -> str:
+def experiment_report(spec: dict, runs: list[SeedRun], table_md: str, reps: int, analysis_commit: str) -> str:
     reproduces = spec.get("reproduces") or {}
     cited = ", ".join(str(reproduces[key]) for key in ("paper", "table") if reproduces.get(key))
     seeds = spec["seeds"]
-    lines = [f"{heading} {spec['title']}", "", f"Experiment `{spec['name']}`.", ""]
+    lines = [f"# {spec['title']}", "", f"Experiment `{spec['name']}`.", ""]
     if reproduces:
         lines.append(f"- **Reproduces:** {cited}" + (f": {reproduces['claim']}" if reproduces.get("claim") else ""))
     lines += [
@@ -43,12 +59,19 @@ def experiment_section(spec: dict, runs: list[SeedRun], table_md: str, reps: int
         f"- **Score:** {spec['score_rule_text']} (`{spec['score_rule']}`); 95% CI: percentile bootstrap of the mean "
         f"over completed seeds (rliable, {reps} resamples)",
         *protocol_lines(runs),
+        *commit_lines(runs, analysis_commit),
         "",
         table_md,
         "",
-        f"![Learning curves]({figures_dir}/learning_curves.png)",
+        "![Learning curves](figures/learning_curves.png)",
         "",
-        f"![Final scores per seed]({figures_dir}/final_scores.png)",
+        "![Final scores per seed](figures/final_scores.png)",
         "",
     ]
     return "\n".join(lines)
+
+
+def index_section(report: str, experiment: str) -> str:
+    """An experiment's report.md inside RESULTS_DIR/report.md: headings one level deeper, links from RESULTS_DIR."""
+    report = re.sub(r"^#", "##", report, flags=re.MULTILINE)
+    return re.sub(r"\]\((?![a-z]+:|/)", f"]({experiment}/", report)

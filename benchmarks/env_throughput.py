@@ -43,7 +43,7 @@ def steps_per_second(env_id: str, backend: str, num_envs: int, seconds: float) -
         env = envpool_pong(num_envs)
         env.reset()
     else:
-        env, _ = envs.make(env_id, num_envs, seed=0, backend=backend)
+        env, _ = envs.make(envs.resolve(env_id, backend=backend), num_envs, seed=0)
     env.action_space.seed(0)
     if backend == "envpool":  # its action_space is one env's, and it wants int32
         rng = np.random.default_rng(0)

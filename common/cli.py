@@ -19,6 +19,7 @@ from typing import Callable
 from common.config import config_from_dict, field_type
 
 from core.errors import ConfigError
+from core.files import path_part
 
 
 def field_docs(config_class: type) -> dict[str, str]:
@@ -107,7 +108,7 @@ def parse(config_class: type, module_name: str, module_doc: str, argv: list[str]
     if resume and run_dir is None:
         _exit_bad_input(parser.prog, ConfigError("resume", "--run-dir naming the run to continue", None))
     if run_dir is None:
-        run_dir = Path("runs") / f"{algo}__{config.env_id.replace('/', '-')}__seed{seed}__{time.strftime('%Y%m%d-%H%M%S')}"
+        run_dir = Path("runs") / f"{algo}__{path_part(config.env_id)}__seed{seed}__{time.strftime('%Y%m%d-%H%M%S')}"
     return config, seed, run_dir, resume
 
 

@@ -29,3 +29,9 @@ def write_csv(path: Path, columns: tuple[str, ...], rows: list[tuple]) -> None:
     writer.writerow(columns)
     writer.writerows(rows)
     write_atomic(path, buffer.getvalue())
+
+
+def path_part(env_id: str) -> str:
+    """An env id as one path component: MinAtar/Breakout-v1 -> MinAtar-Breakout-v1 (run directories
+    must not nest on the family prefix)."""
+    return env_id.replace("/", "-")

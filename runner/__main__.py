@@ -1,6 +1,7 @@
 """Run the experiment grid: every (variant, environment, seed) of every spec at one budget tier.
 
-Finished runs are skipped, so a killed sweep resumes where it stopped when started again.
+Finished runs are skipped and interrupted ones continue from their last checkpoint, so a killed
+sweep resumes where it stopped when started again.
 A run that crashes is recorded with its traceback and the others go on; the exit code is 1
 when any run failed, 2 when the input (a spec or an option) is wrong, 0 otherwise.
 """
@@ -16,7 +17,7 @@ from tqdm import tqdm
 
 from runner.backends import LocalBackend
 from runner.spec import TIERS, SpecError, load_spec
-from runner.sweep import is_done, plan, write_plan
+from runner.sweep import is_done, plan, resumable, write_plan
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -77,8 +78,9 @@ def main(argv: list[str] | None = None) -> int:
         write_plan(spec, args.tier, args.results, spec_jobs)
         jobs += spec_jobs
     pending = [job for job in jobs if not is_done(job)]
+    continuing = sum(resumable(job) for job in pending)
     print(f"{len(jobs)} runs in tier {args.tier!r}: {len(jobs) - len(pending)} already finished, "
-          f"{len(pending)} to run on {args.workers} worker(s)")
+          f"{len(pending)} to run ({continuing} continuing from a checkpoint) on {args.workers} worker(s)")
 
     failed = []
     progress = tqdm(total=len(pending), unit="run", desc="sweep", dynamic_ncols=True)

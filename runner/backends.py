@@ -39,9 +39,12 @@ class LocalBackend:
 
 
 def run_in_subprocess(job: Job) -> dict:
-    prepare(job)
+    resuming = prepare(job)
     log_path = Path(job.run_dir) / "log.txt"
-    with open(log_path, "w") as log:
+    with open(log_path, "a" if resuming else "w") as log:
+        if resuming:
+            log.write("\n--- resumed from checkpoint.pt after an interruption ---\n")
+            log.flush()
         process = subprocess.run([sys.executable, "-m", "runner.job", job.run_dir], stdout=log,
                                  stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=PROJECT_ROOT)
     summary = read_summary(job.run_dir)

@@ -17,11 +17,13 @@ hyperparameter overrides), the environments, the scoring rule and three budget t
       paper:   {...}
     published: [{variant: ..., env_id: ..., score: ..., source: ...}]   # optional
 
-Every error names the file, the field and what was expected.
+Every error names the file, the field and what was expected; a key written twice in one mapping
+(which YAML would silently resolve to the last value) names the line of the second one.
 """
 
 from __future__ import annotations
 
+from collections.abc import Hashable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -75,6 +77,38 @@ class Spec:
                 "eval_interval": tier.eval_interval[env_id], "score_rule": self.score_rule}
 
 
+class _DuplicateKey(Exception):
+    def __init__(self, key: object, first_line: int, line: int):
+        super().__init__(key)
+        self.key, self.first_line, self.line = key, first_line, line
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """yaml.SafeLoader that refuses a key given twice in one mapping instead of keeping the last."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
+        first_lines: dict = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if not isinstance(key, Hashable):
+                continue  # SafeLoader's own error names it
+            line = key_node.start_mark.line + 1
+            if key in first_lines:
+                raise _DuplicateKey(key, first_lines[key], line)
+            first_lines[key] = line
+        return super().construct_mapping(node, deep)
+
+
+def _read_yaml(path: Path) -> object:
+    try:
+        return yaml.load(path.read_text(), Loader=_UniqueKeyLoader)
+    except (OSError, yaml.YAMLError) as error:
+        raise SpecError(path, "(file)", "a readable YAML file", str(error).splitlines()[0]) from None
+    except _DuplicateKey as duplicate:
+        raise SpecError(path, f"line {duplicate.line}", f"each key once per mapping (the first {duplicate.key!r} "
+                        f"is at line {duplicate.first_line})", duplicate.key) from None
+
+
 def _free_mapping(value: object, path: Path, field: str) -> dict:
     if not isinstance(value, dict):
         raise SpecError(path, field, "a mapping", value)
@@ -121,11 +155,7 @@ def _per_environment(value: object, environments: tuple[str, ...], path: Path, f
 
 def load_spec(path: Path | str) -> Spec:
     path = Path(path)
-    try:
-        data = yaml.safe_load(path.read_text())
-    except (OSError, yaml.YAMLError) as error:
-        raise SpecError(path, "(file)", "a readable YAML file", str(error).splitlines()[0]) from None
-    data = _mapping(data, path, "", ("name", "title", "reproduces", "score_rule", "environments", "variants", "tiers"),
+    data = _mapping(_read_yaml(path), path, "", ("name", "title", "reproduces", "score_rule", "environments", "variants", "tiers"),
                     ("published",))
     name = _typed(data["name"], str, path, "name")
     if name != path.stem:

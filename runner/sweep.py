@@ -2,9 +2,11 @@
 
 Layout of the results:  RESULTS/<tier>/<experiment>/spec.json           the resolved plan
                         RESULTS/<tier>/<experiment>/runs/<variant>/<env>/seed_<n>/   one run
-A run directory holds job.json (what was asked) next to the run's own files. A job counts as
-done when its summary says completed or diverged (both are results; a diverged run would only
-diverge again) and its job.json equals the job asked for now; anything else is started afresh.
+(<env> is the env id with "/" written "-": ALE-Pong-v5, one directory level). A run directory holds
+job.json (what was asked) next to the run's own files. A job counts as done when its summary says
+completed or diverged (both are results; a diverged run would only diverge again) and its job.json
+equals the job asked for now. A run that was interrupted (no summary) for the same job continues
+from its last checkpoint; any other is started afresh.
 """
 
 from __future__ import annotations
@@ -15,7 +17,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from common.config import SCORE_RULES
-from core.files import write_json
+from common.rundir import CHECKPOINT
+from core.files import path_part, write_json
 from runner.spec import Spec, Tier
 
 FINISHED = ("completed", "diverged")
@@ -41,7 +44,7 @@ def plan(spec: Spec, tier_name: str, results: Path, seeds: int | None = None) ->
     experiment_dir = results / tier_name / spec.name
     return [
         Job(spec.name, variant.name, variant.algo, env_id, seed, spec.run_config(variant, env_id, tier),
-            str(experiment_dir / "runs" / variant.name / env_id / f"seed_{seed}"))
+            str(experiment_dir / "runs" / variant.name / path_part(env_id) / f"seed_{seed}"))
         for variant in spec.variants for env_id in tier.environments for seed in seed_list
     ]
 
@@ -69,20 +72,34 @@ def read_summary(run_dir: Path | str) -> dict | None:
         return None
 
 
-def is_done(job: Job) -> bool:
-    summary = read_summary(job.run_dir)
-    if summary is None or summary.get("status") not in FINISHED:
-        return False
+def asked_for(job: Job) -> bool:
+    """Whether the run directory holds this very job (the same settings, seed and place)."""
     try:
         return json.loads((Path(job.run_dir) / "job.json").read_text()) == job.to_dict()
     except (OSError, ValueError):
         return False
 
 
-def prepare(job: Job) -> None:
-    """Start the run directory afresh, so that no file of an unfinished attempt survives."""
+def is_done(job: Job) -> bool:
+    summary = read_summary(job.run_dir)
+    return summary is not None and summary.get("status") in FINISHED and asked_for(job)
+
+
+def resumable(job: Job) -> bool:
+    """Interrupted (killed, no summary) after a checkpoint, for the job asked now. A failed run starts
+    afresh: its crash may come from the state it saved."""
     run_dir = Path(job.run_dir)
+    return read_summary(run_dir) is None and (run_dir / CHECKPOINT).is_file() and asked_for(job)
+
+
+def prepare(job: Job) -> bool:
+    """Keep an interrupted run's directory so that it resumes, or start it afresh, so that no file of
+    another attempt survives; True when the run resumes."""
+    run_dir = Path(job.run_dir)
+    if resumable(job):
+        return True
     if run_dir.exists():
         shutil.rmtree(run_dir)
     run_dir.mkdir(parents=True)
     write_json(run_dir / "job.json", job.to_dict())
+    return False

@@ -1,4 +1,5 @@
-"""`python -m analysis` on a hand-built results directory: scores, CIs, named failures, and the files it writes."""
+"""`python -m analysis` on a hand-built results directory: scores, CIs, named failures, the files it writes, the
+commits it records, and the reports it must leave alone."""
 
 import json
 import math
@@ -9,6 +10,7 @@ import pytest
 
 from analysis.__main__ import main
 from analysis.table import bootstrap_ci, verdict
+from common.rundir import git_commit
 
 EXPERIMENT = "toy"
 TOTAL_STEPS = 1000
@@ -20,6 +22,7 @@ OUTCOMES = {
     "a2c": {0: ("completed", 50.0), 1: ("diverged", None), 2: ("unfinished", None)},  # seed 3 missing
 }
 PUBLISHED_BASELINE = 24.0
+RUNS_COMMIT = "0123456789abcdef0123456789abcdef01234567"  # what the runs' config.json say they were made at
 
 
 def write_run(run_dir, seed, status, score):
@@ -28,7 +31,8 @@ def write_run(run_dir, seed, status, score):
     returns = np.linspace(0, score or 0, len(steps))
     pd.DataFrame({"step": steps, "wall_time": steps / 100, "mean": returns, "std": 1.0, "episodes": 5}).to_csv(
         run_dir / "eval.csv", index=False)
-    (run_dir / "config.json").write_text(json.dumps({"protocol": {"env_version": "v1", "eval_episodes": 5}}))
+    (run_dir / "config.json").write_text(json.dumps({"protocol": {"env_version": "v1", "eval_episodes": 5},
+                                                     "git_commit": RUNS_COMMIT}))
     if status == "unfinished":
         return
     (run_dir / "summary.json").write_text(json.dumps({
@@ -37,18 +41,19 @@ def write_run(run_dir, seed, status, score):
         "error": {"failed": FAILED_TRACEBACK, "diverged": "common.rundir.Diverged: loss became nan"}.get(status)}))
 
 
-def build_results(results_dir):
-    experiment_dir = results_dir / EXPERIMENT
+def build_results(results_dir, name=EXPERIMENT, with_runs=True):
+    experiment_dir = results_dir / name
     jobs = []
     for variant, seeds in OUTCOMES.items():
         for seed in range(4):
             run_dir = f"runs/{variant}/CartPole-v1/seed_{seed}"
             jobs.append({"variant": variant, "algo": variant.split("_")[0], "env_id": "CartPole-v1", "seed": seed,
                          "run_dir": run_dir})
-            if seed in seeds:
+            if seed in seeds and with_runs:
                 write_run(experiment_dir / run_dir, seed, *seeds[seed])
+    experiment_dir.mkdir(parents=True, exist_ok=True)
     (experiment_dir / "spec.json").write_text(json.dumps({
-        "name": EXPERIMENT, "title": "Toy variance reduction", "tier": "smoke",
+        "name": name, "title": f"Toy variance reduction ({name})", "tier": "smoke",
         "reproduces": {"paper": "Someone et al. 2000", "table": "Table 1", "claim": "baselines help"},
         "score_rule": "eval_last_10pct", "score_rule_text": "mean evaluation return over the last 10% of training",
         "total_steps": TOTAL_STEPS, "environments": ["CartPole-v1"], "seeds": [0, 1, 2, 3],
@@ -125,3 +130,34 @@ def test_missing_results_dir_exits_2(tmp_path, capsys):
     assert main([str(tmp_path / "nowhere")]) == 2
     assert main([str(tmp_path)]) == 2  # exists but holds no spec.json
     assert capsys.readouterr().err.count("error:") == 2
+
+
+def test_reports_record_the_commit_they_were_written_at_and_the_runs_commit(analysed):
+    results_dir, experiment_dir, _ = analysed
+    report = (experiment_dir / "report.md").read_text()
+    assert f"- **Report written at commit:** `{git_commit()}`" in report
+    assert f"- **Runs' commit:** `{RUNS_COMMIT}` (10 runs)" in report  # every run directory on disk, failed ones too
+    assert f"Index written at commit `{git_commit()}`." in (results_dir / "report.md").read_text()
+
+
+def test_an_experiment_without_runs_on_disk_keeps_its_report(tmp_path, capsys):
+    """Rerunning one experiment and analysing the results directory must not replace the committed reports
+    of the others (whose runs are not on disk) with tables of missing seeds."""
+    build_results(tmp_path, "rerun")
+    kept_dir = build_results(tmp_path, "committed", with_runs=False)
+    committed = {"report.md": "# Committed report\n\n![Learning curves](figures/learning_curves.png)\n",
+                 "table.csv": "variant,mean_score\ndqn,499.4\n", "figures/learning_curves.png": "png bytes"}
+    for name, text in committed.items():
+        (kept_dir / name).parent.mkdir(exist_ok=True)
+        (kept_dir / name).write_text(text)
+    before = {path: (path.read_bytes(), path.stat().st_mtime_ns) for path in kept_dir.rglob("*") if path.is_file()}
+
+    assert main([str(tmp_path), "--reps", "100"]) == 0
+    after = {path: (path.read_bytes(), path.stat().st_mtime_ns) for path in kept_dir.rglob("*") if path.is_file()}
+    assert after == before  # not rewritten, not even with the same content
+    assert "no runs of committed on disk: its report.md, table.csv and figures are left as they are" in \
+        capsys.readouterr().err
+    index = (tmp_path / "report.md").read_text()
+    assert "## Committed report\n\n![Learning curves](committed/figures/learning_curves.png)" in index
+    assert "seed 3 missing" in (tmp_path / "rerun" / "report.md").read_text()  # the other one was analysed
+    assert "![Learning curves](rerun/figures/learning_curves.png)" in index

@@ -72,7 +72,7 @@ def test_rewards_are_divided_by_the_std_of_the_discounted_return(ending):
 
 
 def test_episode_returns_stay_raw():
-    env = add_normalization(envs.make_vector("CartPole-v1", num_envs=4, seed=0), observations=True, returns=True)
+    env = add_normalization(envs.make_vector(envs.resolve("CartPole-v1"), num_envs=4), observations=True, returns=True)
     env.reset(seed=0)
     env.action_space.seed(0)
     ended = 0

@@ -1,11 +1,16 @@
-"""Run-directory files: atomic writes, score rules, and how the end of a run becomes its summary."""
+"""Run-directory files: atomic writes, score rules, how the end of a run becomes its summary, and the
+checkpoint the logger saves and gives back."""
 
 import json
+import random
 
+import numpy as np
 import pytest
+import torch
 
+import envs
 from algos.reinforce import Config
-from common.rundir import Diverged, RunLogger, check_finite, compute_score
+from common.rundir import CHECKPOINT, Diverged, RunLogger, check_finite, compute_score
 from core.files import write_atomic
 
 
@@ -31,9 +36,9 @@ def test_check_finite_raises_diverged():
         check_finite(3, loss=float("nan"))
 
 
-def make_logger(tmp_path):
+def make_logger(tmp_path, resume=False):
     config = Config(total_steps=100, eval_interval=50)
-    return RunLogger(tmp_path, config, seed=0, algo="test", device="cpu")
+    return RunLogger(tmp_path, config, envs.resolve(config.env_id), seed=0, algo="test", device="cpu", resume=resume)
 
 
 def test_divergence_is_recorded_without_a_score(tmp_path):
@@ -60,3 +65,25 @@ def test_an_interrupt_leaves_no_summary(tmp_path):
             raise KeyboardInterrupt
     assert not (tmp_path / "summary.json").exists()
     assert (tmp_path / "config.json").exists()
+
+
+def test_a_checkpoint_gives_back_the_state_the_rows_and_the_random_streams(tmp_path):
+    log = make_logger(tmp_path)
+    assert log.resume() is None  # nothing saved: a fresh run
+    log.checkpoint_with(lambda: {"weights": torch.arange(3.0), "step": 50})
+    log.log_episodes(40, {"episode": {"r": np.array([9.0]), "l": np.array([9])}, "_episode": np.array([True])})
+    log.log_eval(50, [20.0, 22.0])
+    log.advance(50)
+    torch.manual_seed(1), np.random.seed(1), random.seed(1)
+    log.save_checkpoint()
+    expected = (torch.rand(1), np.random.rand(), random.random())  # what the RNGs draw next, after the checkpoint
+    assert sorted(path.name for path in tmp_path.iterdir() if path.name.startswith(".")) == []  # no temporary left
+
+    resumed = make_logger(tmp_path, resume=True)
+    torch.manual_seed(7), np.random.seed(7), random.seed(7)  # whatever the new process did before resuming
+    state = resumed.resume()
+    assert torch.equal(state["weights"], torch.arange(3.0)) and state["step"] == 50
+    assert (torch.rand(1), np.random.rand(), random.random()) == expected
+    assert resumed.step == 50 and resumed.next_eval_step == log.next_eval_step
+    assert [row[2] for row in resumed.evals] == [21.0] and [row[2] for row in resumed.episodes] == [9.0]
+    assert (tmp_path / CHECKPOINT).exists()

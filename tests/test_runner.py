@@ -1,13 +1,23 @@
-"""The sweep runner: crash isolation, and a killed sweep that resumes without redoing finished runs."""
+"""The sweep runner: crash isolation, a killed sweep that resumes without redoing finished runs and
+continues interrupted ones from their checkpoints, and where run directories go."""
 
+import csv
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
+import pytest
+import torch
+
+from common.rundir import CHECKPOINT
 from helpers import PROJECT_ROOT, run_module, write_spec
+from runner.spec import load_spec
+from runner.sweep import plan
 
 
 def summaries(results):
@@ -55,3 +65,60 @@ def test_killed_sweep_resumes_only_unfinished_runs(tmp_path):
     assert all(json.loads(path.read_text())["status"] == "completed" for path in after.values())
     for run, (mtime, text) in finished_before.items():
         assert (after[run].stat().st_mtime_ns, after[run].read_text()) == (mtime, text), f"{run} was rerun"
+
+
+def test_run_directories_do_not_nest_on_env_ids_with_a_slash(tmp_path):
+    spec = load_spec(write_spec(tmp_path, environments=["CartPole-v1", "MinAtar/Breakout-v1"]))
+    jobs = plan(spec, "smoke", tmp_path / "results")
+    experiment_runs = tmp_path / "results" / "smoke" / "tiny" / "runs"
+    relative = {Path(job.run_dir).relative_to(experiment_runs).parts for job in jobs}
+    assert ("reinforce", "MinAtar-Breakout-v1", "seed_0") in relative
+    assert all(len(parts) == 3 for parts in relative)  # variant / env / seed, whatever the id
+
+
+def test_a_run_killed_after_a_checkpoint_continues_from_it(tmp_path):
+    spec = write_spec(tmp_path, variants={"reinforce": {"algo": "reinforce", "overrides": {"batch_size": 500}}},
+                      tiers={"smoke": {"total_steps": 12_000, "seeds": 1, "eval_interval": 2000,
+                                       "overrides": {"eval_episodes": 2}}})
+    results = tmp_path / "results"
+    run_dir = results / "smoke" / "tiny" / "runs" / "reinforce" / "CartPole-v1" / "seed_0"
+    command = [sys.executable, "-m", "runner", str(spec), "--results", str(results), "--workers", "1"]
+    sweep = subprocess.Popen(command, cwd=PROJECT_ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                             start_new_session=True)
+    deadline = time.time() + 300
+    while not (run_dir / CHECKPOINT).exists() and time.time() < deadline:
+        time.sleep(0.05)
+    os.killpg(sweep.pid, signal.SIGKILL)
+    sweep.wait()
+    assert not (run_dir / "summary.json").exists(), "the kill should land mid-run"
+    saved_evals = [tuple(row) for row in torch.load(run_dir / CHECKPOINT, weights_only=False)["logger"]["evals"]]
+    assert saved_evals, "the checkpoint holds at least one evaluation"
+
+    process = run_module("runner", str(spec), "--results", str(results), "--workers", "1")
+    assert process.returncode == 0, process.stderr
+    assert "0 already finished, 1 to run (1 continuing from a checkpoint)" in process.stdout
+    assert json.loads((run_dir / "summary.json").read_text())["status"] == "completed"
+    with open(run_dir / "eval.csv") as handle:
+        rows = [(int(row["step"]), float(row["wall_time"]), float(row["mean"]), float(row["std"]), int(row["episodes"]))
+                for row in csv.DictReader(handle)]
+    # a fresh start would have timed its evaluations anew: the saved ones come back with their wall times
+    assert rows[: len(saved_evals)] == saved_evals and len(rows) > len(saved_evals)
+    assert "resumed from checkpoint.pt" in (run_dir / "log.txt").read_text()
+
+
+@pytest.mark.parametrize("results_args, analysed", [
+    ([], "results/nightly"),
+    (["--results", "/data/sweeps"], "/data/sweeps/nightly"),
+    (["--results=/data/sweeps"], "/data/sweeps/nightly"),
+])
+def test_run_all_analyses_the_results_directory_it_was_given(tmp_path, project_root, results_args, analysed):
+    """run_all.sh with a stand-in Python that records its calls (and a setup.sh that installs nothing)."""
+    shutil.copy(project_root / "run_all.sh", tmp_path / "run_all.sh")
+    (tmp_path / "python").write_text('#!/usr/bin/env bash\necho "$@" >> "$(dirname "$0")/calls.txt"\n')
+    (tmp_path / "python").chmod(0o755)
+    (tmp_path / "setup.sh").write_text(f'PY="{tmp_path / "python"}"\n')
+    process = subprocess.run(["bash", str(tmp_path / "run_all.sh"), "--tier", "nightly", *results_args],
+                             capture_output=True, text=True, timeout=60)
+    assert process.returncode == 0, process.stderr
+    calls = (tmp_path / "calls.txt").read_text().splitlines()
+    assert calls == [" ".join(["-m runner --tier nightly", *results_args]), f"-m analysis {analysed}"]

@@ -72,3 +72,35 @@ def test_the_shipped_specs_are_valid(project_root):
     for path in specs:
         spec = load_spec(path)
         assert set(spec.tiers) == {"smoke", "nightly", "paper"}
+
+
+def load_error(path) -> str:
+    with pytest.raises(ValueError) as error:
+        load_spec(path)
+    return str(error.value)
+
+
+def test_a_top_level_key_written_twice_is_refused_with_its_line(tmp_path):
+    path = write_spec(tmp_path)
+    text = path.read_text()
+    assert text.startswith("name: tiny\n")
+    path.write_text("name: tiny\nname: other\n" + text.removeprefix("name: tiny\n"))
+    assert load_error(path) == (f"{path}: line 2: expected each key once per mapping (the first 'name' is at "
+                                "line 1), got 'name'")
+
+
+def test_a_nested_key_written_twice_is_refused_with_its_line(tmp_path):
+    path = write_spec(tmp_path)
+    lines = path.read_text().splitlines(keepends=True)
+    at = next(index for index, line in enumerate(lines) if line.strip() == "num_envs: 4")  # a2c's overrides
+    path.write_text("".join(lines[: at + 1] + [lines[at].replace("4", "8")] + lines[at + 1:]))
+    assert load_error(path) == (f"{path}: line {at + 2}: expected each key once per mapping (the first "
+                                f"'num_envs' is at line {at + 1}), got 'num_envs'")
+
+
+def test_runner_refuses_a_duplicated_key_with_exit_2(tmp_path):
+    path = write_spec(tmp_path)
+    path.write_text(path.read_text() + "score_rule: train_last_100\n")
+    process = run_module("runner", str(path), "--results", str(tmp_path / "results"))
+    assert process.returncode == 2 and "Traceback" not in process.stderr
+    assert f"{path}: line " in process.stderr and "'score_rule'" in process.stderr
