@@ -117,7 +117,6 @@ def freeze(env: VectorEnv) -> None:
 
 
 def save_normalization(env: VectorEnv, path: Path | str) -> None:
-
     write_json(Path(path), normalization_state(env))
 
 
@@ -141,12 +140,14 @@ def _wrappers(env: VectorEnv) -> tuple[ClippedNormalizeObservation | None, Clipp
 
 
 def _statistics(running: RunningMeanStd) -> dict:
+    # the dtype too: statistics start float32 and become float64 after the first update of float64 observations
     return {"mean": np.asarray(running.mean).tolist(), "var": np.asarray(running.var).tolist(),
-            "count": float(running.count)}
+            "count": float(running.count), "dtype": str(np.asarray(running.mean).dtype)}
 
 
 def _set_statistics(running: RunningMeanStd, values: dict, field: str) -> None:
-    mean, var = np.asarray(values["mean"], dtype=running.mean.dtype), np.asarray(values["var"], dtype=running.var.dtype)
+    dtype = values.get("dtype", running.mean.dtype)  # files written before the dtype was recorded
+    mean, var = np.asarray(values["mean"], dtype=dtype), np.asarray(values["var"], dtype=dtype)
     require(mean.shape == var.shape == running.mean.shape, field, f"mean and var of shape {running.mean.shape}",
             (mean.shape, var.shape))
     running.mean, running.var, running.count = mean, var, float(values["count"])

@@ -167,3 +167,17 @@ def test_misuse_is_refused():
         normalization_state(gym.make_vec("CartPole-v1", 2, vectorization_mode="sync"))
     with pytest.raises(ConfigError, match="clip"):
         add_normalization(gym.make_vec("CartPole-v1", 2, vectorization_mode="sync"), True, True, clip=0.0)
+
+
+def test_float64_statistics_round_trip_without_losing_precision():
+    """MuJoCo observations are float64: statistics restored into a freshly built (float32) wrapper stay float64."""
+    hopper = envs.resolve("Hopper-v5")
+    env = add_normalization(envs.make_vector(hopper, 1), observations=True, returns=False)
+    env.reset(seed=0)
+    for _ in range(20):
+        env.step(env.action_space.sample())
+    state = normalization_state(env)
+    rebuilt = add_normalization(envs.make_vector(hopper, 1), observations=True, returns=False)
+    load_normalization_state(rebuilt, json.loads(json.dumps(state)))
+    assert normalization_state(rebuilt) == state
+    assert state["observations"]["dtype"] == "float64"
