@@ -1,38 +1,33 @@
 """C51: the categorical distributional DQN (Bellemare, Dabney & Munos 2017, "A Distributional
 Perspective on Reinforcement Learning", ICML; arXiv:1707.06887, Algorithm 1 and section 5).
 
-The network outputs, for every action, a distribution over 51 fixed returns ("atoms") evenly
-spaced on [V_min, V_max] = [-10, 10]; Q(s, a) is its mean. The learning target for (s, a) is the
-target network's distribution at s' for the greedy next action (by mean), shifted and shrunk by
-the Bellman operator, R + discount * z, and projected back onto the atoms (`categorical_projection`);
-the loss is the cross-entropy between that target and the predicted distribution.
+The network outputs, for every action, a distribution over 51 fixed returns ("atoms") evenly spaced
+on [V_min, V_max]; Q(s, a) is its mean. The target for (s, a) is the target network's distribution at
+s' for the greedy next action (by mean), shifted and shrunk by the Bellman operator, R + discount * z,
+and projected back onto the atoms (`categorical_projection`); the loss is the cross-entropy between
+that target and the predicted distribution.
 
-Everything else is DQN's (algos/dqn.py: acting, epsilon schedule, replay, target network, loop),
-with the paper's changes (section 5): Adam with learning rate 0.00025 and epsilon 0.01/L, L = 32 the
-minibatch size; training epsilon 1 -> 0.01 over 1M agent steps; evaluation epsilon 0.001; 200M frames
-= 50M agent steps. Dopamine's c51_icml.gin has the same values.
-The paper's C51 has neither double nor prioritized replay; N-step returns are an option.
+Everything else is the value-based family's (common/value_based.py: acting, epsilon schedule, replay,
+target network, loop), with the paper's changes to DQN (section 5; Dopamine's c51_icml.gin agrees):
+Adam, learning rate 0.00025, epsilon 0.01/32; training epsilon 1 -> 0.01 over 1M agent steps;
+evaluation epsilon 0.001; 200M frames = 50M agent steps. The paper's C51 has neither double nor
+prioritized replay; N-step returns are an option.
 
-Presets (`--preset`, default auto; a preset fills every hyperparameter not given explicitly):
-- atari   the paper's settings above, on DQN's Extended Data Table 1 (the dataclass defaults).
-- minatar (NOT from a paper) the paper's changes to DQN applied to Young & Tian's MinAtar DQN
-  settings (algos/dqn.py): replay 100k, start 5k, an update every step, target copy every 1k
-  steps, epsilon 1 -> 0.01 over 100k steps, Adam 2.5e-4 with epsilon 0.01/32, support [-10, 10].
-- classic (NOT from a paper) DQN's classic preset (ours, algos/dqn.py) with a support that covers
-  CartPole's discounted returns, [0, 100] (rewards are +1 and time limits bootstrap, so values
-  approach 1 / (1 - 0.99) = 100), 3-step returns included. With 1-step returns its greedy evaluation
-  flipped late in training as DQN's did (the mean over the last 10% reached 450 on 2 of 5 seeds;
-  with 200k steps on 1 of 5, with a target copy every 100 steps on 1 of 5, no divergence: the
-  support bounds the values); with 3-step returns on 5 of 5 (tests/test_c51.py, seeds 1-5).
+The support is the task's, not a preset's:
+- Atari: the paper's [-10, 10], for rewards clipped to [-1, 1] (a protocol without clipping must give v_min, v_max);
+- MinAtar: the paper's [-10, 10] too (its rewards are mostly single +1 events, of clipped Atari's scale);
+- other tasks: [min(r_min, 0), max(r_max, 0)] / (1 - discount) from the per-step reward bounds of
+  REWARD_BOUNDS (CartPole [0, 100], Acrobot and MountainCar [-100, 0]); a task not listed must give them.
+Presets: atari (the paper's; the defaults), minatar and classic (NOT from a paper: DQN's presets of
+common/value_based.py, keeping C51's Adam where MinAtar's DQN used RMSProp).
 
-Deliberate deviations: DQN's (algos/dqn.py). Not a deviation but a fix: a shifted atom that lands
-exactly on an atom gives it all its probability, where Algorithm 1 as printed gives it to neither
-neighbour (l = u, both weights 0) and the target loses mass.
+Deviations: DQN's (algos/dqn.py). Not a deviation but a fix: a shifted atom that lands exactly on an
+atom gives it all its probability, where Algorithm 1 as printed gives it to neither neighbour (l = u,
+both weights 0) and the target loses mass.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
 
@@ -40,30 +35,54 @@ import gymnasium as gym
 import torch
 from torch import nn
 
-from algos.dqn import CLASSIC_NOT_FROM_A_PAPER, MINATAR_2019, NATURE_TABLE_1, ValueBasedConfig, head, torso, train_loop
-from algos.replay import Batch
-from core.errors import require
+import envs
+from common.config import config_class
+from common.replay import Batch
 from common.rundir import RunResult
+from common.value_based import (CLASSIC_NOT_FROM_A_PAPER, MINATAR_2019, ValueBasedConfig, head,
+                                policy_from_checkpoint as greedy_from_checkpoint, torso, train_value_based)
+from core.errors import ConfigError, require
 
-C51_CHANGES_TO_DQN = dict(optimizer="adam", learning_rate=2.5e-4, adam_eps=0.01 / 32, final_epsilon=0.01,
-                          eval_epsilon=0.001, atoms=51, v_min=-10.0, v_max=10.0)
-ATARI_SECTION_5 = {**NATURE_TABLE_1, **C51_CHANGES_TO_DQN, "total_steps": 50_000_000}
-MINATAR_NOT_FROM_A_PAPER = {**MINATAR_2019, **C51_CHANGES_TO_DQN}
-CLASSIC_NOT_FROM_A_PAPER_C51 = {**CLASSIC_NOT_FROM_A_PAPER, "atoms": 51, "v_min": 0.0, "v_max": 100.0}
+PAPER_SUPPORT = (-10.0, 10.0)  # section 5, for Atari's clipped rewards
+# Per-step reward bounds (gymnasium's classic-control documentation and source): the support is these
+# divided by 1 - discount, the largest discounted return either way (time limits bootstrap, so they add none).
+REWARD_BOUNDS = {
+    "CartPole-v1": (0.0, 1.0),  # +1 every step
+    "Acrobot-v1": (-1.0, 0.0),  # -1 every step, 0 on the step that reaches the goal
+    "MountainCar-v0": (-1.0, -1.0),  # -1 every step
+}
 
 
-@dataclass
+def support_for(environment: envs.Environment, discount: float) -> tuple[float, float] | None:
+    """(V_min, V_max) for the task; None where the task does not tell the range of its returns."""
+    if environment.family == "atari":  # the paper's support holds the returns of rewards clipped to [-1, 1]
+        return PAPER_SUPPORT if environment.protocol.clip_training_rewards else None
+    if environment.family == "minatar":
+        return PAPER_SUPPORT
+    if environment.id not in REWARD_BOUNDS or discount >= 1.0:
+        return None
+    low, high = REWARD_BOUNDS[environment.id]
+    # rounded so that CartPole's bound is 100, not 1 / (1 - 0.99) = 99.99999999999991
+    return round(min(low, 0.0) / (1 - discount), 6), round(max(high, 0.0) / (1 - discount), 6)
+
+
+@config_class
 class Config(ValueBasedConfig):
     PRESETS: ClassVar[dict[str, dict]] = {
-        "atari": ATARI_SECTION_5, "minatar": MINATAR_NOT_FROM_A_PAPER, "classic": CLASSIC_NOT_FROM_A_PAPER_C51}
+        "atari": {},
+        "minatar": {name: value for name, value in MINATAR_2019.items() if name != "optimizer"},  # C51's Adam stays
+        "classic": CLASSIC_NOT_FROM_A_PAPER,
+    }
     NOT_FROM_A_PAPER: ClassVar[tuple[str, ...]] = ("minatar", "classic")
+    TASK_SPECIFIC: ClassVar[tuple[str, ...]] = ("v_min", "v_max")
 
     atoms: int = 51
     """number of atoms of the value distribution (the paper: 51)"""
-    v_min: float = -10.0
-    """smallest return of the support (the paper: -10)"""
-    v_max: float = 10.0
-    """largest return of the support (the paper: 10)"""
+    v_min: float = PAPER_SUPPORT[0]
+    """smallest return of the support (the paper: -10, for Atari's clipped rewards); if not given, the
+    task's (see the description above), or an error asking for it"""
+    v_max: float = PAPER_SUPPORT[1]
+    """largest return of the support (the paper: 10); if not given, the task's, like v_min"""
     optimizer: str = "adam"
     """adam (the paper's), dqn_rmsprop or torch_rmsprop"""
     learning_rate: float = 2.5e-4
@@ -79,9 +98,21 @@ class Config(ValueBasedConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
+        missing = [name for name in ("v_min", "v_max") if name not in self.given()]
+        if missing:
+            support = support_for(envs.resolve(self.env_id, self.env_protocol, self.env_backend), self.discount)
+            if support is None:
+                raise ConfigError(missing[0], f"v_min and v_max given for {self.env_id} under {self.env_protocol!r}: "
+                                  "the range of its discounted returns is known here only for Atari with reward "
+                                  f"clipping, MinAtar and {sorted(REWARD_BOUNDS)} with discount < 1",
+                                  f"no {' or '.join(missing)}")
+            for name in missing:
+                setattr(self, name, support[name == "v_max"])
         require(self.atoms >= 2, "atoms", "2 or more", self.atoms)
         require(self.v_min < self.v_max, "v_max", f"a number above v_min = {self.v_min}", self.v_max)
 
+
+# --- network ----------------------------------------------------------------------------------------
 
 class CategoricalQNetwork(nn.Module):
     """DQN's network with atoms outputs per action: the logits of each action's return distribution."""
@@ -100,6 +131,8 @@ class CategoricalQNetwork(nn.Module):
         """The distributions' means, (B, actions): what acting maximises."""
         return self(observations).softmax(-1) @ self.support
 
+
+# --- the loss -----------------------------------------------------------------------------------------
 
 def categorical_projection(next_probabilities: torch.Tensor, returns: torch.Tensor, discounts: torch.Tensor,
                            support: torch.Tensor) -> torch.Tensor:
@@ -142,9 +175,16 @@ def c51_loss(online: CategoricalQNetwork, target: CategoricalQNetwork, batch: Ba
     return cross_entropy.mean(), cross_entropy.detach(), mean_q
 
 
-def train(config: Config, seed: int, run_dir: Path | str) -> RunResult:
-    return train_loop(config, seed, run_dir, "c51", "Bellemare, Dabney & Munos 2017, ICML, section 5",
-                      CategoricalQNetwork, c51_loss)
+# --- training -----------------------------------------------------------------------------------------
+
+def policy_from_checkpoint(config: Config, environment: envs.Environment, state: dict):
+    """The greedy policy (by the distributions' means) of a saved run (evaluation adds eval_epsilon)."""
+    return greedy_from_checkpoint(config, environment, state, CategoricalQNetwork)
+
+
+def train(config: Config, seed: int, run_dir: Path | str, resume: bool = False) -> RunResult:
+    return train_value_based(config, seed, run_dir, resume, "c51", "Bellemare, Dabney & Munos 2017, ICML, section 5",
+                             CategoricalQNetwork, c51_loss)
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""Memory and speed of the Atari replay buffer (algos/replay.py) at the DQN paper's size: fill a
+"""Memory and speed of the Atari replay buffer (common/replay.py) at the DQN paper's size: fill a
 1,000,000-slot buffer of 84x84 frames (4-frame stacks rebuilt at sampling) in a fresh process,
 report its peak resident memory (ru_maxrss) and the bytes of the buffer's own arrays, then time
 sample() for a batch of 32, add() and, for prioritized replay, update_priorities(). Issue 5 asks
@@ -52,7 +52,7 @@ def measure(kind: str, capacity: int, num_envs: int, episode_length: int, seed: 
     """Fill one buffer and time it; runs in a fresh process so that ru_maxrss is this buffer's peak."""
     import gymnasium as gym
 
-    from algos.replay import PrioritizedReplayBuffer, ReplayBuffer
+    from common.replay import PrioritizedReplayBuffer, ReplayBuffer
 
     rng = np.random.default_rng(seed)
     frame_pool = rng.integers(0, 256, (257, 84, 84), dtype=np.uint8)  # a prime count: stacks rarely repeat

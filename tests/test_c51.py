@@ -1,5 +1,6 @@
-"""C51 (algos/c51.py): the categorical projection in its corner cases and against a slow
-loop, the cross-entropy loss by hand, presets and config errors (its learning runs are in test_dqn.py)."""
+"""C51 (algos/c51.py): the categorical projection in its corner cases and against a slow loop, the
+cross-entropy loss by hand, the support taken from the task, presets and config errors (its learning
+runs, shared with DQN, are in test_dqn.py)."""
 
 import math
 
@@ -8,8 +9,10 @@ import numpy as np
 import pytest
 import torch
 
-from algos import c51, dqn
+from algos import c51
 from common.config import config_from_dict
+from common.replay import Batch
+from common.value_based import deviations_from_preset
 from core.errors import ConfigError
 
 SUPPORT = torch.tensor([-2.0, -1.0, 0.0, 1.0, 2.0])  # V_min -2, V_max 2, spacing 1
@@ -111,9 +114,9 @@ def test_c51_loss_by_hand():
     online = FixedDistributions([[0.2, 0.3, 0.5], [0.6, 0.3, 0.1]])
     # the target network's means: action 0 -> 0, action 1 -> 2: the greedy next action is 1, all its mass at z = 2
     target = FixedDistributions([[1.0, 1e-12, 1e-12], [1e-12, 1e-12, 1.0]])
-    batch = dqn.Batch(observations=torch.zeros(2, 1), actions=torch.tensor([1, 0]), returns=torch.tensor([1.0, -1.0]),
-                      next_observations=torch.zeros(2, 1), discounts=torch.tensor([0.0, 0.5]), weights=torch.ones(2),
-                      indices=np.arange(2))
+    batch = Batch(observations=torch.zeros(2, 1), actions=torch.tensor([1, 0]), returns=torch.tensor([1.0, -1.0]),
+                  next_observations=torch.zeros(2, 1), discounts=torch.tensor([0.0, 0.5]), weights=torch.ones(2),
+                  indices=np.arange(2))
     loss, cross_entropy, mean_q = c51.c51_loss(online, target, batch, None)
     # row 0, terminal: the target is all mass at the reward 1: -log p_online(action 1)[atom 1] = -log 0.3
     # row 1: Tz = -1 + 0.5 * 2 = 0, atom 0: -log p_online(action 0)[atom 0] = -log 0.2
@@ -133,26 +136,54 @@ def test_network_outputs_distributions_and_their_means():
     assert logits.shape == (3, 2, 51)
     means = (logits.softmax(-1) * torch.linspace(0, 100, 51)).sum(-1)
     torch.testing.assert_close(network.q_values(observations), means)
-    atari = c51.CategoricalQNetwork(gym.spaces.Box(0, 255, (4, 84, 84), np.uint8), 6, c51.Config())
+    atari = c51.CategoricalQNetwork(gym.spaces.Box(0, 255, (4, 84, 84), np.uint8), 6, c51.Config(env_id="ALE/Pong-v5"))
     assert atari(torch.zeros(2, 4, 84, 84, dtype=torch.uint8)).shape == (2, 6, 51)
 
 
 def test_paper_defaults_and_presets():
-    paper = c51.Config()
+    paper = c51.Config(env_id="ALE/Breakout-v5")
+    assert paper.preset == "atari" and c51.Config.PRESETS["atari"] == {}
     assert (paper.atoms, paper.v_min, paper.v_max) == (51, -10.0, 10.0)
     assert (paper.optimizer, paper.learning_rate) == ("adam", 2.5e-4)
     assert paper.adam_eps == pytest.approx(0.01 / 32) and (paper.final_epsilon, paper.eval_epsilon) == (0.01, 0.001)
     assert (paper.target_update_period, paper.learning_starts) == (10_000, 50_000)
     assert paper.epsilon_anneal_steps == 1_000_000
     assert paper.total_steps == 50_000_000  # 200M frames
-    for name, value in c51.ATARI_SECTION_5.items():
-        assert getattr(paper, name) == value, name
-    classic = config_from_dict(c51.Config, {"env_id": "CartPole-v1"})
-    assert classic.preset == "classic" and (classic.v_min, classic.v_max) == (0.0, 100.0)
+    classic = c51.Config(env_id="CartPole-v1")
+    assert classic.preset == "classic"
+    assert (classic.optimizer, classic.learning_rate, classic.adam_eps) == ("adam", 5e-4, 1e-8)
     minatar = config_from_dict(c51.Config, {"env_id": "MinAtar/Breakout-v1"})
     assert (minatar.buffer_size, minatar.optimizer, minatar.final_epsilon) == (100_000, "adam", 0.01)
-    assert dqn.deviations_from_preset(minatar) == ["preset minatar: not from a paper"]
+    assert deviations_from_preset(minatar) == ["preset minatar: not from a paper"]
     assert not hasattr(paper, "double") and not hasattr(paper, "prioritized")
+
+
+@pytest.mark.parametrize("env_id, overrides, support", [
+    ("ALE/Pong-v5", {}, (-10.0, 10.0)),  # the paper's, for rewards clipped to [-1, 1]
+    ("MinAtar/Breakout-v1", {}, (-10.0, 10.0)),
+    ("CartPole-v1", {}, (0.0, 100.0)),  # +1 per step: 1 / (1 - 0.99)
+    ("CartPole-v1", {"discount": 0.9}, (0.0, 10.0)),
+    ("Acrobot-v1", {}, (-100.0, 0.0)),  # -1 per step
+    ("MountainCar-v0", {}, (-100.0, 0.0)),
+    ("CartPole-v1", {"preset": "atari"}, (0.0, 100.0)),  # the task's, whatever the preset
+    ("LunarLander-v3", {"v_min": -300.0, "v_max": 300.0}, (-300.0, 300.0)),  # given where the task does not say
+    ("Acrobot-v1", {"v_max": 5.0}, (-100.0, 5.0)),
+])
+def test_the_support_is_the_tasks(env_id, overrides, support):
+    config = c51.Config(env_id=env_id, **overrides)
+    assert (config.v_min, config.v_max) == support
+
+
+@pytest.mark.parametrize("env_id, protocol, field", [
+    ("LunarLander-v3", "default", "v_min"),  # per-step rewards not known here
+    ("ALE/Pong-v5", "dqn2015:clip_training_rewards=false", "v_min"),  # unclipped Atari scores
+])
+def test_a_task_without_a_known_support_asks_for_it(env_id, protocol, field):
+    with pytest.raises(ConfigError, match="v_min and v_max given for") as error:
+        config_from_dict(c51.Config, {"env_id": env_id, "env_protocol": protocol})
+    assert error.value.field == f"config.{field}"
+    config = config_from_dict(c51.Config, {"env_id": env_id, "env_protocol": protocol, "v_min": -1.0, "v_max": 1.0})
+    assert deviations_from_preset(config) in ([], ["preset classic: not from a paper"])
 
 
 @pytest.mark.parametrize("values, field", [({"atoms": 1}, "atoms"), ({"v_min": 5.0, "v_max": 5.0}, "v_max"),

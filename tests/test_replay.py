@@ -1,9 +1,10 @@
-"""Replay buffers (algos/replay.py): stacks rebuilt exactly as the env produced them, n-step targets
+"""Replay buffers (common/replay.py): stacks rebuilt exactly as the env produced them, n-step targets
 against hand-computed values, what can and cannot be sampled, prioritized sampling and weights."""
 
 from __future__ import annotations
 
 import hashlib
+import pickle
 from dataclasses import dataclass
 
 import gymnasium as gym
@@ -12,7 +13,7 @@ import pytest
 import torch
 
 import envs
-from algos.replay import PrioritizedReplayBuffer, ReplayBuffer, SumTree
+from common.replay import PrioritizedReplayBuffer, ReplayBuffer, SumTree
 
 SCALAR = gym.spaces.Box(-np.inf, np.inf, (1,), np.float32)  # observations that are just a state's id
 TWO_ACTIONS = gym.spaces.Discrete(2)
@@ -109,6 +110,28 @@ def test_sampling_is_reproducible_from_the_seed():
 
     assert sampled_states(3) == sampled_states(3)
     assert sampled_states(3) != sampled_states(4)
+
+
+@pytest.mark.parametrize("kind", [ReplayBuffer, PrioritizedReplayBuffer])
+def test_a_pickled_buffer_continues_as_the_original(kind):
+    # checkpoints save the buffer whole: a restored one must add and sample exactly as the one it copies
+    def fill(buffer, states):
+        for state in states:
+            add_scalar(buffer, state, 1.0, state + 1, terminated=state % 7 == 6)
+
+    def draw(buffer):
+        batch = buffer.sample(16) if kind is ReplayBuffer else buffer.sample(16, beta=0.5)
+        if kind is PrioritizedReplayBuffer:
+            buffer.update_priorities(batch.indices, batch.returns)
+        return batch.observations[:, 0].tolist(), batch.weights.tolist()
+
+    original = kind(40, SCALAR, TWO_ACTIONS, n_step=3, seed=1)
+    fill(original, range(30))
+    draw(original)
+    copy = pickle.loads(pickle.dumps(original))
+    for buffer in (original, copy):
+        fill(buffer, range(30, 60))  # the ring wraps around
+    assert [draw(original) for _ in range(3)] == [draw(copy) for _ in range(3)]
 
 
 def test_box_actions_round_trip():
@@ -275,7 +298,8 @@ def test_stacks_rebuilt_across_resets_lost_lives_and_wrap_around(prioritized):
     ("ALE/Breakout-v5", 1, 2000, 300),  # a lost life ends the learning episode; the stack goes on
 ])
 def test_sampled_stacks_equal_the_atari_env_stacks(env_id, num_envs, steps, capacity):
-    env, observations = envs.make(env_id, num_envs, seed=0)  # dqn2015, training: life loss, clipped rewards
+    # dqn2015, training: life loss, clipped rewards
+    env, observations = envs.make(envs.resolve(env_id), num_envs, seed=0)
     buffer = ReplayBuffer(capacity, env.single_observation_space, env.single_action_space, num_envs=num_envs,
                           n_step=3, discount=0.99, frame_stack=4, seed=0)
     reference, matched = Reference(num_envs, 3, 0.99), []

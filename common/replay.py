@@ -36,6 +36,9 @@ What can be sampled. A transition at s_t is sampled with the n-step target
 once its window is complete: n_step more transitions were added, or its episode ended. It stops
 being sampleable when its slot, any slot of its window, or a slot its stack reads is overwritten
 (the frame_stack - 1 oldest transitions of a full ring are never sampled).
+
+Checkpoints pickle a buffer whole (arrays, random generator, priorities); a restored buffer adds and
+samples exactly as the original (common/value_based.py: checkpoint_replay).
 """
 
 from __future__ import annotations
