@@ -37,7 +37,7 @@ from torch import nn
 import envs
 from common.actor_critic import ActorCritic, acting_policy, actor_critic_loss, n_step_returns
 from common.config import RunConfig, config_class, resolve_device
-from common.nets import ENCODERS, action_sizes, observation_space
+from common.nets import ENCODERS, action_sizes, observation_space, spaces
 from common.rollout import Rollout
 from common.rundir import RunLogger, RunResult, check_finite
 from core.errors import require
@@ -131,9 +131,7 @@ def make_model(space, action_size: int, discrete: bool, config: Config) -> Actor
 
 def policy_from_checkpoint(config: Config, environment: envs.Environment, state: dict):
     """The evaluation `act` of a saved run, on `environment` (its spaces must be the run's)."""
-    probe = envs.make_vector(environment, 1, training=False)
-    model = make_model(observation_space(probe), *action_sizes(probe), config)
-    probe.close()
+    model = make_model(*spaces(environment), config)
     model.load_state_dict(state["model"])
     return acting_policy(model, config.eval_deterministic, torch.device("cpu"))
 

@@ -33,7 +33,7 @@ from torch import nn
 
 import envs
 from common.config import RunConfig, config_class, resolve_device
-from common.nets import ActionHead, action_sizes, encoder, observation_space, orthogonal
+from common.nets import ActionHead, action_sizes, encoder, observation_space, orthogonal, spaces
 from common.rundir import RunLogger, RunResult, check_finite
 from core.errors import require
 
@@ -162,9 +162,7 @@ def acting_policy(policy: Policy, deterministic: bool, device: torch.device) -> 
 
 def policy_from_checkpoint(config: Config, environment: envs.Environment, state: dict):
     """The evaluation `act` of a saved run, on `environment` (its spaces must be the run's)."""
-    probe = envs.make_vector(environment, 1, training=False)
-    policy = Policy(observation_space(probe), *action_sizes(probe), config)
-    probe.close()
+    policy = Policy(*spaces(environment), config)
     policy.load_state_dict(state["policy"])
     return acting_policy(policy, config.eval_deterministic, torch.device("cpu"))
 

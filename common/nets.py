@@ -17,6 +17,8 @@ import torch
 from torch import nn
 from torch.distributions import Categorical, Distribution, Independent, Normal
 
+import envs
+
 ENCODERS = ("auto", "mlp", "nature_cnn", "a3c_cnn", "minatar_cnn")
 # Argument checks on every distribution built in the hot loop cost more than the small networks themselves.
 torch.distributions.Distribution.set_default_validate_args(False)
@@ -121,3 +123,13 @@ class ActionHead(nn.Module):
 
     def act(self, output: torch.Tensor, deterministic: bool) -> torch.Tensor:
         return self.mode(output) if deterministic else self(output).sample()
+
+
+def spaces(environment) -> tuple[gym.spaces.Box, int, bool]:
+    """(observation space, action size, discrete?) of an `envs.Environment`, from one probe env: what a
+    network is built from when it is loaded from a checkpoint rather than trained."""
+    probe = envs.make_vector(environment, 1, training=False)
+    try:
+        return (observation_space(probe), *action_sizes(probe))
+    finally:
+        probe.close()

@@ -160,7 +160,10 @@ def snapshot(vector: gym.vector.VectorEnv) -> bytes | None:
     the ale_vector engine, gymnasium_async's worker processes, and envs that pickle as their constructor
     arguments (gymnasium's EzPickle: MuJoCo), which would unpickle into new episodes. Classic control,
     DeepMind Control, MinAtar and Atari on the gymnasium backend (envs/atari.py's SavableGame) can."""
-    if not all(_pickles_its_state(single) for single in getattr(vector, "envs", [None])):
+    base = vector
+    while isinstance(base, gym.vector.VectorWrapper):  # e.g. observation normalisation
+        base = base.env
+    if not all(_pickles_its_state(single) for single in getattr(base, "envs", [None])):
         return None
     try:
         return pickle.dumps(vector)

@@ -229,7 +229,7 @@ def interrupt_after_checkpoints(monkeypatch, count: int) -> None:
 
 
 def test_a_normalized_run_resumes_exactly_when_its_env_can_be_saved(tmp_path, monkeypatch):
-    # CartPole's envs pickle (Pendulum's do not: gymnasium's ClipAction holds a lambda), normalisation wrappers included
+    # the env is saved with its normalisation wrappers, and the run continues exactly
     config = config_from_dict(ppo.Config, {"env_id": "CartPole-v1", "normalize_observations": True,
                                            "normalize_rewards": True, "total_steps": 1024, "eval_interval": 256,
                                            "eval_episodes": 2, "device": "cpu"})
