@@ -1,5 +1,5 @@
 """A3C: asynchronous advantage actor-critic (Mnih et al. 2016, "Asynchronous Methods for Deep
-Reinforcement Learning", ICML; arXiv:1602.01783, Algorithm S3 and supplementary section 8).
+Reinforcement Learning", ICML; arXiv:1602.01783, Algorithm S3 and supplementary sections 7-8).
 
 `workers` processes each own one environment and a local copy of the network. A worker syncs its
 copy from the global network, acts for t_max steps or to the end of the episode, and accumulates
@@ -11,91 +11,100 @@ the n-step advantage actor-critic gradient of the rollout (Algorithm S3):
         d_theta_v += grad (R - V(s_i))^2
 
 then applies it once, lock-free, to the global network in shared memory, with RMSProp whose
-squared-gradient average is shared by all workers too ("shared RMSProp", section 7). No barrier:
-every worker runs at its own pace. A2C (algos/a2c.py) is the same learner made synchronous; the
-network, the n-step returns and the loss are imported from there, so the two differ in synchrony.
+statistics all workers share too. No barrier: each worker runs at its own pace. The network,
+n-step returns and loss are A2C's (common/actor_critic.py), so A2C and A3C differ in synchrony;
+the worker processes, shared RMSProp and coordinator are common/async_workers.py.
 
-Defaults (section 8 unless noted): t_max 5, discount 0.99, RMSProp decay 0.99, entropy weight
-0.01, learning rate annealed linearly to 0. Values the paper leaves out come from its authors'
-reply quoted at github.com/miyosuda/async_deep_reinforce/issues/1 (2016): RMSProp epsilon 0.1,
-gradient-norm clip 40, best learning rates "around 7e-4". The paper's learning rate protocol,
-each run drawing its own from LogUniform(1e-4, 1e-2) and the best 5 of 50 runs reported, is
-`--lr-protocol sampled`: run n seeds with it and keep the best k; config.json records the drawn rate.
-Atari uses the network of Mnih et al. 2013 (`a3c_cnn`), with `--lstm` the paper's 256-cell LSTM
-after it; vector observations use the MLP of A2C.
+Presets: atari (the defaults: the paper's, or its authors' where it gives none) for Atari and
+MinAtar; classic (ours, not the paper's) for the others, measured on CartPole and Acrobot: a run on
+another task says so when it starts. Sources and measurements: docs/algorithms/async.md.
 
-Deliberate deviations:
-- `workers` defaults to this machine's CPU cores, not the paper's 16 threads on 16 cores: A3C's
-  throughput comes from one learner per core; more processes than cores only time-slice, which
-  makes every update staler without adding steps per second.
-- Processes, not threads (Python's threads would serialise on the GIL); the global step counter
-  advances after each update rather than each step, so the budget may overshoot by < workers * t_max.
-- The rollout also stops at a truncation, which bootstraps from V(last state) where the paper
-  treats every episode end as terminal. Gymnasium's autoreset step after an episode end is
-  taken at once and never learned from or counted.
-- The value gradient is weighted by value_coef 0.5, i.e. grad 0.5 (R - V)^2 = -(R - V) grad V:
-  with the layers shared, the pseudocode's separate d_theta_v becomes one weighted loss.
+Deliberate deviations (why, and what was measured: docs/algorithms/async.md):
+- `workers` defaults to this machine's CPU cores, not the paper's 16 threads on 16 cores.
+- Processes, not threads (the GIL); the global step T advances after each update, not each step,
+  so the budget may overshoot by < workers * t_max.
+- A rollout also stops at a truncation, which bootstraps from V(last state); the paper treats every
+  episode end as terminal. Gymnasium's autoreset step is never learned from or counted.
+- One loss with value_coef 0.5 (grad 0.5 (R - V)^2 = -(R - V) grad V) instead of separate d_theta_v.
 - Evaluations run in the coordinating process on a snapshot of the global network taken at an
-  evaluation boundary (see algos/_async.py), while the workers go on training.
+  evaluation boundary, while the workers go on. A resumed run restarts each worker's episode.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import sys
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 import torch
 from torch import nn
 
 import envs
-from algos import _async
+from common import async_workers
 from common.actor_critic import ActorCritic, actor_critic_loss, n_step_returns
-from common.config import RunConfig
-from core.errors import require
+from common.async_workers import SharedRMSprop, Steps, WorkerLink
+from common.config import RunConfig, config_class
 from common.nets import ENCODERS, ActionHead, action_sizes, encoder, observation_space, orthogonal
-from common.rundir import RunResult, check_finite
+from common.rundir import RunLogger, RunResult, check_finite
+from core.errors import require
+
+# Ours, measured on CartPole-v1 and Acrobot-v1 (docs/algorithms/async.md); not the paper's, which has no
+# vector tasks. learning_rate 3e-3 (within the paper's LogUniform(1e-4, 1e-2) range): vector tasks'
+# gradients are small beside RMSProp's epsilon 0.1, and at 7e-4 the policy crawls (CartPole evaluation
+# 32 after 50k steps). shared_network false, as Stable-Baselines3's default A2C networks for vectors:
+# with a shared encoder, Acrobot's value gradients (values near -100) swamp the policy, which never
+# leaves -500. No entropy bonus, as rl-baselines3-zoo's CartPole-v1 and Acrobot-v1 A2C: evaluation
+# samples from the policy, and with 0.01 it stays noisy (CartPole 300k steps: 426-500 at the end).
+CLASSIC_NOT_FROM_THE_PAPER = {"learning_rate": 3e-3, "entropy_coef": 0.0, "shared_network": False}
+CHECKED_ON = {"classic": ("CartPole-v1", "Acrobot-v1")}  # the tasks a preset not from the paper was measured on
 
 
-@dataclass
+@config_class
 class Config(RunConfig):
-    workers: int = _async.CPU_CORES
-    """actor-learner processes, one environment each (paper: 16; default: this machine's CPU cores)"""
+    PRESETS: ClassVar[dict[str, dict]] = {"atari": {}, "classic": CLASSIC_NOT_FROM_THE_PAPER}
+
+    workers: int = async_workers.CPU_CORES
+    """actor-learner processes, one environment each (paper: 16 threads; default: this machine's CPU cores)"""
     t_max: int = 5
-    """steps per worker between updates, fewer when the episode ends (the n of the n-step return)"""
+    """steps per worker between updates, fewer when the episode ends: the n of the n-step return (section 8: 5)"""
     discount: float = 0.99
-    """reward discount gamma"""
+    """reward discount gamma (section 8: 0.99)"""
     learning_rate: float = 7e-4
-    """RMSProp step size at the start of training (the authors' best rates were around 7e-4); replaced by
-    the draw under lr_protocol sampled"""
+    """RMSProp step size at the start of training (the authors' best rates were "around 7e-4" [1]); replaced
+    by the draw under lr_protocol sampled"""
     lr_protocol: str = "fixed"
-    """fixed: learning_rate for every seed; sampled: each run draws its rate from LogUniform(1e-4, 1e-2)
-    with its seed, as the paper did (then keep the best k of n seeds)"""
+    """fixed: learning_rate for every seed (the paper's comparisons with prior work, Tables 1 and S3); sampled:
+    each run draws its rate from LogUniform(1e-4, 1e-2) with its seed (section 8's 50-run experiments; then
+    keep the best k of n seeds)"""
     anneal_lr: bool = True
-    """decay the learning rate linearly to 0 over the training budget"""
+    """decay the learning rate linearly to 0 over the training budget (section 8)"""
     rmsprop_alpha: float = 0.99
-    """decay of the shared squared-gradient average"""
+    """decay of the shared squared-gradient average (section 8: 0.99)"""
     rmsprop_eps: float = 0.1
-    """RMSProp epsilon, added inside the square root as the paper writes the update (value from the authors)"""
+    """RMSProp epsilon, inside the square root as the paper writes the update (section 7; 0.1 from the authors [1])"""
     entropy_coef: float = 0.01
-    """weight beta of the entropy bonus"""
+    """weight beta of the entropy bonus (section 8: 0.01)"""
     value_coef: float = 0.5
-    """weight of the value loss (R - V)^2"""
+    """weight of the value loss (R - V)^2 (ours: makes its gradient the pseudocode's -(R - V) grad V)"""
     max_grad_norm: float = 40.0
-    """clip each worker's gradient norm to this before applying it (value from the authors)"""
+    """clip each worker's gradient norm to this before applying it (from the authors [1])"""
     lstm: bool = False
-    """the paper's recurrent agent: an LSTM after the encoder, its state carried through an episode"""
+    """the paper's recurrent agent (A3C LSTM): an LSTM after the encoder, its state carried through an episode"""
     lstm_size: int = 256
-    """cells of the LSTM"""
+    """cells of the LSTM (section 8: 256)"""
     shared_network: bool = True
-    """actor and critic share the observation encoder (feed-forward network only; the LSTM is always shared)"""
+    """actor and critic share all non-output layers (section 8); false: each its own encoder (feed-forward only:
+    with lstm it is true unless given)"""
     network: str = "auto"
-    """observation encoder: auto (mlp for vectors, minatar_cnn, a3c_cnn for Atari), mlp, nature_cnn,
-    a3c_cnn, minatar_cnn"""
+    """observation encoder: auto (mlp for vectors, minatar_cnn, a3c_cnn = Mnih et al. 2013's for Atari as section
+    8), mlp, nature_cnn, a3c_cnn, minatar_cnn"""
     hidden_layers: int = 2
-    """hidden layers of the MLP encoder"""
+    """hidden layers of the MLP encoder (ours, as A2C's: the paper has no vector tasks)"""
     hidden_size: int = 64
-    """units per hidden layer of the MLP encoder"""
+    """units per hidden layer of the MLP encoder (ours, as A2C's)"""
+
+    # [1] the authors' reply quoted at github.com/miyosuda/async_deep_reinforce/issues/1 (2016)
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -103,7 +112,8 @@ class Config(RunConfig):
         require(self.t_max > 0, "t_max", "a positive number of steps", self.t_max)
         require(0.0 < self.discount <= 1.0, "discount", "a number in (0, 1]", self.discount)
         require(self.learning_rate > 0, "learning_rate", "a positive number", self.learning_rate)
-        require(self.lr_protocol in _async.LR_PROTOCOLS, "lr_protocol", f"one of {list(_async.LR_PROTOCOLS)}", self.lr_protocol)
+        require(self.lr_protocol in async_workers.LR_PROTOCOLS, "lr_protocol",
+                f"one of {list(async_workers.LR_PROTOCOLS)}", self.lr_protocol)
         require(0.0 <= self.rmsprop_alpha < 1.0, "rmsprop_alpha", "a number in [0, 1)", self.rmsprop_alpha)
         require(self.rmsprop_eps > 0, "rmsprop_eps", "a positive number", self.rmsprop_eps)
         require(self.max_grad_norm > 0, "max_grad_norm", "a positive number", self.max_grad_norm)
@@ -111,37 +121,18 @@ class Config(RunConfig):
         require(self.hidden_size > 0, "hidden_size", "a positive number of units", self.hidden_size)
         require(self.hidden_layers >= 0, "hidden_layers", "0 or more layers", self.hidden_layers)
         require(self.network in ENCODERS, "network", f"one of {list(ENCODERS)}", self.network)
+        if self.lstm and "shared_network" not in self.given():
+            self.shared_network = True  # a preset's separate networks are feed-forward ones
         require(self.shared_network or not self.lstm, "shared_network", "true with lstm (one LSTM feeds both outputs)",
                 self.shared_network)
         require(self.device in ("auto", "cpu"), "device",
                 "cpu or auto (the workers update one network in shared CPU memory)", self.device)
 
-
-class SharedRMSprop:
-    """RMSProp whose statistics every worker reads and updates in shared memory (section 7's
-    "shared RMSProp"), lock-free like the parameters:
-
-        g     <- alpha * g + (1 - alpha) * gradient^2
-        theta <- theta - lr * gradient / sqrt(g + eps)
-
-    All state is created here, before the workers start, and moved to shared memory, so that the
-    workers, which receive this object, all update the same tensors."""
-
-    def __init__(self, parameters, alpha: float, eps: float):
-        self.parameters = list(parameters)
-        self.alpha, self.eps = alpha, eps
-        self.square_averages = [torch.zeros_like(p).share_memory_() for p in self.parameters]
-        self.steps = torch.zeros((), dtype=torch.int64).share_memory_()
-
-    @torch.no_grad()
-    def step(self, gradients: list[torch.Tensor | None], lr: float) -> None:
-        """Apply one worker's gradients (in the order of `parameters`) to the shared parameters."""
-        for parameter, square_average, gradient in zip(self.parameters, self.square_averages, gradients, strict=True):
-            if gradient is None:
-                continue
-            square_average.mul_(self.alpha).addcmul_(gradient, gradient, value=1 - self.alpha)
-            parameter.addcdiv_(gradient, square_average.add(self.eps).sqrt_(), value=-lr)
-        self.steps.add_(1)
+    @staticmethod
+    def preset_for(env_id: str) -> str:
+        """atari for Atari and MinAtar (frames), classic for every other environment (vector observations)."""
+        family, _ = envs.family_of(env_id)
+        return "atari" if family in ("atari", "minatar") else "classic"
 
 
 class RecurrentActorCritic(nn.Module):
@@ -166,6 +157,18 @@ class RecurrentActorCritic(nn.Module):
             outputs.append(state[0])
         hidden = torch.stack(outputs)
         return self.actor(hidden), self.critic(hidden).squeeze(-1), state
+
+
+def unfit_preset_note(config: Config, discrete: bool) -> str | None:
+    """One line for a run on a task its preset was not measured on, naming what fits instead."""
+    if not discrete:
+        return (f"a3c: note: no A3C preset is tuned for continuous actions (Pendulum-v1 at 100k steps scored -1271, "
+                f"a random policy's score); PPO's mujoco preset fits: python -m algos.ppo --env-id {config.env_id}")
+    checked = CHECKED_ON.get(config.preset)
+    if checked is None or config.env_id in checked:
+        return None
+    return (f"a3c: note: preset {config.preset} was measured on {' and '.join(checked)} only, not on {config.env_id}, "
+            "where it may not learn (docs/algorithms/async.md)")
 
 
 def make_model(space, action_size: int, discrete: bool, config: Config) -> nn.Module:
@@ -196,11 +199,11 @@ def collect_rollout(env, model: nn.Module, observation: np.ndarray, state: tuple
             output, _, state = unroll(model, torch.as_tensor(observation)[None], state)
             return model.head(output[0]).sample().numpy()
 
-    steps, observation = _async.collect(env, choose, observation, t_max)
+    steps, observation = async_workers.collect(env, choose, observation, t_max)
     return steps, start_state, observation, None if steps.ended else state
 
 
-def rollout_loss(model: nn.Module, steps: _async.Steps, state: tuple | None, discount: float, value_coef: float,
+def rollout_loss(model: nn.Module, steps: Steps, state: tuple | None, discount: float, value_coef: float,
                  entropy_coef: float) -> tuple[torch.Tensor, dict]:
     """Algorithm S3's accumulated loss of one rollout: A2C's loss summed (not averaged) over its
     steps, the LSTM unrolled from `state` (no gradient flows into it)."""
@@ -216,24 +219,24 @@ def rollout_loss(model: nn.Module, steps: _async.Steps, state: tuple | None, dis
     return loss * length, parts  # the pseudocode sums per-step gradients; A2C's loss is their mean
 
 
-def worker(link: _async.WorkerLink, config: Config, seed: int, shared_model: nn.Module,
+def worker(link: WorkerLink, config: Config, environment: envs.Environment, seed: int, shared_model: nn.Module,
            optimizer: SharedRMSprop) -> None:
     """One actor-learner (Algorithm S3), in its own process."""
-    seed = _async.worker_seed(seed, link.rank)
+    seed = link.seed(seed)
     torch.manual_seed(seed)
-    env, observation = envs.make(config.env_id, 1, seed, config.env_protocol, backend=config.env_backend)
+    env, observation = envs.make(environment, 1, seed)
     model = make_model(observation_space(env), *action_sizes(env), config)
     parameters, shared_parameters = list(model.parameters()), list(shared_model.parameters())
     state = None
     while not link.done():
-        _async.sync(parameters, shared_parameters)
+        async_workers.sync(parameters, shared_parameters)
         steps, start_state, observation, state = collect_rollout(env, model, observation, state, config.t_max)
         loss, parts = rollout_loss(model, steps, start_state, config.discount, config.value_coef, config.entropy_coef)
         check_finite(link.step, loss=loss.item())
         model.zero_grad()
         loss.backward()
         nn.utils.clip_grad_norm_(parameters, config.max_grad_norm)
-        lr = _async.annealed(config.learning_rate, link.step, config.total_steps, config.anneal_lr)
+        lr = async_workers.annealed(config.learning_rate, link.step, config.total_steps, config.anneal_lr)
         optimizer.step([parameter.grad for parameter in parameters], lr)
         _, step = link.add_steps(len(steps.rewards), shared_model)
         if steps.episode is not None:
@@ -243,7 +246,8 @@ def worker(link: _async.WorkerLink, config: Config, seed: int, shared_model: nn.
 
 
 def policy(model: nn.Module, deterministic: bool):
-    """An evaluation `act` for a batch of environments, starting from a zero LSTM state."""
+    """An `act` for one evaluation (a batch of environments, one episode each), starting from a zero
+    LSTM state and carrying it from step to step."""
     state = None
 
     def act(observations: np.ndarray) -> np.ndarray:
@@ -255,17 +259,36 @@ def policy(model: nn.Module, deterministic: bool):
     return act
 
 
-def train(config: Config, seed: int, run_dir: Path | str) -> RunResult:
-    config = _async.resolve_learning_rate(config, seed)  # before config.json is written
+def policy_from_checkpoint(config: Config, environment: envs.Environment, state: dict):
+    """The evaluation `act` of a saved run's global network, for one evaluation (ask again for the next:
+    the LSTM's state starts from zero)."""
+    model = make_model(*async_workers.spaces(environment), config)
+    model.load_state_dict(state["model"])
+    return policy(model, config.eval_deterministic)
+
+
+def train(config: Config, seed: int, run_dir: Path | str, resume: bool = False) -> RunResult:
+    config = async_workers.resolve_learning_rate(config, seed)  # before config.json is written
+    environment = envs.resolve(config.env_id, config.env_protocol, config.env_backend)
     torch.manual_seed(seed)
     torch.set_num_threads(config.torch_threads)
-    probe = envs.make_vector(config.env_id, 1, seed, config.env_protocol, backend=config.env_backend)
-    space, (action_size, discrete) = observation_space(probe), action_sizes(probe)
-    probe.close()
+    space, action_size, discrete = async_workers.spaces(environment)
+    note = unfit_preset_note(config, discrete)
+    if note:
+        print(note, file=sys.stderr)
     shared_model = make_model(space, action_size, discrete, config).share_memory()
     optimizer = SharedRMSprop(shared_model.parameters(), config.rmsprop_alpha, config.rmsprop_eps)
-    return _async.run_workers(config, seed, run_dir, "a3c", worker, (config, seed, shared_model, optimizer),
-                              shared_model, lambda model: policy(model, config.eval_deterministic))
+    with RunLogger(run_dir, config, environment, seed, "a3c", "cpu", resume) as log:
+        saved = log.resume()
+        if saved is not None:  # into the shared tensors, before any worker starts
+            shared_model.load_state_dict(saved["model"])
+            optimizer.load_state_dict(saved["optimizer"])
+        async_workers.run_workers(
+            log, config, worker, (config, environment, seed, shared_model, optimizer), shared_model,
+            policy=lambda model: policy(model, config.eval_deterministic),
+            shared_state=lambda: {"model": shared_model.state_dict(), "optimizer": optimizer.state_dict()},
+            saved=saved)
+    return log.result
 
 
 if __name__ == "__main__":

@@ -1,5 +1,5 @@
 """Asynchronous one-step Q-learning (Mnih et al. 2016, "Asynchronous Methods for Deep
-Reinforcement Learning", ICML; arXiv:1602.01783, Algorithm 1 and supplementary section 8).
+Reinforcement Learning", ICML; arXiv:1602.01783, Algorithm 1 and supplementary sections 7-8).
 
 `workers` processes each own one environment and act epsilon-greedily on the shared Q-network.
 Every step adds the gradient of the one-step error to the worker's accumulator,
@@ -9,84 +9,100 @@ Every step adds the gradient of the one-step error to the worker's accumulator,
     d_theta += grad (y - Q(s, a; theta))^2
 
 and every `async_update_steps` steps or at an episode end the worker applies the accumulated
-gradient to the shared network, lock-free, with shared RMSProp (algos/a3c.py's SharedRMSprop).
-The target network theta- is shared too; the worker whose steps carry the global counter T past
-a multiple of `target_update_steps` copies theta into it. The process plumbing (workers, the
-global counter, logging and evaluation in the coordinator) is algos/_async.py, as for A3C.
+gradient to the shared network, lock-free, with shared RMSProp. The target network theta- is
+shared too; the worker whose steps carry the global counter T past a multiple of
+`target_update_steps` copies theta into it. Each worker draws its final epsilon from {0.1, 0.01,
+0.5} with probabilities {0.4, 0.3, 0.3} and anneals epsilon from 1 to it over the global count.
+Evaluation is greedy (plus eval_epsilon random actions). The worker processes, shared RMSProp and
+coordinator are common/async_workers.py, as for A3C (algos/a3c.py).
 
-Exploration (section 8): each worker draws its final epsilon from {0.1, 0.01, 0.5} with
-probabilities {0.4, 0.3, 0.3} and anneals epsilon from 1 to it over the first 4 million frames of
-the global count. Defaults: discount 0.99, RMSProp decay 0.99, target update every 40,000 frames,
-I_AsyncUpdate 5, learning rate annealed linearly to 0 and, as in algos/a3c.py, RMSProp epsilon
-0.1, gradient-norm clip 40 and learning rate 7e-4 or the paper's per-run LogUniform(1e-4, 1e-2)
-draw (`--lr-protocol sampled`). Atari uses the network of Mnih et al. 2013 (`a3c_cnn`).
+Presets: atari (the defaults: the paper's; RMSProp epsilon, gradient clip and learning rate as
+A3C's, from its authors) for Atari and MinAtar; classic (ours, not the paper's) for the others. With
+2 workers, classic learns CartPole but not Acrobot reliably: docs/algorithms/async.md.
 
-Deliberate deviations:
+Deliberate deviations (why: docs/algorithms/async.md):
 - A worker acts and computes its accumulated gradient with a local copy of theta taken at the
   start of each accumulation (at most async_update_steps steps old), as A3C does, where the
-  pseudocode reads the shared theta at every step: the gradients of a window then come in one
-  batched pass. Targets use theta- at the time of the update.
+  pseudocode reads the shared theta at every step. Targets use theta- at the time of the update.
 - Budgets are counted in agent steps (the paper counts frames, 4 per agent step on Atari), and T
   advances after each update, not each step.
-- `workers` defaults to this machine's CPU cores (the paper: 16); see algos/a3c.py.
+- `workers` defaults to this machine's CPU cores (the paper: 16), in processes, as A3C's.
+- A resumed run restarts each worker's episode; the workers keep their final epsilons.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import copy
+import sys
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 import torch
 from torch import nn
 
 import envs
-from algos import _async
-from algos.a3c import SharedRMSprop
-from common.config import RunConfig
-from core.errors import ConfigError, require
+from common import async_workers
+from common.async_workers import SharedRMSprop, WorkerLink
+from common.config import RunConfig, config_class
 from common.nets import ENCODERS, action_sizes, encoder, observation_space, orthogonal
-from common.rundir import RunResult, check_finite
+from common.rundir import RunLogger, RunResult, check_finite
+from core.errors import ConfigError, require
 
 FINAL_EPSILONS = (0.1, 0.01, 0.5)  # section 8: each worker's final exploration rate ...
 FINAL_EPSILON_PROBABILITIES = (0.4, 0.3, 0.3)  # ... drawn with these probabilities
 
+# Ours, measured (docs/algorithms/async.md), not the paper's: the paper's schedules at the scale of a
+# classic-control budget (~100k steps, where 1M steps of exploration would never end), and A3C's
+# classic learning rate (vector tasks' gradients are small beside RMSProp's epsilon 0.1).
+CLASSIC_NOT_FROM_THE_PAPER = {"epsilon_anneal_steps": 10_000, "target_update_steps": 1_000, "learning_rate": 1e-2}
+# The tasks a preset not from the paper learns, measured; it does not learn Acrobot-v1 (docs/algorithms/async.md).
+CHECKED_ON = {"classic": ("CartPole-v1",)}
 
-@dataclass
+
+@config_class
 class Config(RunConfig):
-    workers: int = _async.CPU_CORES
-    """actor-learner processes, one environment each (paper: 16; default: this machine's CPU cores)"""
+    PRESETS: ClassVar[dict[str, dict]] = {"atari": {}, "classic": CLASSIC_NOT_FROM_THE_PAPER}
+
+    workers: int = async_workers.CPU_CORES
+    """actor-learner processes, one environment each (paper: 16 threads; default: this machine's CPU cores)"""
     async_update_steps: int = 5
-    """steps a worker accumulates gradients over before applying them, fewer at an episode end (I_AsyncUpdate)"""
+    """steps a worker accumulates gradients over before applying them, fewer at an episode end
+    (section 8: I_AsyncUpdate = 5)"""
     target_update_steps: int = 10_000
-    """global env steps between copies of the network into the target network (paper: 40,000 frames =
+    """global env steps between copies of the network into the target network (section 8: 40,000 frames =
     10,000 agent steps at action repeat 4)"""
     epsilon_anneal_steps: int = 1_000_000
-    """global env steps over which epsilon falls from 1 to each worker's final value (paper: 4 million
+    """global env steps over which epsilon falls from 1 to each worker's final value (section 8: 4 million
     frames = 1 million agent steps)"""
     discount: float = 0.99
-    """reward discount gamma"""
+    """reward discount gamma (section 8: 0.99)"""
     learning_rate: float = 7e-4
-    """RMSProp step size at the start of training (as algos/a3c.py); replaced by the draw under lr_protocol sampled"""
+    """RMSProp step size at the start of training (A3C's, from the authors [1]); replaced by the draw under
+    lr_protocol sampled"""
     lr_protocol: str = "fixed"
-    """fixed: learning_rate for every seed; sampled: each run draws its rate from LogUniform(1e-4, 1e-2)
-    with its seed, as the paper did (then keep the best k of n seeds)"""
+    """fixed: learning_rate for every seed (the paper's comparisons with prior work); sampled: each run draws
+    its rate from LogUniform(1e-4, 1e-2) with its seed (section 8; then keep the best k of n seeds)"""
     anneal_lr: bool = True
-    """decay the learning rate linearly to 0 over the training budget"""
+    """decay the learning rate linearly to 0 over the training budget (section 8)"""
     rmsprop_alpha: float = 0.99
-    """decay of the shared squared-gradient average"""
+    """decay of the shared squared-gradient average (section 8: 0.99)"""
     rmsprop_eps: float = 0.1
-    """RMSProp epsilon, inside the square root (as algos/a3c.py)"""
+    """RMSProp epsilon, inside the square root (section 7; A3C's 0.1, from the authors [1])"""
     max_grad_norm: float = 40.0
-    """clip each worker's accumulated gradient norm to this before applying it (the authors' A3C value;
+    """clip each worker's accumulated gradient norm to this before applying it (A3C's, from the authors [1];
     none given for Q-learning)"""
     network: str = "auto"
-    """observation encoder: auto (mlp for vectors, minatar_cnn, a3c_cnn for Atari), mlp, nature_cnn,
-    a3c_cnn, minatar_cnn"""
+    """observation encoder: auto (mlp for vectors, minatar_cnn, a3c_cnn = Mnih et al. 2013's for Atari as section
+    8), mlp, nature_cnn, a3c_cnn, minatar_cnn"""
     hidden_layers: int = 2
-    """hidden layers of the MLP encoder"""
+    """hidden layers of the MLP encoder (ours: the paper has no vector tasks)"""
     hidden_size: int = 64
-    """units per hidden layer of the MLP encoder"""
+    """units per hidden layer of the MLP encoder (ours)"""
+    eval_deterministic: bool = True
+    """Q-learning evaluates greedily (with eval_epsilon random actions): must stay true"""
+
+    # [1] the authors' reply quoted at github.com/miyosuda/async_deep_reinforce/issues/1 (2016)
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -95,15 +111,24 @@ class Config(RunConfig):
             require(getattr(self, name) > 0, name, "a positive number of steps", getattr(self, name))
         require(0.0 < self.discount <= 1.0, "discount", "a number in (0, 1]", self.discount)
         require(self.learning_rate > 0, "learning_rate", "a positive number", self.learning_rate)
-        require(self.lr_protocol in _async.LR_PROTOCOLS, "lr_protocol", f"one of {list(_async.LR_PROTOCOLS)}", self.lr_protocol)
+        require(self.lr_protocol in async_workers.LR_PROTOCOLS, "lr_protocol",
+                f"one of {list(async_workers.LR_PROTOCOLS)}", self.lr_protocol)
         require(0.0 <= self.rmsprop_alpha < 1.0, "rmsprop_alpha", "a number in [0, 1)", self.rmsprop_alpha)
         require(self.rmsprop_eps > 0, "rmsprop_eps", "a positive number", self.rmsprop_eps)
         require(self.max_grad_norm > 0, "max_grad_norm", "a positive number", self.max_grad_norm)
         require(self.hidden_size > 0, "hidden_size", "a positive number of units", self.hidden_size)
         require(self.hidden_layers >= 0, "hidden_layers", "0 or more layers", self.hidden_layers)
         require(self.network in ENCODERS, "network", f"one of {list(ENCODERS)}", self.network)
+        require(self.eval_deterministic, "eval_deterministic", "true (Q-learning evaluates greedily)",
+                self.eval_deterministic)
         require(self.device in ("auto", "cpu"), "device",
                 "cpu or auto (the workers update one network in shared CPU memory)", self.device)
+
+    @staticmethod
+    def preset_for(env_id: str) -> str:
+        """atari for Atari and MinAtar (frames), classic for every other environment (vector observations)."""
+        family, _ = envs.family_of(env_id)
+        return "atari" if family in ("atari", "minatar") else "classic"
 
 
 class QNetwork(nn.Module):
@@ -131,14 +156,20 @@ def exploration_epsilon(step: int, final_epsilon: float, anneal_steps: int) -> f
     return 1.0 + (final_epsilon - 1.0) * min(1.0, step / anneal_steps)
 
 
-def worker(link: _async.WorkerLink, config: Config, seed: int, shared_q: nn.Module, target_q: nn.Module,
-           optimizer: SharedRMSprop) -> None:
+def final_epsilons(seed: int, workers: int) -> list[float]:
+    """Each worker's final epsilon (section 8), drawn once from the run seed: a resumed run's workers keep theirs."""
+    rng = np.random.default_rng([seed, async_workers.ALGORITHM_STREAM])
+    return [float(e) for e in rng.choice(FINAL_EPSILONS, size=workers, p=FINAL_EPSILON_PROBABILITIES)]
+
+
+def worker(link: WorkerLink, config: Config, environment: envs.Environment, seed: int, shared_q: nn.Module,
+           target_q: nn.Module, optimizer: SharedRMSprop) -> None:
     """One actor-learner (Algorithm 1), in its own process."""
-    seed = _async.worker_seed(seed, link.rank)
+    final_epsilon = final_epsilons(seed, config.workers)[link.rank]
+    seed = link.seed(seed)
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
-    final_epsilon = float(rng.choice(FINAL_EPSILONS, p=FINAL_EPSILON_PROBABILITIES))
-    env, observation = envs.make(config.env_id, 1, seed, config.env_protocol, backend=config.env_backend)
+    env, observation = envs.make(environment, 1, seed)
     action_count, _ = action_sizes(env)
     q = QNetwork(observation_space(env), action_count, config)
     epsilon = 1.0  # set again before each accumulation, from the global step
@@ -152,9 +183,9 @@ def worker(link: _async.WorkerLink, config: Config, seed: int, shared_q: nn.Modu
     parameters, shared_parameters = list(q.parameters()), list(shared_q.parameters())
     target_parameters = list(target_q.parameters())
     while not link.done():
-        _async.sync(parameters, shared_parameters)
+        async_workers.sync(parameters, shared_parameters)
         epsilon = exploration_epsilon(link.step, final_epsilon, config.epsilon_anneal_steps)
-        steps, observation = _async.collect(env, choose, observation, config.async_update_steps)
+        steps, observation = async_workers.collect(env, choose, observation, config.async_update_steps)
         observations = torch.as_tensor(steps.observations).flatten(0, 1)  # s_0 .. s_T
         with torch.no_grad():
             next_target_max = target_q(observations[1:]).max(-1).values
@@ -165,11 +196,11 @@ def worker(link: _async.WorkerLink, config: Config, seed: int, shared_q: nn.Modu
         q.zero_grad()
         loss.backward()
         nn.utils.clip_grad_norm_(parameters, config.max_grad_norm)
-        lr = _async.annealed(config.learning_rate, link.step, config.total_steps, config.anneal_lr)
+        lr = async_workers.annealed(config.learning_rate, link.step, config.total_steps, config.anneal_lr)
         optimizer.step([parameter.grad for parameter in parameters], lr)
         before, step = link.add_steps(len(steps.rewards), shared_q)
-        if _async.crossed(before, step, config.target_update_steps):
-            _async.sync(target_parameters, shared_parameters)
+        if async_workers.crossed(before, step, config.target_update_steps):
+            async_workers.sync(target_parameters, shared_parameters)
         if steps.episode is not None:
             link.episode(step, *steps.episode)
         link.scalars(step, {"losses/td_loss": loss.item() / len(steps.rewards), "charts/epsilon": epsilon,
@@ -185,23 +216,55 @@ def greedy_policy(model: nn.Module):
     return act
 
 
-def train(config: Config, seed: int, run_dir: Path | str) -> RunResult:
-    config = _async.resolve_learning_rate(config, seed)  # before config.json is written
-    torch.manual_seed(seed)
-    torch.set_num_threads(config.torch_threads)
-    probe = envs.make_vector(config.env_id, 1, seed, config.env_protocol, backend=config.env_backend)
-    space, (action_count, discrete) = observation_space(probe), action_sizes(probe)
-    probe.close()
+def q_network(config: Config, environment: envs.Environment) -> QNetwork:
+    space, action_count, discrete = async_workers.spaces(environment)
     if not discrete:
         raise ConfigError("env_id", "an environment with discrete actions (Q-learning maximises over them)",
-                          config.env_id)
-    shared_q = QNetwork(space, action_count, config).share_memory()
-    target_q = QNetwork(space, action_count, config)
-    target_q.load_state_dict(shared_q.state_dict())
-    target_q.share_memory()
+                          environment.id)
+    return QNetwork(space, action_count, config)
+
+
+def unfit_preset_note(config: Config) -> str | None:
+    """One line for a run on a task its preset was not measured to learn."""
+    checked = CHECKED_ON.get(config.preset)
+    if checked is None or config.env_id in checked:
+        return None
+    return (f"async_q: note: preset {config.preset} was measured to learn {' and '.join(checked)} only (and not "
+            f"Acrobot-v1 reliably); on {config.env_id} it may not learn (docs/algorithms/async.md)")
+
+
+def policy_from_checkpoint(config: Config, environment: envs.Environment, state: dict):
+    """The greedy `act` of a saved run's shared Q-network."""
+    model = q_network(config, environment)
+    model.load_state_dict(state["q"])
+    return greedy_policy(model)
+
+
+def train(config: Config, seed: int, run_dir: Path | str, resume: bool = False) -> RunResult:
+    config = async_workers.resolve_learning_rate(config, seed)  # before config.json is written
+    environment = envs.resolve(config.env_id, config.env_protocol, config.env_backend)
+    torch.manual_seed(seed)
+    torch.set_num_threads(config.torch_threads)
+    note = unfit_preset_note(config)
+    if note:
+        print(note, file=sys.stderr)
+    shared_q = q_network(config, environment)
+    target_q = copy.deepcopy(shared_q).share_memory()
+    shared_q.share_memory()
     optimizer = SharedRMSprop(shared_q.parameters(), config.rmsprop_alpha, config.rmsprop_eps)
-    return _async.run_workers(config, seed, run_dir, "async_q", worker, (config, seed, shared_q, target_q, optimizer),
-                              shared_q, greedy_policy)
+    with RunLogger(run_dir, config, environment, seed, "async_q", "cpu", resume) as log:
+        saved = log.resume()
+        if saved is not None:  # into the shared tensors, before any worker starts
+            shared_q.load_state_dict(saved["q"])
+            target_q.load_state_dict(saved["target_q"])
+            optimizer.load_state_dict(saved["optimizer"])
+        async_workers.run_workers(
+            log, config, worker, (config, environment, seed, shared_q, target_q, optimizer), shared_q,
+            policy=greedy_policy,
+            shared_state=lambda: {"q": shared_q.state_dict(), "target_q": target_q.state_dict(),
+                                  "optimizer": optimizer.state_dict()},
+            saved=saved)
+    return log.result
 
 
 if __name__ == "__main__":

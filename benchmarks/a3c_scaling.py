@@ -75,7 +75,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as directory:
         for workers in args.workers:
             load = os.getloadavg()[0]
-            config = a3c.Config(workers=workers, total_steps=args.total_steps, eval_interval=args.total_steps,
+            config = a3c.Config(workers=workers, preset="atari", total_steps=args.total_steps, eval_interval=args.total_steps,
                                 eval_episodes=1)
             start, processes = time.perf_counter(), cpu_seconds_by_process()
             result = a3c.train(config, args.seed, Path(directory) / f"workers_{workers}")

@@ -1,9 +1,10 @@
-"""Process plumbing of the asynchronous methods (algos/a3c.py, algos/async_q.py; Mnih et al. 2016):
-worker processes that train one model held in shared memory, and the coordinator that logs for them.
+"""What the asynchronous methods (algos/a3c.py, algos/async_q.py; Mnih et al. 2016) share: worker
+processes that train one model held in shared memory, the shared RMSProp they update it with, and
+the coordinator that logs, evaluates and checkpoints for them.
 
     coordinator (the calling process)                         worker k = 0 .. workers-1 (one process each)
-    RunLogger, progress bar, evaluations  <-- queue --------  finished episodes, loss averages,
-                                                              evaluation snapshots, its error if it fails
+    RunLogger, progress bar, evaluations,  <-- queue -------  finished episodes, loss averages,
+    checkpoints                                               evaluation snapshots, its error if it fails
     global step counter T (a lock guards it) <------------->  adds its steps after each update; stops at the budget
     stop event  ------------------------------------------->  set when the run must end early
 
@@ -12,8 +13,12 @@ to the shared parameters, lock-free ("Hogwild", Recht et al. 2011, as the paper 
 coordinator holds the one RunLogger: it writes the episodes the workers report, and evaluates a
 snapshot of the shared model that the worker whose update crossed an evaluation boundary sends,
 so that an evaluation sees one consistent model at a known step while training goes on (with one
-worker, evaluations are then as reproducible as training). A worker that diverges ends the run as
-`diverged`; one that raises, or dies without a word (killed, segfault), ends it as `failed`.
+worker, evaluations are then as reproducible as training). After each evaluation the logger saves
+a checkpoint: the algorithm's shared state (networks, optimizer statistics) and T, read while the
+workers go on. A resumed run loads them into shared memory before any worker starts and continues
+from that T; its workers draw new seeds from (run seed, rank, T), so their episodes start afresh.
+A worker that diverges ends the run as `diverged`; one that raises, or dies without a word
+(killed, segfault), ends it as `failed`; an interrupt of the coordinator stops the workers first.
 """
 
 from __future__ import annotations
@@ -27,7 +32,6 @@ import sys
 import time
 import traceback
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
@@ -35,17 +39,21 @@ import torch
 import torch.multiprocessing as mp
 from torch import nn
 
+import envs
 from common.config import RunConfig
-from common.rundir import Diverged, RunLogger, RunResult, peak_rss_mb
+from common.nets import action_sizes, observation_space
+from common.rundir import Diverged, RunLogger, peak_rss_mb
 
 CPU_CORES = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 LR_PROTOCOLS = ("fixed", "sampled")
-PAPER_LR_RANGE = (1e-4, 1e-2)  # the paper's LogUniform(1e-4, 1e-2) learning-rate distribution
-WORKER_STREAM, LR_DRAW_STREAM = 0, 1  # keys that keep the workers' seeds and the learning-rate draw apart
+PAPER_LR_RANGE = (1e-4, 1e-2)  # the paper's LogUniform(1e-4, 1e-2) learning-rate distribution (section 8)
+# Keys that keep apart the random streams drawn from one run seed: the workers', the learning-rate
+# draw, and an algorithm's own draws at the start of a run (async Q-learning's final epsilons).
+WORKER_STREAM, LR_DRAW_STREAM, ALGORITHM_STREAM = 0, 1, 2
 REPORT_EVERY = 100  # updates of one worker between the loss averages it sends (keeps the coordinator idle)
 # The forkserver imports these once, so that a worker is a cheap fork with torch and gymnasium loaded.
 # (Not the algorithm modules: a worker of `python -m algos.a3c` runs that module as its __mp_main__.)
-PRELOAD = ["__main__", "algos._async", "common.nets"]
+PRELOAD = ["__main__", "common.async_workers", "common.nets"]
 
 
 class WorkerFailed(RuntimeError):
@@ -62,16 +70,17 @@ def context():
     return mp.get_context("spawn")
 
 
-def worker_seed(seed: int, rank: int) -> int:
-    """Worker `rank`'s seed for torch and its environment: derived from (run seed, rank), so that
-    no two (seed, rank) pairs share one, as seed + rank would (run 0's worker 1 = run 1's worker 0)."""
-    return int(np.random.SeedSequence([seed, WORKER_STREAM, rank]).generate_state(1)[0])
+def worker_seed(seed: int, rank: int, start_step: int = 0) -> int:
+    """Worker `rank`'s seed for torch and its environment: derived from (run seed, rank, the step the
+    workers start at), so that no two workers share one, as seed + rank would (run 0's worker 1 =
+    run 1's worker 0), and a resumed run does not replay the random numbers of its start."""
+    return int(np.random.SeedSequence([seed, WORKER_STREAM, rank, start_step]).generate_state(1)[0])
 
 
 def resolve_learning_rate(config: RunConfig, seed: int) -> RunConfig:
     """The run's config with its learning rate settled: unchanged under lr_protocol "fixed"; under
     "sampled" the paper's protocol, a draw from LogUniform(1e-4, 1e-2) seeded by the run seed, so
-    that config.json records the learning rate the run actually used."""
+    that config.json records the learning rate the run actually used (and a resumed run draws it again)."""
     if config.lr_protocol == "fixed":
         return config
     low, high = PAPER_LR_RANGE
@@ -82,6 +91,52 @@ def resolve_learning_rate(config: RunConfig, seed: int) -> RunConfig:
 def annealed(learning_rate: float, step: int, total_steps: int, anneal: bool) -> float:
     """The paper anneals the learning rate linearly to 0 over training (section 8)."""
     return learning_rate * max(0.0, 1.0 - step / total_steps) if anneal else learning_rate
+
+
+def spaces(environment: envs.Environment) -> tuple[Any, int, bool]:
+    """(observation space, action size, discrete?) of an environment, from one probe env."""
+    probe = envs.make_vector(environment, 1)
+    try:
+        return (observation_space(probe), *action_sizes(probe))
+    finally:
+        probe.close()
+
+
+class SharedRMSprop:
+    """RMSProp whose statistics every worker reads and updates in shared memory (section 7's
+    "shared RMSProp"), lock-free like the parameters:
+
+        g     <- alpha * g + (1 - alpha) * gradient^2
+        theta <- theta - lr * gradient / sqrt(g + eps)
+
+    All state is created here, before the workers start, and moved to shared memory, so that the
+    workers, which receive this object, all update the same tensors."""
+
+    def __init__(self, parameters, alpha: float, eps: float):
+        self.parameters = list(parameters)
+        self.alpha, self.eps = alpha, eps
+        self.square_averages = [torch.zeros_like(p).share_memory_() for p in self.parameters]
+        self.steps = torch.zeros((), dtype=torch.int64).share_memory_()
+
+    @torch.no_grad()
+    def step(self, gradients: list[torch.Tensor | None], lr: float) -> None:
+        """Apply one worker's gradients (in the order of `parameters`) to the shared parameters."""
+        for parameter, square_average, gradient in zip(self.parameters, self.square_averages, gradients, strict=True):
+            if gradient is None:
+                continue
+            square_average.mul_(self.alpha).addcmul_(gradient, gradient, value=1 - self.alpha)
+            parameter.addcdiv_(gradient, square_average.add(self.eps).sqrt_(), value=-lr)
+        self.steps.add_(1)
+
+    def state_dict(self) -> dict:
+        return {"square_averages": [tensor.clone() for tensor in self.square_averages], "steps": self.steps.clone()}
+
+    @torch.no_grad()
+    def load_state_dict(self, state: dict) -> None:
+        """Copy saved statistics into the shared tensors (in place: the workers hold these)."""
+        for square_average, saved in zip(self.square_averages, state["square_averages"], strict=True):
+            square_average.copy_(saved)
+        self.steps.copy_(state["steps"])
 
 
 @torch.no_grad()
@@ -149,6 +204,8 @@ class WorkerLink:
     stop: Any
     total_steps: int
     eval_interval: int
+    start_step: int  # T when the workers started: 0, or the step a resumed run continues from
+    coordinator: int  # the coordinating process's pid
     pending: dict = dataclasses.field(default_factory=dict)
     updates: int = 0
 
@@ -156,8 +213,20 @@ class WorkerLink:
     def step(self) -> int:
         return self.counter.value
 
+    def seed(self, run_seed: int) -> int:
+        return worker_seed(run_seed, self.rank, self.start_step)
+
     def done(self) -> bool:
-        return self.counter.value >= self.total_steps or self.stop.is_set()
+        return self.counter.value >= self.total_steps or self.stop.is_set() or not self.coordinator_alive()
+
+    def coordinator_alive(self) -> bool:
+        """False once the coordinator is gone (killed: no chance to set the stop event), so that no
+        worker trains on, orphaned, to the end of the budget."""
+        try:
+            os.kill(self.coordinator, 0)
+            return True
+        except ProcessLookupError:
+            return False
 
     def add_steps(self, count: int, shared_model: nn.Module) -> tuple[int, int]:
         """Count this worker's `count` new steps; (T before, T after). The worker whose steps cross
@@ -166,8 +235,7 @@ class WorkerLink:
             before = self.counter.value
             self.counter.value = after = before + count
         if after < self.total_steps and crossed(before, after, self.eval_interval):
-            snapshot = {name: tensor.numpy().copy() for name, tensor in shared_model.state_dict().items()}
-            self.queue.put(("snapshot", after, snapshot))
+            self.queue.put(("snapshot", after, snapshot(shared_model)))
         return before, after
 
     def episode(self, step: int, episode_return: float, length: int) -> None:
@@ -181,6 +249,11 @@ class WorkerLink:
         if self.updates == REPORT_EVERY:
             self.queue.put(("scalars", step, {name: total / self.updates for name, total in self.pending.items()}))
             self.pending, self.updates = {}, 0
+
+
+def snapshot(model: nn.Module) -> dict[str, np.ndarray]:
+    """A copy of a model's parameters as arrays (they pickle through a queue without shared memory)."""
+    return {name: tensor.numpy().copy() for name, tensor in model.state_dict().items()}
 
 
 def _worker_main(worker: Callable, link: WorkerLink, args: tuple) -> None:
@@ -198,6 +271,8 @@ def _worker_main(worker: Callable, link: WorkerLink, args: tuple) -> None:
         link.queue.close()
         link.queue.join_thread()  # the traceback reaches the pipe before the process exits
         sys.exit(1)
+    except KeyboardInterrupt:  # Ctrl-C reaches the whole process group: the coordinator reports it
+        pass
 
 
 def episode_info(episode_return: float, length: int) -> dict:
@@ -205,21 +280,27 @@ def episode_info(episode_return: float, length: int) -> dict:
     return {"episode": {"r": np.array([episode_return]), "l": np.array([length])}, "_episode": np.array([True])}
 
 
-def run_workers(config: RunConfig, seed: int, run_dir: Path | str, algo: str, worker: Callable, worker_args: tuple,
-                shared_model: nn.Module, policy: Callable[[nn.Module], Callable]) -> RunResult:
+def run_workers(log: RunLogger, config: RunConfig, worker: Callable, worker_args: tuple, shared_model: nn.Module,
+                policy: Callable[[nn.Module], Callable], shared_state: Callable[[], dict],
+                saved: dict | None) -> None:
     """Start `config.workers` processes running `worker(link, *worker_args)` and coordinate them
     until the global step counter reaches the budget: log what they report, evaluate snapshots,
     fail loudly when one fails. `policy(model)` returns a fresh `act(observations)` for one
-    evaluation (fresh, so that a recurrent policy starts each evaluation from a zero state)."""
+    evaluation (fresh, so that a recurrent policy starts each evaluation from a zero state).
+    Checkpoints hold `shared_state()` (the algorithm's networks and optimizer) and the global step
+    under "step"; `saved`, the checkpoint a resumed run continues from (already loaded into shared
+    memory by the caller), or None, gives the step to start at."""
     ctx = context()
-    counter, messages, stop = ctx.Value("q", 0), ctx.Queue(), ctx.Event()
+    start_step = saved["step"] if saved is not None else 0
+    counter, messages, stop = ctx.Value("q", start_step), ctx.Queue(), ctx.Event()
     eval_model = copy.deepcopy(shared_model)
+    log.checkpoint_with(lambda: {**shared_state(), "step": counter.value})
 
-    def evaluate(log: RunLogger, step: int, state: dict) -> None:
+    def evaluate(step: int, state: dict) -> None:
         eval_model.load_state_dict({name: torch.as_tensor(value) for name, value in state.items()})
         log.evaluate_if_due(step, policy(eval_model))
 
-    def handle(log: RunLogger, message: tuple) -> None:
+    def handle(message: tuple) -> None:
         kind = message[0]
         if kind == "episode":
             _, step, episode_return, length = message
@@ -227,7 +308,7 @@ def run_workers(config: RunConfig, seed: int, run_dir: Path | str, algo: str, wo
         elif kind == "scalars":
             log.log_scalars(message[1], **message[2])
         elif kind == "snapshot":
-            evaluate(log, message[1], message[2])
+            evaluate(message[1], message[2])
         elif kind == "memory":
             log.worker_peak_rss_mb += message[2]
         elif kind == "diverged":
@@ -235,44 +316,41 @@ def run_workers(config: RunConfig, seed: int, run_dir: Path | str, algo: str, wo
         elif kind == "error":
             raise WorkerFailed(f"worker {message[1]} raised:\n{message[2]}")
 
-    def drain(log: RunLogger, seconds: float | None) -> None:
+    def drain(seconds: float | None) -> None:
         """Handle the workers' messages for `seconds`, or, given None, until none is left."""
         deadline = time.monotonic() + (seconds or 0.0)
         while seconds is None or time.monotonic() < deadline:
             try:
-                handle(log, messages.get(timeout=max(0.0, deadline - time.monotonic())))
+                handle(messages.get(timeout=max(0.0, deadline - time.monotonic())))
             except queue_module.Empty:
                 return
 
-    with RunLogger(run_dir, config, seed, algo, "cpu") as log:
-        processes = []
-        try:
-            for rank in range(config.workers):
-                link = WorkerLink(rank, counter, messages, stop, config.total_steps, config.eval_interval)
-                process = ctx.Process(target=_worker_main, args=(worker, link, worker_args),
-                                      name=f"{algo}-worker-{rank}", daemon=True)
-                process.start()
-                processes.append(process)
-            while any(process.is_alive() for process in processes):
-                drain(log, 0.2)
-                log.advance(counter.value)
-                for rank, process in enumerate(processes):
-                    if process.exitcode not in (None, 0):
-                        drain(log, 1.0)  # its own traceback, if it managed to send one, says more
-                        raise WorkerFailed(f"worker {rank} exited with code {process.exitcode}"
-                                           + (f" (signal {-process.exitcode})" if process.exitcode < 0 else "")
-                                           + " without reporting an error (its own output, if any, is on stderr)")
-            drain(log, None)  # what the last workers sent before they exited
-            if counter.value < config.total_steps:
-                raise WorkerFailed(f"all workers exited at step {counter.value}, "
-                                   f"before the budget of {config.total_steps}")
-        finally:
-            stop.set()
-            _shut_down(processes, messages)
-        log.advance(counter.value)
-        final = {name: tensor.numpy().copy() for name, tensor in shared_model.state_dict().items()}
-        evaluate(log, max(counter.value, config.total_steps), final)
-    return log.result
+    processes = []
+    try:
+        for rank in range(config.workers):
+            link = WorkerLink(rank, counter, messages, stop, config.total_steps, config.eval_interval, start_step,
+                              os.getpid())
+            process = ctx.Process(target=_worker_main, args=(worker, link, worker_args),
+                                  name=f"{log.algo}-worker-{rank}", daemon=True)
+            process.start()
+            processes.append(process)
+        while any(process.is_alive() for process in processes):
+            drain(0.2)
+            log.advance(counter.value)
+            for rank, process in enumerate(processes):
+                if process.exitcode not in (None, 0):
+                    drain(1.0)  # its own traceback, if it managed to send one, says more
+                    raise WorkerFailed(f"worker {rank} exited with code {process.exitcode}"
+                                       + (f" (signal {-process.exitcode})" if process.exitcode < 0 else "")
+                                       + " without reporting an error (its own output, if any, is on stderr)")
+        drain(None)  # what the last workers sent before they exited
+        if counter.value < config.total_steps:
+            raise WorkerFailed(f"all workers exited at step {counter.value}, before the budget of {config.total_steps}")
+    finally:  # also on an interrupt of this process: no worker outlives the run
+        stop.set()
+        _shut_down(processes, messages)
+    log.advance(counter.value)
+    evaluate(max(counter.value, config.total_steps), snapshot(shared_model))
 
 
 def _shut_down(processes: list, messages: Any, seconds: float = 10.0) -> None:
