@@ -45,7 +45,7 @@ from common import async_workers
 from common.actor_critic import ActorCritic, actor_critic_loss, n_step_returns
 from common.async_workers import SharedRMSprop, Steps, WorkerLink
 from common.config import RunConfig, config_class
-from common.nets import ENCODERS, ActionHead, action_sizes, encoder, observation_space, orthogonal
+from common.nets import ActionHead, ENCODERS, action_sizes, encoder, observation_space, orthogonal, spaces
 from common.rundir import RunLogger, RunResult, check_finite
 from core.errors import require
 
@@ -262,7 +262,7 @@ def policy(model: nn.Module, deterministic: bool):
 def policy_from_checkpoint(config: Config, environment: envs.Environment, state: dict):
     """The evaluation `act` of a saved run's global network, for one evaluation (ask again for the next:
     the LSTM's state starts from zero)."""
-    model = make_model(*async_workers.spaces(environment), config)
+    model = make_model(*spaces(environment), config)
     model.load_state_dict(state["model"])
     return policy(model, config.eval_deterministic)
 
@@ -272,7 +272,7 @@ def train(config: Config, seed: int, run_dir: Path | str, resume: bool = False) 
     environment = envs.resolve(config.env_id, config.env_protocol, config.env_backend)
     torch.manual_seed(seed)
     torch.set_num_threads(config.torch_threads)
-    space, action_size, discrete = async_workers.spaces(environment)
+    space, action_size, discrete = spaces(environment)
     note = unfit_preset_note(config, discrete)
     if note:
         print(note, file=sys.stderr)

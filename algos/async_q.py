@@ -45,7 +45,7 @@ import envs
 from common import async_workers
 from common.async_workers import SharedRMSprop, WorkerLink
 from common.config import RunConfig, config_class
-from common.nets import ENCODERS, action_sizes, encoder, observation_space, orthogonal
+from common.nets import ENCODERS, action_sizes, encoder, observation_space, orthogonal, spaces
 from common.rundir import RunLogger, RunResult, check_finite
 from core.errors import ConfigError, require
 
@@ -217,7 +217,7 @@ def greedy_policy(model: nn.Module):
 
 
 def q_network(config: Config, environment: envs.Environment) -> QNetwork:
-    space, action_count, discrete = async_workers.spaces(environment)
+    space, action_count, discrete = spaces(environment)
     if not discrete:
         raise ConfigError("env_id", "an environment with discrete actions (Q-learning maximises over them)",
                           environment.id)

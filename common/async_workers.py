@@ -39,9 +39,7 @@ import torch
 import torch.multiprocessing as mp
 from torch import nn
 
-import envs
 from common.config import RunConfig
-from common.nets import action_sizes, observation_space
 from common.rundir import Diverged, RunLogger, peak_rss_mb
 
 CPU_CORES = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
@@ -91,15 +89,6 @@ def resolve_learning_rate(config: RunConfig, seed: int) -> RunConfig:
 def annealed(learning_rate: float, step: int, total_steps: int, anneal: bool) -> float:
     """The paper anneals the learning rate linearly to 0 over training (section 8)."""
     return learning_rate * max(0.0, 1.0 - step / total_steps) if anneal else learning_rate
-
-
-def spaces(environment: envs.Environment) -> tuple[Any, int, bool]:
-    """(observation space, action size, discrete?) of an environment, from one probe env."""
-    probe = envs.make_vector(environment, 1)
-    try:
-        return (observation_space(probe), *action_sizes(probe))
-    finally:
-        probe.close()
 
 
 class SharedRMSprop:

@@ -22,7 +22,6 @@ rerun of the sweep redoes the run.
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import random

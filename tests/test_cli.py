@@ -9,7 +9,6 @@ import yaml
 import algos
 from common.cli import field_docs, parse
 from common.config import config_from_dict
-from core.errors import ConfigError
 from helpers import run_module
 from runner.spec import load_spec
 
