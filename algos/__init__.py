@@ -1,5 +1,6 @@
-"""The algorithms, one file each. Every module has a `Config` dataclass (paper defaults),
-`train(config, seed, run_dir) -> RunResult`, and a command line (`python -m algos.NAME --help`)."""
+"""The algorithms, one file each. Every module has a `Config` (paper defaults and presets),
+`train(config, seed, run_dir, resume=False) -> RunResult`, `policy_from_checkpoint(config, environment,
+state) -> act` (re-evaluation) and a command line (`python -m algos.NAME --help`)."""
 
 import importlib
 from types import ModuleType
