@@ -57,9 +57,6 @@ PRESET_SOURCES = {
 }
 # The tasks a preset not from the paper was tuned or measured on (docs/algorithms/policy_gradient.md).
 CHECKED_ON = {"classic": ("CartPole-v1", "Acrobot-v1")}
-# Settings of the run, not of the algorithm: a preset's budget is a default, not a claim.
-RUN_FIELDS = ("env_id", "env_backend", "preset", "total_steps", "eval_interval", "eval_episodes", "device",
-              "torch_threads")
 
 
 @config_class
@@ -193,9 +190,7 @@ def deviations(config: Config, environment: envs.Environment) -> list[str]:
     notes = [] if config.preset in ("atari", "mujoco") else [f"preset {config.preset}: {PRESET_SOURCES[config.preset]}"]
     if note := unfit_preset_note(config):
         notes.append(note)
-    preset = Config.preset_values(config.preset)
-    notes += [f"{name} = {value!r}, where the {config.preset} preset has {preset[name]!r}"
-              for name, value in config.to_dict().items() if name not in RUN_FIELDS and value != preset[name]]
+    notes += config.differences_from_preset()
     if getattr(environment.protocol, "fire_reset", False):
         notes.append("FIRE pressed after every reset (Baselines' Atari wrappers; not in the paper's text)")
     if config.max_grad_norm > 0:

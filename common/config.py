@@ -23,6 +23,9 @@ import torch
 import envs
 from core.errors import ConfigError, require
 
+# Fields a run chooses (what to train on, for how long, on which device): never a deviation from a preset.
+RUN_FIELDS = ("env_id", "env_backend", "preset", "total_steps", "eval_interval", "eval_episodes", "device",
+              "torch_threads")
 SCORE_RULES = {
     "eval_last_10pct": "mean evaluation return over the evaluations in the last 10% of training",
     "train_last_100": "mean return of the last 100 training episodes (the PPO paper's rule)",
@@ -116,6 +119,15 @@ class RunConfig:
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
+
+    def differences_from_preset(self) -> list[str]:
+        """Every setting the caller gave that differs from the run's preset (run fields aside): what a
+        run's deviations.json lists, so that a number is never mistaken for the preset's."""
+        if not type(self).PRESETS:
+            return []
+        preset = self.preset_values(self.preset)
+        return [f"{name} = {getattr(self, name)!r}, where the {self.preset} preset has {preset[name]!r}"
+                for name in sorted(self.given()) if name not in RUN_FIELDS and getattr(self, name) != preset[name]]
 
     def given(self) -> frozenset[str]:
         """The fields the caller set explicitly (the rest are defaults or the preset's)."""

@@ -10,6 +10,8 @@
     checkpoint.pt everything needed to continue the run (networks, optimizers, normalisation statistics,
                   RNG states, step counters, the logger's rows; what else is the algorithm's to say), saved
                   after every evaluation, the last one at the end of training; written atomically
+    deviations.json  the preset and every given setting that differs from it (common.config); PPO, DQN
+                  and C51 add the paper-code choices in effect
     events.*      TensorBoard scalars (losses, returns)
 
 Resuming: an algorithm builds its objects, then asks `log.resume()`, which returns the state its
@@ -136,6 +138,9 @@ class RunLogger:
             "env_id": config.env_id, "protocol": environment.record, "score_rule": SCORE_RULES[config.score_rule],
             "git_commit": git_commit(), "packages": package_versions(),
         })
+        # Algorithms with more to say (the paper's code choices in effect) rewrite it with their notes added.
+        write_json(self.dir / "deviations.json", {"algo": algo, "preset": config.preset,
+                                                  "deviations": config.differences_from_preset()})
         from torch.utils.tensorboard import SummaryWriter  # slow import; only runs need it
 
         self.tensorboard = SummaryWriter(str(self.dir))

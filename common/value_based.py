@@ -25,7 +25,7 @@ import torch
 from torch import nn
 
 import envs
-from common.config import RunConfig, config_class, resolve_device
+from common.config import RUN_FIELDS as RUN_CHOICES, RunConfig, config_class, resolve_device
 from common.nets import ENCODERS, Scale, action_sizes, encoder, observation_space, orthogonal
 from common.replay import Batch, PrioritizedReplayBuffer, ReplayBuffer
 from common.rundir import RunLogger, RunResult, check_finite
@@ -35,8 +35,8 @@ from core.files import write_json
 OPTIMIZERS = ("dqn_rmsprop", "torch_rmsprop", "adam")
 LOG_INTERVAL = 1_000  # env steps between logged averages of the losses, mean Q and epsilon
 # Fields that say what to run and how long, not how to learn: differing from a preset is no deviation.
-RUN_FIELDS = ("env_id", "env_protocol", "env_backend", "preset", "total_steps", "eval_interval", "eval_episodes",
-              "device", "torch_threads", "checkpoint_replay")
+# These presets leave the protocol to the env family, and saving the replay changes no result.
+RUN_FIELDS = (*RUN_CHOICES, "env_protocol", "checkpoint_replay")
 
 # Young & Tian 2019 (MinAtar, arXiv:1903.03176), section 4 and their examples/dqn.py, as differences from
 # Table 1. MinAtar has no frame skip (frames = steps). Their curves are training-episode returns (the

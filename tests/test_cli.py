@@ -99,3 +99,10 @@ def test_cli_run_directory_names_do_not_nest_on_env_ids_with_a_slash():
     config_class = algos.load("dqn").Config
     _, _, run_dir, _ = parse(config_class, "algos.dqn", "", ["--env-id", "MinAtar/Breakout-v1"])
     assert run_dir.parent.as_posix() == "runs" and run_dir.name.startswith("dqn__MinAtar-Breakout-v1__seed1__")
+
+
+def test_a_given_setting_that_differs_from_the_preset_is_a_recorded_deviation():
+    config = algos.load("a2c").Config(env_id="CartPole-v1", learning_rate=1e-3, total_steps=5_000, num_envs=8)
+    preset_rate = config.preset_values("classic")["learning_rate"]
+    # num_envs equals the classic preset's and total_steps is the run's choice: neither is a deviation
+    assert config.differences_from_preset() == [f"learning_rate = 0.001, where the classic preset has {preset_rate!r}"]
