@@ -43,12 +43,11 @@ from common.rundir import RunLogger, RunResult, check_finite
 from core.errors import require
 
 
-# The tasks a preset not from a paper was tuned or measured on (docs/algorithms/policy_gradient.md).
-CHECKED_ON = {"classic": ("CartPole-v1", "Acrobot-v1")}
 
 
 @config_class
 class Config(RunConfig):
+    CHECKED_ON = {"classic": ("CartPole-v1", "Acrobot-v1")}  # where the classic preset was measured
     PRESETS: ClassVar[dict[str, dict]] = {
         # Baselines' wrap_deepmind pressed FIRE after every reset in games that need it (FireResetEnv).
         "atari": {"env_protocol": "dqn2015:fire_reset=true"},
@@ -118,11 +117,7 @@ def unfit_preset_note(config: Config, discrete: bool) -> str | None:
     if not discrete:
         return (f"a2c: note: no A2C preset is tuned for continuous actions; {config.env_id} runs preset "
                 f"{config.preset} and may not learn. PPO's mujoco preset fits: python -m algos.ppo --env-id {config.env_id}")
-    checked = CHECKED_ON.get(config.preset)
-    if checked is None or config.env_id in checked:
-        return None
-    return (f"a2c: note: preset {config.preset} was checked on {' and '.join(checked)} only, not on {config.env_id}, "
-            "where it may not learn (docs/algorithms/policy_gradient.md)")
+    return config.unchecked_preset_note("docs/algorithms/policy_gradient.md")
 
 
 def make_model(space, action_size: int, discrete: bool, config: Config) -> ActorCritic:

@@ -57,11 +57,11 @@ from core.errors import require
 # leaves -500. No entropy bonus, as rl-baselines3-zoo's CartPole-v1 and Acrobot-v1 A2C: evaluation
 # samples from the policy, and with 0.01 it stays noisy (CartPole 300k steps: 426-500 at the end).
 CLASSIC_NOT_FROM_THE_PAPER = {"learning_rate": 3e-3, "entropy_coef": 0.0, "shared_network": False}
-CHECKED_ON = {"classic": ("CartPole-v1", "Acrobot-v1")}  # the tasks a preset not from the paper was measured on
 
 
 @config_class
 class Config(RunConfig):
+    CHECKED_ON = {"classic": ("CartPole-v1", "Acrobot-v1")}  # where the classic preset was measured
     PRESETS: ClassVar[dict[str, dict]] = {"atari": {}, "classic": CLASSIC_NOT_FROM_THE_PAPER}
 
     workers: int = async_workers.CPU_CORES
@@ -164,11 +164,7 @@ def unfit_preset_note(config: Config, discrete: bool) -> str | None:
     if not discrete:
         return (f"a3c: note: no A3C preset is tuned for continuous actions (Pendulum-v1 at 100k steps scored -1271, "
                 f"a random policy's score); PPO's mujoco preset fits: python -m algos.ppo --env-id {config.env_id}")
-    checked = CHECKED_ON.get(config.preset)
-    if checked is None or config.env_id in checked:
-        return None
-    return (f"a3c: note: preset {config.preset} was measured on {' and '.join(checked)} only, not on {config.env_id}, "
-            "where it may not learn (docs/algorithms/async.md)")
+    return config.unchecked_preset_note("docs/algorithms/async.md")
 
 
 def make_model(space, action_size: int, discrete: bool, config: Config) -> nn.Module:

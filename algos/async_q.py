@@ -56,12 +56,11 @@ FINAL_EPSILON_PROBABILITIES = (0.4, 0.3, 0.3)  # ... drawn with these probabilit
 # classic-control budget (~100k steps, where 1M steps of exploration would never end), and A3C's
 # classic learning rate (vector tasks' gradients are small beside RMSProp's epsilon 0.1).
 CLASSIC_NOT_FROM_THE_PAPER = {"epsilon_anneal_steps": 10_000, "target_update_steps": 1_000, "learning_rate": 1e-2}
-# The tasks a preset not from the paper learns, measured; it does not learn Acrobot-v1 (docs/algorithms/async.md).
-CHECKED_ON = {"classic": ("CartPole-v1",)}
 
 
 @config_class
 class Config(RunConfig):
+    CHECKED_ON = {"classic": ("CartPole-v1",)}  # where the classic preset learns (not Acrobot-v1)
     PRESETS: ClassVar[dict[str, dict]] = {"atari": {}, "classic": CLASSIC_NOT_FROM_THE_PAPER}
 
     workers: int = async_workers.CPU_CORES
@@ -226,11 +225,7 @@ def q_network(config: Config, environment: envs.Environment) -> QNetwork:
 
 def unfit_preset_note(config: Config) -> str | None:
     """One line for a run on a task its preset was not measured to learn."""
-    checked = CHECKED_ON.get(config.preset)
-    if checked is None or config.env_id in checked:
-        return None
-    return (f"async_q: note: preset {config.preset} was measured to learn {' and '.join(checked)} only (and not "
-            f"Acrobot-v1 reliably); on {config.env_id} it may not learn (docs/algorithms/async.md)")
+    return config.unchecked_preset_note("docs/algorithms/async.md: it does not learn Acrobot-v1 reliably")
 
 
 def policy_from_checkpoint(config: Config, environment: envs.Environment, state: dict):

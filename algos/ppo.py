@@ -55,12 +55,11 @@ PRESET_SOURCES = {
     "mujoco": "Table 3 and sections 6.1-6.2; one env as Baselines ppo1's run_mujoco",
     "classic": "not from the paper: rl-baselines3-zoo's tuned CartPole-v1 setting",
 }
-# The tasks a preset not from the paper was tuned or measured on (docs/algorithms/policy_gradient.md).
-CHECKED_ON = {"classic": ("CartPole-v1", "Acrobot-v1")}
 
 
 @config_class
 class Config(RunConfig):
+    CHECKED_ON = {"classic": ("CartPole-v1", "Acrobot-v1")}  # where the classic preset was measured
     PRESETS: ClassVar[dict[str, dict]] = {
         # Baselines' wrap_deepmind pressed FIRE after every reset in games that need it (FireResetEnv).
         "atari": {"env_protocol": "dqn2015:fire_reset=true"},
@@ -177,11 +176,7 @@ def has_continuous_actions(env_id: str) -> bool:
 
 def unfit_preset_note(config: Config) -> str | None:
     """One line for a run on a task its (non-paper) preset was not tuned or checked on."""
-    checked = CHECKED_ON.get(config.preset)
-    if checked is None or config.env_id in checked:
-        return None
-    return (f"ppo: note: preset {config.preset} was checked on {' and '.join(checked)} only, not on {config.env_id}, "
-            "where it may not learn (docs/algorithms/policy_gradient.md)")
+    return config.unchecked_preset_note("docs/algorithms/policy_gradient.md")
 
 
 def deviations(config: Config, environment: envs.Environment) -> list[str]:

@@ -52,6 +52,8 @@ def config_class(klass: type) -> type:
 class RunConfig:
     PRESETS: ClassVar[dict[str, dict]] = {}
     """preset name -> its differences from the dataclass defaults; empty: the class has one setting"""
+    CHECKED_ON: ClassVar[dict[str, tuple[str, ...]]] = {}
+    """preset not from a paper -> the tasks it was tuned or measured on; a run elsewhere says so"""
 
     env_id: str = "CartPole-v1"
     """environment id: ALE/<Game>-v5, dmc/<domain>-<task>, MinAtar/<Game>-v1 or a gymnasium id"""
@@ -119,6 +121,15 @@ class RunConfig:
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
+
+    def unchecked_preset_note(self, docs: str) -> str | None:
+        """One line for a run on a task its preset (one not from a paper) was not tuned or measured on."""
+        checked = self.CHECKED_ON.get(self.preset)
+        if checked is None or self.env_id in checked:
+            return None
+        algo = type(self).__module__.rsplit(".", 1)[-1]
+        return (f"{algo}: note: preset {self.preset} was checked on {' and '.join(checked)} only, not on "
+                f"{self.env_id}, where it may not learn ({docs})")
 
     def differences_from_preset(self) -> list[str]:
         """Every setting the caller gave that differs from the run's preset (run fields aside): what a
