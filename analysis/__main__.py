@@ -9,11 +9,13 @@ from pathlib import Path
 
 import seaborn as sns
 
+from analysis.claims import claims_markdown, judge_all
+from analysis.html import write_html_report
 from analysis.figures import plot_final_scores, plot_learning_curves
 from analysis.report import experiment_report, index_section
 from analysis.table import load_runs, score_table, table_csv, table_markdown
 from common.rundir import git_commit
-from core.files import write_atomic
+from core.files import write_atomic, write_json
 
 DEFAULT_REPS = 2000
 
@@ -63,8 +65,12 @@ def analyse_experiment(experiment_dir: Path, spec: dict, reps: int, commit: str)
     palette = dict(zip(variants, sns.color_palette(n_colors=len(variants))))  # one colour per variant in both figures
     plot_learning_curves(runs, spec, palette, experiment_dir / "figures" / "learning_curves.png")
     plot_final_scores(runs, table, spec, palette, experiment_dir / "figures" / "final_scores.png")
+    verdicts = judge_all(spec, runs, reps)
+    write_json(experiment_dir / "verdicts.json", {"experiment": spec["name"], "title": spec["title"],
+                                                  "tier": spec["tier"], "reps": reps, "verdicts": verdicts})
     write_atomic(experiment_dir / "table.csv", table_csv(table))
-    write_atomic(experiment_dir / "report.md", experiment_report(spec, runs, table_md, reps, commit))
+    write_atomic(experiment_dir / "report.md",
+                 experiment_report(spec, runs, claims_markdown(verdicts, reps), table_md, reps, commit))
     return table_md
 
 
@@ -94,8 +100,26 @@ def main(argv: list[str] | None = None) -> int:
                                                             f"Index written at commit `{commit}`.", "", *links, "",
                                                             *sections]))
     print("\n".join(tables))
+    print(verdict_summary(experiments))
     print(f"Full report with figures: {args.results_dir / 'report.md'}")
+    print(f"Page (open in a browser, works offline): {write_html_report(args.results_dir)}")
     return 0
+
+
+def verdict_summary(experiments: list[Path]) -> str:
+    """One line per claim of every experiment, from the verdicts.json files the analysis wrote (or kept)."""
+    lines = ["## Verdicts", ""]
+    for experiment_dir in experiments:
+        path = experiment_dir / "verdicts.json"
+        if not path.is_file():
+            lines.append(f"- {experiment_dir.name}: no verdicts (not analysed with claims yet)")
+            continue
+        for verdict in json.loads(path.read_text())["verdicts"]:
+            poi = verdict.get("probability_of_improvement")
+            estimate = f", P(A > B) = {poi:.2f} [{verdict['poi_ci'][0]:.2f}, {verdict['poi_ci'][1]:.2f}]" if poi is not None else ""
+            lines.append(f"- {experiment_dir.name} / {verdict['claim']}: {verdict['verdict'].upper()}{estimate} "
+                         f"({verdict['form']}; {verdict['tasks']} task(s))")
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

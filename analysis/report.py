@@ -45,7 +45,20 @@ def budget_text(total_steps: int | dict[str, int]) -> str:
     return ", ".join(f"{steps:,} ({env_id})" for env_id, steps in total_steps.items())
 
 
-def experiment_report(spec: dict, runs: list[SeedRun], table_md: str, reps: int, analysis_commit: str) -> str:
+def variant_budget_lines(spec: dict) -> list[str]:
+    """Variants the tier gives their own environments or budget, with the spec's reason."""
+    return [f"  - `{name}`: {budget_text(own['total_steps'])} steps on {', '.join(own['environments'])}: {own['why']}"
+            for name, own in (spec.get("per_variant") or {}).items()]
+
+
+def published_lines(spec: dict) -> list[str]:
+    sources = dict.fromkeys((entry["source"], entry.get("protocol", "")) for entry in spec.get("published") or [])
+    return [f"- **Published numbers:** {source}" + (f"; measured under: {protocol}" if protocol else "")
+            for source, protocol in sources]
+
+
+def experiment_report(spec: dict, runs: list[SeedRun], claims_md: str, table_md: str, reps: int,
+                      analysis_commit: str) -> str:
     reproduces = spec.get("reproduces") or {}
     cited = ", ".join(str(reproduces[key]) for key in ("paper", "table") if reproduces.get(key))
     seeds = spec["seeds"]
@@ -56,10 +69,18 @@ def experiment_report(spec: dict, runs: list[SeedRun], table_md: str, reps: int,
         f"- **Tier:** {spec['tier']}",
         f"- **Budget:** {budget_text(spec['total_steps'])} environment steps per run; {len(seeds)} seeds "
         f"({', '.join(map(str, seeds))}) per variant and environment",
+        *variant_budget_lines(spec),
+        *published_lines(spec),
         f"- **Score:** {spec['score_rule_text']} (`{spec['score_rule']}`); 95% CI: percentile bootstrap of the mean "
         f"over completed seeds (rliable, {reps} resamples)",
         *protocol_lines(runs),
         *commit_lines(runs, analysis_commit),
+        "",
+        "## Claims",
+        "",
+        claims_md,
+        "",
+        "## Scores",
         "",
         table_md,
         "",

@@ -7,7 +7,7 @@ hyperparameter overrides), the environments, the scoring rule and three budget t
     title: ...
     reproduces: {paper: ..., table: ..., claim: ...}
     score_rule: eval_last_10pct          # see common.config.SCORE_RULES
-    environments: [CartPole-v1]
+    environments: [CartPole-v1]         # optional when every tier lists its own
     variants:
       reinforce: {algo: reinforce, overrides: {reward_to_go: false}}
     tiers:
@@ -15,7 +15,11 @@ hyperparameter overrides), the environments, the scoring rule and three budget t
       nightly: {total_steps: 200000, seeds: 5, eval_interval: 10000, environments: [...], overrides: {...}}
       paper:   {total_steps: {CartPole-v1: 500000, MinAtar/Breakout-v1: 5000000}, ...}   # per environment
       paper:   {...}
-    published: [{variant: ..., env_id: ..., score: ..., source: ...}]   # optional
+    claims: [...]; published: {...}; normalization: {...}; expect: {...}   # optional: runner/claims.py
+
+A tier may give a variant its own environments, budget or overrides, with the reason:
+
+    nightly: {..., variants: {a3c: {total_steps: 180000, why: "equal wall-clock: ..."}}}
 
 Every error names the file, the field and what was expected; a key written twice in one mapping
 (which YAML would silently resolve to the last value) names the line of the second one.
@@ -24,7 +28,7 @@ Every error names the file, the field and what was expected; a key written twice
 from __future__ import annotations
 
 from collections.abc import Hashable
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import yaml
@@ -33,6 +37,9 @@ import algos
 import envs
 from common.config import SCORE_RULES, config_from_dict
 from core.errors import ConfigError
+from envs.scores import TABLES
+from runner.claims import (AGGREGATES, CLAIM_KINDS, CLAIM_SCORES, JUDGING_TIERS, PUBLISHED_DIR, Claim, Expectation,
+                           Normalization, published_entries, random_scores)
 
 TIERS = ("smoke", "nightly", "paper")
 
@@ -57,6 +64,13 @@ class Tier:
     eval_interval: dict[str, int]  # per environment
     environments: tuple[str, ...]
     overrides: dict
+    per_variant: dict = field(default_factory=dict)
+    """variant name -> the Tier that variant runs (its own environments, budget or overrides)"""
+    why: str = ""
+    """in a variant's own Tier: why its settings differ from the tier's"""
+
+    def for_variant(self, name: str) -> Tier:
+        return self.per_variant.get(name, self)
 
 
 @dataclass(frozen=True)
@@ -70,6 +84,10 @@ class Spec:
     variants: tuple[Variant, ...]
     tiers: dict
     published: tuple[dict, ...]
+    """{variant, env_id, score, source, protocol} per published number, read from the `published:` CSV"""
+    claims: tuple[Claim, ...] = ()
+    normalization: Normalization = Normalization(None, {})
+    expectations: tuple[Expectation, ...] = ()
 
     def run_config(self, variant: Variant, env_id: str, tier: Tier) -> dict:
         """The hyperparameters of one run: variant overrides, then the tier's budget and overrides."""
@@ -153,10 +171,164 @@ def _per_environment(value: object, environments: tuple[str, ...], path: Path, f
     return {env_id: _typed(value.get(env_id), int, path, f"{field}.{env_id}") for env_id in environments}
 
 
+def _tier_environments(body: dict, environments: tuple[str, ...], path: Path, field: str) -> tuple[str, ...]:
+    tier_envs = _env_list(body.get("environments", list(environments)), path, f"{field}.environments")
+    for env_id in tier_envs:
+        if env_id not in environments:
+            raise SpecError(path, f"{field}.environments", f"a subset of {list(environments)}", env_id)
+    return tier_envs
+
+
+def _tier(body: object, environments: tuple[str, ...], variant_names: list[str], path: Path, field: str) -> Tier:
+    body = _mapping(body, path, field, ("total_steps", "seeds", "eval_interval"), ("environments", "overrides", "variants"))
+    tier_envs = _tier_environments(body, environments, path, field)
+    tier = Tier(
+        total_steps=_per_environment(body["total_steps"], tier_envs, path, f"{field}.total_steps"),
+        seeds=_typed(body["seeds"], int, path, f"{field}.seeds"),
+        eval_interval=_per_environment(body["eval_interval"], tier_envs, path, f"{field}.eval_interval"),
+        environments=tier_envs,
+        overrides=_free_mapping(body.get("overrides", {}), path, f"{field}.overrides"),
+    )
+    if tier.seeds < 1:
+        raise SpecError(path, f"{field}.seeds", "a positive number of seeds", tier.seeds)
+    per_variant = {}
+    for name, own in _free_mapping(body.get("variants", {}), path, f"{field}.variants").items():
+        own_field = f"{field}.variants.{name}"
+        if name not in variant_names:
+            raise SpecError(path, own_field, f"one of the spec's variants {variant_names}", name)
+        own = _mapping(own, path, own_field, ("why",), ("environments", "total_steps", "eval_interval", "overrides"))
+        _typed(own["why"], str, path, f"{own_field}.why")
+        own_envs = _tier_environments(own, tier_envs, path, own_field) if "environments" in own else tier_envs
+        steps = {env_id: tier.total_steps[env_id] for env_id in own_envs}
+        interval = {env_id: tier.eval_interval[env_id] for env_id in own_envs}
+        per_variant[name] = replace(
+            tier, environments=own_envs,
+            total_steps=_per_environment(own["total_steps"], own_envs, path, f"{own_field}.total_steps")
+            if "total_steps" in own else steps,
+            eval_interval=_per_environment(own["eval_interval"], own_envs, path, f"{own_field}.eval_interval")
+            if "eval_interval" in own else interval,
+            overrides={**tier.overrides, **_free_mapping(own.get("overrides", {}), path, f"{own_field}.overrides")},
+            why=own["why"])
+    return replace(tier, per_variant=per_variant)
+
+
+def _text(value: object, path: Path, field: str) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise SpecError(path, field, "a non-empty text", value)
+    return value
+
+
+def _choice(value: object, choices: tuple[str, ...] | list[str], path: Path, field: str) -> str:
+    if value not in choices:
+        raise SpecError(path, field, f"one of {list(choices)}", value)
+    return value
+
+
+def _published(section: object, variant_names: list[str], environments: tuple[str, ...], path: Path) -> list[dict]:
+    if section is None:
+        return []
+    section = _mapping(section, path, "published", ("file", "key", "columns", "protocol", "source"))
+    for key in ("file", "key", "protocol", "source"):
+        _text(section[key], path, f"published.{key}")
+    csv_path = PUBLISHED_DIR / section["file"]
+    if not csv_path.is_file():
+        raise SpecError(path, "published.file", f"a CSV file in {PUBLISHED_DIR}", section["file"])
+    header = csv_path.read_text().splitlines()[0].split(",")
+    _choice(section["key"], header, path, "published.key")
+    for variant, column in _free_mapping(section["columns"], path, "published.columns").items():
+        _choice(variant, variant_names, path, f"published.columns.{variant}")
+        _choice(column, header, path, f"published.columns.{variant}")
+    return published_entries(section, list(section["columns"]), environments)
+
+
+def _claims(entries: object, variant_names: list[str], environments: tuple[str, ...], tier_names: tuple[str, ...],
+            published: list[dict], path: Path) -> tuple[Claim, ...]:
+    claims = []
+    for index, entry in enumerate(_typed(entries, list, path, "claims")):
+        field = f"claims[{index}]"
+        entry = _mapping(entry, path, field, ("id", "sentence", "kind", "a"),
+                         ("b", "score", "aggregate", "tiers", "environments", "why"))
+        claim_id = _text(entry["id"], path, f"{field}.id")
+        if claim_id in {claim.id for claim in claims}:
+            raise SpecError(path, f"{field}.id", "an id no other claim has", claim_id)
+        kind = _choice(entry["kind"], CLAIM_KINDS, path, f"{field}.kind")
+        a = _choice(entry["a"], variant_names, path, f"{field}.a")
+        b = entry.get("b")
+        if kind == "matches_published":
+            if b is not None:
+                raise SpecError(path, f"{field}.b", "no second variant for matches_published", b)
+            if not any(row["variant"] == a for row in published):
+                raise SpecError(path, f"{field}.a", "a variant with published numbers (published.columns)", a)
+        else:
+            _choice(b, [name for name in variant_names if name != a], path, f"{field}.b")
+        claim_tiers = entry.get("tiers", [tier for tier in JUDGING_TIERS if tier in tier_names])
+        for tier_index, tier in enumerate(_typed(claim_tiers, list, path, f"{field}.tiers")):
+            _choice(tier, tier_names, path, f"{field}.tiers[{tier_index}]")
+        claim_envs = entry.get("environments")
+        if claim_envs is not None:
+            for env_index, env_id in enumerate(_typed(claim_envs, list, path, f"{field}.environments")):
+                _choice(env_id, environments, path, f"{field}.environments[{env_index}]")
+        claims.append(Claim(claim_id, _text(entry["sentence"], path, f"{field}.sentence"), kind, a, b,
+                            _choice(entry.get("score", "final"), CLAIM_SCORES, path, f"{field}.score"),
+                            _choice(entry.get("aggregate", "iqm"), AGGREGATES, path, f"{field}.aggregate"),
+                            tuple(claim_tiers), tuple(claim_envs) if claim_envs is not None else None,
+                            _text(entry["why"], path, f"{field}.why") if "why" in entry else ""))
+    return tuple(claims)
+
+
+def _normalization(section: object, environments: tuple[str, ...], path: Path) -> Normalization:
+    section = _mapping(section, path, "normalization", (), ("atari", "reference"))
+    atari = section.get("atari")
+    if atari is not None:
+        _choice(atari, sorted(TABLES), path, "normalization.atari")
+    reference = {}
+    measured = random_scores()
+    for env_id, body in _free_mapping(section.get("reference", {}), path, "normalization.reference").items():
+        field = f"normalization.reference.{env_id}"
+        _choice(env_id, environments, path, field)
+        body = _mapping(body, path, field, ("score", "source"))
+        _typed(body["score"], (int, float), path, f"{field}.score")
+        _text(body["source"], path, f"{field}.source")
+        if env_id not in measured:
+            raise SpecError(path, field, "a task whose random-policy score is measured in "
+                            "results/baselines/random_scores.csv (python -m benchmarks.random_scores)", env_id)
+        if body["score"] == measured[env_id]:
+            raise SpecError(path, f"{field}.score", "a reference score other than the random policy's", body["score"])
+        reference[env_id] = {"score": float(body["score"]), "source": body["source"]}
+    return Normalization(atari, reference)
+
+
+def _expectations(section: object, tiers: dict, variant_names: list[str], path: Path) -> tuple[Expectation, ...]:
+    expectations = []
+    for tier_name, entries in _free_mapping(section, path, "expect").items():
+        _choice(tier_name, list(tiers), path, f"expect.{tier_name}")
+        for index, entry in enumerate(_typed(entries, list, path, f"expect.{tier_name}")):
+            field = f"expect.{tier_name}[{index}]"
+            entry = _mapping(entry, path, field, ("variant", "env_id"), ("min_score", "at_least", "mean_at_least"))
+            variant = _choice(entry["variant"], variant_names, path, f"{field}.variant")
+            tier = tiers[tier_name].for_variant(variant)
+            _choice(entry["env_id"], tier.environments, path, f"{field}.env_id")
+            if ("mean_at_least" in entry) == ("min_score" in entry or "at_least" in entry):
+                raise SpecError(path, field, "either min_score with at_least (seeds), or mean_at_least", entry)
+            if "mean_at_least" in entry:
+                bar = (None, None, float(_typed(entry["mean_at_least"], (int, float), path, f"{field}.mean_at_least")))
+            else:
+                for key in ("min_score", "at_least"):
+                    if key not in entry:
+                        raise SpecError(path, f"{field}.{key}", "a value (min_score and at_least go together)")
+                at_least = _typed(entry["at_least"], int, path, f"{field}.at_least")
+                if not 1 <= at_least <= tier.seeds:
+                    raise SpecError(path, f"{field}.at_least", f"a number of seeds from 1 to the tier's {tier.seeds}",
+                                    at_least)
+                bar = (float(_typed(entry["min_score"], (int, float), path, f"{field}.min_score")), at_least, None)
+            expectations.append(Expectation(tier_name, variant, entry["env_id"], *bar))
+    return tuple(expectations)
+
+
 def load_spec(path: Path | str) -> Spec:
     path = Path(path)
-    data = _mapping(_read_yaml(path), path, "", ("name", "title", "reproduces", "score_rule", "environments", "variants", "tiers"),
-                    ("published",))
+    data = _mapping(_read_yaml(path), path, "", ("name", "title", "reproduces", "score_rule", "variants", "tiers"),
+                    ("environments", "published", "claims", "normalization", "expect"))
     name = _typed(data["name"], str, path, "name")
     if name != path.stem:
         raise SpecError(path, "name", f"the file's name {path.stem!r}", name)
@@ -166,7 +338,15 @@ def load_spec(path: Path | str) -> Spec:
     score_rule = _typed(data["score_rule"], str, path, "score_rule")
     if score_rule not in SCORE_RULES:
         raise SpecError(path, "score_rule", f"one of {sorted(SCORE_RULES)}", score_rule)
-    environments = _env_list(data["environments"], path, "environments")
+    if "environments" in data:
+        environments = _env_list(data["environments"], path, "environments")
+    else:  # every tier names its own; the spec's are all of them
+        tier_bodies = _free_mapping(data["tiers"], path, "tiers")
+        listed = [(_free_mapping(body, path, f"tiers.{tier}").get("environments"), tier) for tier, body in tier_bodies.items()]
+        for tier_envs, tier in listed:
+            if tier_envs is None:
+                raise SpecError(path, f"tiers.{tier}.environments", "a list of env ids (the spec lists no environments)")
+        environments = _env_list(list(dict.fromkeys(env for tier_envs, _ in listed for env in tier_envs)), path, "tiers")
 
     variants = []
     for variant_name, body in _free_mapping(data["variants"], path, "variants").items():
@@ -178,37 +358,24 @@ def load_spec(path: Path | str) -> Spec:
     if not variants:
         raise SpecError(path, "variants", "at least one variant")
 
-    tiers = {}
-    for tier_name, body in _mapping(data["tiers"], path, "tiers", ("smoke",), TIERS[1:]).items():
-        field = f"tiers.{tier_name}"
-        body = _mapping(body, path, field, ("total_steps", "seeds", "eval_interval"), ("environments", "overrides"))
-        tier_envs = _env_list(body.get("environments", list(environments)), path, f"{field}.environments")
-        for env_id in tier_envs:
-            if env_id not in environments:
-                raise SpecError(path, f"{field}.environments", f"a subset of the spec's environments {list(environments)}", env_id)
-        tiers[tier_name] = Tier(
-            total_steps=_per_environment(body["total_steps"], tier_envs, path, f"{field}.total_steps"),
-            seeds=_typed(body["seeds"], int, path, f"{field}.seeds"),
-            eval_interval=_per_environment(body["eval_interval"], tier_envs, path, f"{field}.eval_interval"),
-            environments=tier_envs,
-            overrides=_free_mapping(body.get("overrides", {}), path, f"{field}.overrides"),
-        )
-        if tiers[tier_name].seeds < 1:
-            raise SpecError(path, f"{field}.seeds", "a positive number of seeds", tiers[tier_name].seeds)
+    variant_names = [variant.name for variant in variants]
+    tiers = {tier_name: _tier(body, environments, variant_names, path, f"tiers.{tier_name}")
+             for tier_name, body in _mapping(data["tiers"], path, "tiers", ("smoke",), TIERS[1:]).items()}
 
-    published = _typed(data.get("published", []), list, path, "published")
-    for index, entry in enumerate(published):
-        _mapping(entry, path, f"published[{index}]", ("variant", "env_id", "score", "source"))
-        _typed(entry["score"], (int, float), path, f"published[{index}].score")
+    published = _published(data.get("published"), variant_names, environments, path)
+    claims = _claims(data.get("claims", []), variant_names, environments, tuple(tiers), published, path)
+    normalization = _normalization(data.get("normalization", {}), environments, path)
+    expectations = _expectations(data.get("expect", {}), tiers, variant_names, path)
     spec = Spec(path, name, _typed(data["title"], str, path, "title"), reproduces, score_rule, environments,
-                tuple(variants), tiers, tuple(published))
+                tuple(variants), tiers, tuple(published), claims, normalization, expectations)
     # Build every run's config now, so a bad hyperparameter fails before anything is written.
     for tier_name, tier in tiers.items():
         for variant in variants:
             config_class = algos.load(variant.algo).Config
-            for env_id in tier.environments:
+            variant_tier = tier.for_variant(variant.name)
+            for env_id in variant_tier.environments:
                 try:
-                    config_from_dict(config_class, spec.run_config(variant, env_id, tier), source="overrides")
+                    config_from_dict(config_class, spec.run_config(variant, env_id, variant_tier), source="overrides")
                 except ConfigError as error:
                     raise SpecError(path, f"variants.{variant.name} in tier {tier_name}: {error.field}",
                                     error.expected, error.got) from None

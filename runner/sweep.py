@@ -43,9 +43,10 @@ def plan(spec: Spec, tier_name: str, results: Path, seeds: int | None = None) ->
     seed_list = range(seeds if seeds is not None else tier.seeds)
     experiment_dir = results / tier_name / spec.name
     return [
-        Job(spec.name, variant.name, variant.algo, env_id, seed, spec.run_config(variant, env_id, tier),
+        Job(spec.name, variant.name, variant.algo, env_id, seed,
+            spec.run_config(variant, env_id, tier.for_variant(variant.name)),
             str(experiment_dir / "runs" / variant.name / path_part(env_id) / f"seed_{seed}"))
-        for variant in spec.variants for env_id in tier.environments for seed in seed_list
+        for variant in spec.variants for env_id in tier.for_variant(variant.name).environments for seed in seed_list
     ]
 
 
@@ -59,9 +60,14 @@ def write_plan(spec: Spec, tier_name: str, results: Path, jobs: list[Job]) -> No
         "score_rule": spec.score_rule, "score_rule_text": SCORE_RULES[spec.score_rule],
         "total_steps": tier.total_steps, "environments": list(tier.environments),
         "variants": [asdict(v) for v in spec.variants], "seeds": sorted({job.seed for job in jobs}),
+        "per_variant": {name: {"environments": list(own.environments), "total_steps": own.total_steps,
+                               "overrides": own.overrides, "why": own.why} for name, own in tier.per_variant.items()},
         "jobs": [{"variant": j.variant, "algo": j.algo, "env_id": j.env_id, "seed": j.seed,
                   "run_dir": str(Path(j.run_dir).relative_to(experiment_dir))} for j in jobs],
         "published": list(spec.published),
+        "claims": [asdict(claim) | {"form": claim.form()} for claim in spec.claims if tier_name in claim.tiers],
+        "normalization": asdict(spec.normalization),
+        "expect": [asdict(e) for e in spec.expectations if e.tier == tier_name],
     })
 
 

@@ -30,7 +30,35 @@ CASES = {
                                                   "tiers.smoke.total_steps.Acrobot-v1: expected one of the tier's environments"),
     "environment without a budget": (lambda d: d["tiers"]["smoke"].update(total_steps={}),
                                      "tiers.smoke.total_steps.CartPole-v1: expected a value of type int"),
+    "claim of an unknown kind": (lambda d: d.update(claims=[dict(CLAIM, kind="beats")]), "claims[0].kind: expected one of"),
+    "claim on an unknown variant": (lambda d: d.update(claims=[dict(CLAIM, b="a3c")]), "claims[0].b: expected one of ['reinforce']"),
+    "claim without its sentence": (lambda d: d.update(claims=[{k: v for k, v in CLAIM.items() if k != "sentence"}]),
+                                   "claims[0].sentence: expected a value (the key is required)"),
+    "claims with the same id": (lambda d: d.update(claims=[CLAIM, CLAIM]), "claims[1].id: expected an id no other claim has"),
+    "claim judged in an unknown tier": (lambda d: d.update(claims=[dict(CLAIM, tiers=["weekly"])]), "claims[0].tiers[0]: expected one of"),
+    "claim of an unknown score": (lambda d: d.update(claims=[dict(CLAIM, score="best")]), "claims[0].score: expected one of"),
+    "published claim without numbers": (lambda d: d.update(claims=[{"id": "x", "sentence": "s", "kind": "matches_published", "a": "a2c"}]),
+                                        "claims[0].a: expected a variant with published numbers"),
+    "published file that does not exist": (lambda d: d.update(published=dict(PUBLISHED, file="nope.csv")), "published.file: expected a CSV file"),
+    "published column that does not exist": (lambda d: d.update(published=dict(PUBLISHED, columns={"a2c": "a2k"})),
+                                             "published.columns.a2c: expected one of ['game', 'a2c', 'acer', 'ppo']"),
+    "published without its protocol": (lambda d: d.update(published={k: v for k, v in PUBLISHED.items() if k != "protocol"}),
+                                       "published.protocol: expected a value (the key is required)"),
+    "unknown human-score table": (lambda d: d.update(normalization={"atari": "human_2030"}), "normalization.atari: expected one of"),
+    "reference without a source": (lambda d: d.update(normalization={"reference": {"CartPole-v1": {"score": 500}}}),
+                                   "normalization.reference.CartPole-v1.source: expected a value"),
+    "reference equal to the random score": (lambda d: d.update(normalization={"reference": {"CartPole-v1": {"score": 22.16, "source": "x"}}}),
+                                            "normalization.reference.CartPole-v1.score: expected a reference score other than the random"),
+    "bar for more seeds than the tier runs": (lambda d: d.update(expect={"smoke": [{"variant": "a2c", "env_id": "CartPole-v1", "min_score": 1, "at_least": 3}]}),
+                                              "expect.smoke[0].at_least: expected a number of seeds from 1 to the tier's 2"),
+    "bar of two kinds at once": (lambda d: d.update(expect={"smoke": [{"variant": "a2c", "env_id": "CartPole-v1", "min_score": 1, "at_least": 1, "mean_at_least": 3}]}),
+                                 "expect.smoke[0]: expected either min_score with at_least"),
+    "bar for a tier the spec lacks": (lambda d: d.update(expect={"nightly": []}), "expect.nightly: expected one of ['smoke']"),
+    "variant budget without a reason": (lambda d: d["tiers"]["smoke"].update(variants={"a2c": {"total_steps": 10}}),
+                                        "tiers.smoke.variants.a2c.why: expected a value (the key is required)"),
 }
+CLAIM = {"id": "a2c_beats_reinforce", "sentence": "the paper's sentence", "kind": "better", "a": "a2c", "b": "reinforce"}
+PUBLISHED = {"file": "ppo_schulman2017_atari49.csv", "key": "game", "columns": {"a2c": "a2c"}, "protocol": "p", "source": "s"}
 
 
 @pytest.mark.parametrize("case", sorted(CASES))
@@ -53,6 +81,34 @@ def test_a_tier_can_give_each_environment_its_own_budget(tmp_path):
     assert smoke.eval_interval == {"CartPole-v1": 1000, "Acrobot-v1": 1000}
     configs = {env_id: spec.run_config(spec.variants[0], env_id, smoke) for env_id in smoke.environments}
     assert configs["Acrobot-v1"]["total_steps"] == 5000 and configs["CartPole-v1"]["total_steps"] == 3000
+
+
+def test_claims_published_numbers_and_variant_budgets_are_read(tmp_path):
+    def with_claims(data):
+        data["environments"] = ["CartPole-v1", "ALE/Pong-v5"]
+        data["tiers"]["smoke"].update(environments=["CartPole-v1"], variants={
+            "a2c": {"total_steps": 4000, "eval_interval": 2000, "why": "equal wall-clock"}})
+        data.update(claims=[CLAIM], published=PUBLISHED, normalization={"atari": "noop_30min", "reference": {
+            "CartPole-v1": {"score": 500, "source": "the cap"}}},
+            expect={"smoke": [{"variant": "a2c", "env_id": "CartPole-v1", "mean_at_least": 100}]})
+    spec = load_spec(broken(tmp_path, with_claims))
+    assert spec.tiers["smoke"].for_variant("a2c").total_steps == {"CartPole-v1": 4000}
+    assert spec.tiers["smoke"].for_variant("reinforce").total_steps == {"CartPole-v1": 2000}
+    # Table 6's A2C number for Pong, read from the CSV by game key
+    assert [(e["variant"], e["env_id"], e["score"]) for e in spec.published] == [("a2c", "ALE/Pong-v5", 19.7)]
+    assert spec.claims[0].tiers == ()  # by default claims are judged in nightly and paper, which this spec lacks
+    assert spec.expectations[0].failure([120.0, 90.0], seeds=2) is None
+    assert "scores [60.0, 90.0]" in spec.expectations[0].failure([60.0, 90.0], seeds=2)
+
+
+def test_a_spec_without_top_level_environments_keeps_its_name(tmp_path):
+    """Regression: the tiers' environments once replaced the spec's name with the last tier's."""
+    def tiers_only(data):
+        data.pop("environments")
+        data["tiers"]["smoke"]["environments"] = ["CartPole-v1"]
+        data["tiers"]["nightly"] = dict(data["tiers"]["smoke"], environments=["Acrobot-v1"])
+    spec = load_spec(broken(tmp_path, tiers_only))
+    assert spec.name == "tiny" and set(spec.environments) == {"CartPole-v1", "Acrobot-v1"}
 
 
 def test_runner_rejects_a_malformed_spec_with_exit_2_and_writes_nothing(tmp_path):

@@ -1,0 +1,168 @@
+"""Each claim of a spec judged on the runs of one tier: the per-run score the claim is about, normalised per
+task, handed to analysis.verdicts, and written as verdicts.json and as the table at the top of the report.
+
+A claim is about the final score (the spec's score rule) or about learning speed (`auc`: the mean of the
+learning curve over the whole budget, the curve being the quantity the score rule scores). A task or variant
+that has not run is never filled in: its claim says "not judged" and why.
+"""
+
+from __future__ import annotations
+
+import math
+import numpy as np
+import pandas as pd
+
+from analysis.table import BOOTSTRAP_SEED, SeedRun, format_number
+from analysis.verdicts import AGGREGATES, Verdict, area_under_curve, judge, matches_published
+from runner.claims import Normalization, normalize
+
+TRAINING_WINDOW = 100  # episodes: the train_last_100 score rule's window, used for its learning curves
+
+
+def learning_curve(run: SeedRun, score_rule: str) -> pd.DataFrame:
+    """(step, wall_time, score) of one run: evaluations for the eval_* score rules; for the train_* rules the
+    mean return of the last 100 training episodes at each episode's end, the quantity those rules score."""
+    if score_rule.startswith("train"):
+        path = run.run_dir / "metrics.csv"
+        if not path.is_file():
+            return pd.DataFrame(columns=["step", "wall_time", "score"])
+        episodes = pd.read_csv(path)
+        return episodes.assign(score=episodes["return"].rolling(TRAINING_WINDOW, min_periods=1).mean())[
+            ["step", "wall_time", "score"]]
+    path = run.run_dir / "eval.csv"
+    if not path.is_file():
+        return pd.DataFrame(columns=["step", "wall_time", "score"])
+    return pd.read_csv(path).rename(columns={"mean": "score"})[["step", "wall_time", "score"]]
+
+
+def run_score(run: SeedRun, claim_score: str, score_rule: str, horizon: float) -> float | None:
+    """The number a claim compares for one completed run; None when the run has no score or no curve. `horizon`
+    is the budget in steps (auc) or seconds (auc_wall_clock)."""
+    if run.problem is not None:
+        return None
+    if claim_score == "final":
+        return float(run.summary["score"])
+    curve = learning_curve(run, score_rule)
+    if curve.empty:
+        return None
+    # Asynchronous workers log episodes slightly out of order: the curve is read in order of its x axis.
+    curve = curve.sort_values("step" if claim_score == "auc" else "wall_time", kind="stable")
+    x = curve.step if claim_score == "auc" else curve.wall_time
+    return area_under_curve(x.to_numpy(), curve.score.to_numpy(), horizon)
+
+
+def horizon(runs: list[SeedRun], claim: dict, env_id: str, spec: dict, variant: str) -> float:
+    """auc: the variant's budget in steps. auc_wall_clock: the wall-clock time of the shortest completed run of
+    either variant on the task, so that both are scored over the same seconds."""
+    if claim["score"] != "auc_wall_clock":
+        return budget(spec, variant, env_id)
+    times = [run.summary["wall_time"] for run in runs if run.problem is None and run.env == env_id
+             and run.variant in (claim["a"], claim["b"])]
+    return min(times) if times else math.nan
+
+
+def task_scores(runs: list[SeedRun], variant: str, environments: list[str], claim: dict, spec: dict,
+                normalization: Normalization, normalized: bool) -> dict[str, np.ndarray]:
+    """task -> the variant's per-seed scores there (normalised when asked), completed seeds only."""
+    scores = {}
+    for env_id in environments:
+        until = horizon(runs, claim, env_id, spec, variant)
+        values = [run_score(run, claim["score"], spec["score_rule"], until)
+                  for run in runs if run.variant == variant and run.env == env_id]
+        values = [value for value in values if value is not None and math.isfinite(value)]
+        if normalized:
+            values = [normalize(env_id, value, normalization) for value in values]
+        if values:
+            scores[env_id] = np.array(values, dtype=float)
+    return scores
+
+
+def budget(spec: dict, variant: str, env_id: str) -> int:
+    own = (spec.get("per_variant") or {}).get(variant)
+    total_steps = own["total_steps"] if own else spec["total_steps"]
+    return total_steps[env_id] if isinstance(total_steps, dict) else total_steps
+
+
+def claim_environments(claim: dict, runs: list[SeedRun]) -> list[str]:
+    """The tasks a claim is judged on: those it names (or every task of the tier), where some run exists."""
+    ran = list(dict.fromkeys(run.env for run in runs))
+    return [env_id for env_id in (claim["environments"] or ran) if env_id in ran]
+
+
+def judge_claim(claim: dict, runs: list[SeedRun], spec: dict, normalization: Normalization, reps: int) -> dict:
+    environments = claim_environments(claim, runs)
+    record = {"claim": claim["id"], "sentence": claim["sentence"], "form": claim["form"], "why": claim["why"]}
+    if claim["kind"] == "matches_published":
+        return record | judge_published(claim, runs, spec, environments, reps)
+    # Aggregates across tasks need one scale; on one task the raw score is that scale.
+    unscaled = [env_id for env_id in environments if normalize(env_id, 0.0, normalization) is None]
+    normalized = len(environments) > 1
+    if normalized and unscaled:
+        verdict = Verdict(claim["id"], claim["kind"], "not judged", None, None, AGGREGATES[claim["aggregate"]][0], None,
+                          None, len(environments), 0, 0,
+                          f"no normalization for {', '.join(unscaled)}: declare a reference score in the spec")
+    else:
+        scores_a, scores_b = (task_scores(runs, name, environments, claim, spec, normalization, normalized)
+                              for name in (claim["a"], claim["b"]))
+        verdict = judge(claim["id"], claim["kind"], scores_a, scores_b, claim["aggregate"], reps, BOOTSTRAP_SEED,
+                        label_a=claim["a"], label_b=claim["b"])
+    scale = "normalised" if normalized else "raw"
+    return record | verdict.to_dict() | {"scale": scale, "environments": environments}
+
+
+def judge_published(claim: dict, runs: list[SeedRun], spec: dict, environments: list[str], reps: int) -> dict:
+    """Per task: our mean and CI against the published number; the claim holds where it falls inside our CI."""
+    published = {entry["env_id"]: entry["score"] for entry in spec.get("published") or []
+                 if entry["variant"] == claim["a"]}
+    rows = []
+    for env_id in environments:
+        if env_id not in published:
+            continue
+        ours = task_scores(runs, claim["a"], [env_id], claim, spec, Normalization(None, {}), False).get(env_id)
+        rows.append({"env_id": env_id} | matches_published(
+            ours if ours is not None else np.array([]), published[env_id], reps, BOOTSTRAP_SEED))
+    judged = [row for row in rows if row["verdict"] != "not judged"]
+    inside = sum(row["verdict"] == "reproduced" for row in judged)
+    if not judged:
+        verdict, reason = "not judged", ("no task with published numbers has 2 or more completed seeds of "
+                                         f"{claim['a']} in this tier")
+    else:
+        verdict = "reproduced" if inside == len(judged) else "contradicted" if inside == 0 else "inconclusive"
+        reason = f"the published number is inside our 95% CI on {inside} of {len(judged)} tasks"
+    return {"kind": "matches_published", "verdict": verdict, "reason": reason, "tasks": len(judged),
+            "per_task": rows, "probability_of_improvement": None, "poi_ci": None, "difference": None,
+            "difference_ci": None, "aggregate": "", "seeds_a": min((row.get("seeds", 0) for row in judged), default=0),
+            "seeds_b": 0}
+
+
+def judge_all(spec: dict, runs: list[SeedRun], reps: int) -> list[dict]:
+    declared = spec.get("normalization") or {"atari_table": None, "reference": {}}  # older spec.json files have none
+    normalization = Normalization(declared["atari_table"], declared["reference"])
+    return [judge_claim(claim, runs, spec, normalization, reps) for claim in spec.get("claims") or []]
+
+
+def interval(point: float | None, ci: list | None) -> str:
+    if point is None:
+        return "n/a"
+    return f"{format_number(point, 2)} [{format_number(ci[0], 2)}, {format_number(ci[1], 2)}]" if ci else \
+        format_number(point, 2)
+
+
+def claims_markdown(verdicts: list[dict], reps: int) -> str:
+    """The claims table that opens a report, and a line on how the verdicts were computed."""
+    if not verdicts:
+        return "*No claims are judged in this tier.*"
+    lines = ["| claim | form | verdict | P(A > B) [95% CI] | difference [95% CI] | tasks | seeds (A, B) | why |",
+             "|---|---|---|---|---|---|---|---|"]
+    for verdict in verdicts:
+        cells = [f"{verdict['claim']}: {verdict['sentence']}", verdict["form"], f"**{verdict['verdict']}**",
+                 interval(verdict["probability_of_improvement"], verdict["poi_ci"]),
+                 interval(verdict["difference"], verdict["difference_ci"]), str(verdict["tasks"]),
+                 f"{verdict['seeds_a']}, {verdict['seeds_b']}" if verdict["seeds_b"] else str(verdict["seeds_a"]),
+                 verdict["reason"]]
+        lines.append("| " + " | ".join(cell.replace("|", "\\|") for cell in cells) + " |")
+    lines += ["", f"Verdicts: probability of improvement (rliable) with a stratified-bootstrap 95% CI ({reps} "
+              f"resamples, random state {BOOTSTRAP_SEED}); **reproduced** when the CI lies above 0.5, "
+              "**contradicted** when it lies below (for *at least as good*: below 0.5 minus a 0.1 margin), "
+              "**inconclusive** otherwise. The difference is the aggregate of A minus that of B."]
+    return "\n".join(lines)

@@ -1,0 +1,144 @@
+"""What a spec says about the paper it reproduces, as data: its claims, where the published numbers are,
+how scores become comparable across tasks, and the bars each tier must reach.
+
+    claims:
+      - id: c51_beats_dqn
+        sentence: "the paper's own sentence"
+        kind: better                  # better | at_least_as_good | matches_published
+        a: c51                        # variant
+        b: dqn                        # the other variant (not for matches_published)
+        score: final                  # final: the spec's score rule; auc: the learning curve's mean over the budget;
+                                      # auc_wall_clock: its mean over the same wall-clock time for both variants
+        aggregate: iqm                # iqm | median | mean: the aggregate whose difference is reported
+        tiers: [nightly, paper]       # the tiers that can judge it (default: nightly and paper)
+        environments: [MinAtar/Breakout-v1]   # optional: the tasks it is judged on (default: all it ran on)
+        why: "..."                    # optional: why these tiers/environments
+    published:
+      file: c51_bellemare2017_atari57.csv     # in results/published/, one row per game
+      key: game                       # the column naming the task (Atari game keys, e.g. beam_rider)
+      columns: {dqn: DQN, c51: C51}   # variant -> the column holding its published number
+      protocol: "30 no-op starts, ..."        # how the published numbers were measured
+      source: "Bellemare et al. 2017, appendix"
+    normalization:
+      atari: human_starts             # the human/random table for ALE tasks (envs.scores.TABLES)
+      reference:                      # other tasks: the score that maps to 1, with its source; 0 is the
+        CartPole-v1: {score: 500, source: "..."}   # random policy's, measured in results/baselines/random_scores.csv
+    expect:
+      nightly:
+        - {variant: c51, env_id: CartPole-v1, min_score: 475, at_least: 4}   # on 4 of the tier's seeds
+        - {variant: a2c, env_id: CartPole-v1, mean_at_least: 475}            # or: the seeds' mean
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import envs
+from envs.scores import TABLES, game_key
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+PUBLISHED_DIR = PROJECT_ROOT / "results" / "published"
+RANDOM_SCORES = PROJECT_ROOT / "results" / "baselines" / "random_scores.csv"
+CLAIM_KINDS = ("better", "at_least_as_good", "matches_published")
+CLAIM_SCORES = ("final", "auc", "auc_wall_clock")
+AGGREGATES = ("iqm", "median", "mean")
+JUDGING_TIERS = ("nightly", "paper")
+
+
+@dataclass(frozen=True)
+class Claim:
+    id: str
+    sentence: str
+    kind: str
+    a: str
+    b: str | None
+    score: str
+    aggregate: str
+    tiers: tuple[str, ...]
+    environments: tuple[str, ...] | None
+    why: str
+
+    def form(self) -> str:
+        """The machine-checkable form in words, e.g. `c51 better than dqn: final score, IQM`."""
+        relation = {"better": "better than", "at_least_as_good": "at least as good as"}.get(self.kind)
+        what = {"final": "final score", "auc": "area under the learning curve (per step)",
+                "auc_wall_clock": "area under the learning curve over equal wall-clock time"}[self.score]
+        if relation is None:
+            return f"{self.a} matches the published numbers: {what}"
+        return f"{self.a} {relation} {self.b}: {what}, {self.aggregate.upper() if self.aggregate == 'iqm' else self.aggregate}"
+
+
+@dataclass(frozen=True)
+class Expectation:
+    """A pass bar: `at_least` seeds score `min_score` or more, or the seeds' mean is `mean_at_least` or more."""
+    tier: str
+    variant: str
+    env_id: str
+    min_score: float | None
+    at_least: int | None
+    mean_at_least: float | None
+
+    def describe(self) -> str:
+        if self.mean_at_least is not None:
+            return f"{self.variant} on {self.env_id}: mean score >= {self.mean_at_least:g}"
+        return f"{self.variant} on {self.env_id}: score >= {self.min_score:g} on at least {self.at_least} seeds"
+
+    def failure(self, scores: list[float], seeds: int) -> str | None:
+        """None when the tier's seeds meet the bar, else what they scored."""
+        if len(scores) < seeds:
+            return f"{self.describe()}: only {len(scores)} of {seeds} seeds finished ({scores})"
+        if self.mean_at_least is not None:
+            met = sum(scores) / len(scores) >= self.mean_at_least
+        else:
+            met = sum(score >= self.min_score for score in scores) >= self.at_least
+        return None if met else f"{self.describe()}: scores {scores}"
+
+
+@dataclass(frozen=True)
+class Normalization:
+    atari_table: str | None
+    reference: dict  # env id -> {"score": float, "source": str}
+
+    def describe(self, env_id: str) -> str:
+        if envs.family_of(env_id)[0] == "atari" and self.atari_table:
+            return f"human-normalised ({self.atari_table}: {TABLES[self.atari_table].description})"
+        if env_id in self.reference:
+            ref = self.reference[env_id]
+            return f"(score - random) / ({ref['score']:g} - random); random measured, reference: {ref['source']}"
+        return "raw score (no reference score declared)"
+
+
+def random_scores() -> dict[str, float]:
+    """The measured random-policy score of each task (benchmarks/random_scores.py writes the file)."""
+    with open(RANDOM_SCORES, newline="") as handle:
+        return {row["env_id"]: float(row["mean"]) for row in csv.DictReader(handle)}
+
+
+def normalize(env_id: str, score: float, normalization: Normalization) -> float | None:
+    """A score on the spec's comparable scale; None for a task with no declared scale."""
+    if envs.family_of(env_id)[0] == "atari" and normalization.atari_table:
+        random, human = TABLES[normalization.atari_table].scores[game_key(env_id)]
+        return (score - random) / (human - random)
+    if env_id in normalization.reference:
+        random = random_scores()[env_id]
+        return (score - random) / (normalization.reference[env_id]["score"] - random)
+    return None
+
+
+def published_entries(section: dict, variants: list[str], environments: tuple[str, ...]) -> list[dict]:
+    """The spec's `published:` section read from its CSV: one {variant, env_id, score, source, protocol} per
+    (variant, environment) that the file has a number for. Atari env ids match the file's game keys."""
+    with open(PUBLISHED_DIR / section["file"], newline="") as handle:
+        rows = {row[section["key"]]: row for row in csv.DictReader(handle)}
+    entries = []
+    for variant, column in section["columns"].items():
+        for env_id in environments:
+            key = game_key(env_id) if envs.family_of(env_id)[0] == "atari" else env_id
+            value = (rows.get(key) or {}).get(column, "")
+            if value not in ("", None) and math.isfinite(float(value)):
+                entries.append({"variant": variant, "env_id": env_id, "score": float(value),
+                                "source": section["source"], "protocol": section["protocol"]})
+    return entries
