@@ -1,12 +1,19 @@
 """Aggregate a sweep's results into tables, figures and reports: `python -m analysis RESULTS_DIR`.
 
 For every RESULTS_DIR/<experiment>/spec.json it writes, beside the spec:
-    table.csv                       one row per (variant, env): mean score, 95% bootstrap CI, published score and verdict
-    figures/learning_curves.png     evaluation return over environment steps, mean and 95% CI across seeds
+    verdicts.json                   every claim of the spec judged in this tier (analysis.claims, analysis.verdicts)
+    table.csv                       one row per (variant, env): mean score, 95% bootstrap CI, published score,
+                                    ratio and where it falls in our CI
+    figures/learning_curves.png     the quantity the score rule scores over environment steps, mean and 95% CI
+                                    across seeds, published numbers as dashed lines
+    figures/wall_clock_curves.png   the same against wall-clock seconds
     figures/final_scores.png        every seed's score, with the mean and CI of the table
-    report.md                       what the experiment reproduces, its budget, protocol, table and figures
-and RESULTS_DIR/report.md, the index of all experiments. An experiment none of whose runs is on disk
-keeps the files it has (the committed nightly reports, say), so rerunning and re-analysing one experiment
-leaves the others' reports alone. Every report says the git commit it was written at, and the runs' own
-commits (from their config.json) when those differ.
+    figures/aggregates.png, performance_profiles.png, probability_of_improvement.png, sample_efficiency.png
+                                    rliable's views of the normalised scores across tasks (analysis.aggregates)
+    report.md                       claims and verdicts, budget, protocol, tables and figures
+and RESULTS_DIR/report.md, the index of all experiments, and RESULTS_DIR/report.html, the same as one
+self-contained page with every verdict at the top (analysis.html). An experiment none of whose runs is on
+disk keeps the files it has (the committed nightly reports, say), so rerunning and re-analysing one
+experiment leaves the others' reports alone. Every report says the git commit, date and package versions it
+was written with, and the runs' own commits (from their config.json) when those differ.
 """

@@ -9,9 +9,10 @@ from pathlib import Path
 
 import seaborn as sns
 
+from analysis.aggregates import aggregates_section, summary_rows_section
 from analysis.claims import claims_markdown, judge_all
 from analysis.html import write_html_report
-from analysis.figures import plot_final_scores, plot_learning_curves
+from analysis.figures import plot_final_scores, plot_learning_curves, plot_wall_clock_curves
 from analysis.report import experiment_report, index_section
 from analysis.table import load_runs, score_table, table_csv, table_markdown
 from common.rundir import git_commit
@@ -64,13 +65,16 @@ def analyse_experiment(experiment_dir: Path, spec: dict, reps: int, commit: str)
     variants = [variant["name"] for variant in spec["variants"]]
     palette = dict(zip(variants, sns.color_palette(n_colors=len(variants))))  # one colour per variant in both figures
     plot_learning_curves(runs, spec, palette, experiment_dir / "figures" / "learning_curves.png")
+    plot_wall_clock_curves(runs, spec, palette, experiment_dir / "figures" / "wall_clock_curves.png")
     plot_final_scores(runs, table, spec, palette, experiment_dir / "figures" / "final_scores.png")
     verdicts = judge_all(spec, runs, reps)
     write_json(experiment_dir / "verdicts.json", {"experiment": spec["name"], "title": spec["title"],
                                                   "tier": spec["tier"], "reps": reps, "verdicts": verdicts})
     write_atomic(experiment_dir / "table.csv", table_csv(table))
+    aggregates_md = "\n".join(aggregates_section(runs, spec, verdicts, palette, experiment_dir / "figures", reps)
+                              + summary_rows_section(runs, spec))
     write_atomic(experiment_dir / "report.md",
-                 experiment_report(spec, runs, claims_markdown(verdicts, reps), table_md, reps, commit))
+                 experiment_report(spec, runs, claims_markdown(verdicts, reps), table_md, aggregates_md, reps, commit))
     return table_md
 
 
@@ -116,7 +120,7 @@ def verdict_summary(experiments: list[Path]) -> str:
             continue
         for verdict in json.loads(path.read_text())["verdicts"]:
             poi = verdict.get("probability_of_improvement")
-            estimate = f", P(A > B) = {poi:.2f} [{verdict['poi_ci'][0]:.2f}, {verdict['poi_ci'][1]:.2f}]" if poi is not None else ""
+            estimate = f", P({verdict['a']} > {verdict['b']}) = {poi:.2f} [{verdict['poi_ci'][0]:.2f}, {verdict['poi_ci'][1]:.2f}]" if poi is not None else ""
             lines.append(f"- {experiment_dir.name} / {verdict['claim']}: {verdict['verdict'].upper()}{estimate} "
                          f"({verdict['form']}; {verdict['tasks']} task(s))")
     return "\n".join(lines)

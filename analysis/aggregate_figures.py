@@ -136,7 +136,7 @@ def iqm_per_point(runs: np.ndarray) -> np.ndarray:
 
 
 def plot_sample_efficiency(curves: dict[str, tuple[np.ndarray, np.ndarray]], path: Path, reps: int,
-                           random_state: int, palette: dict | None = None) -> Path:
+                           random_state: int, palette: dict | None = None, x_label: str = "environment steps") -> Path:
     """IQM of the normalized score against environment steps; curves maps variant -> (steps of shape (points,),
     scores of shape (runs, tasks, points)). As in rliable, the runs are resampled at each point on its own, so the
     band is a pointwise CI."""
@@ -155,7 +155,7 @@ def plot_sample_efficiency(curves: dict[str, tuple[np.ndarray, np.ndarray]], pat
                       label=f"{variant} ({scores.shape[0]} runs x {scores.shape[1]} tasks)")
             axes.fill_between(steps, low, high, color=colors[variant], alpha=0.2)
         axes.xaxis.set_major_formatter(EngFormatter(sep=""))
-        axes.set_xlabel("environment steps")
+        axes.set_xlabel(x_label)
         axes.set_ylabel("IQM of normalized score")
         axes.grid(alpha=0.3)
         axes.legend(loc="best")

@@ -91,7 +91,8 @@ def claim_environments(claim: dict, runs: list[SeedRun]) -> list[str]:
 
 def judge_claim(claim: dict, runs: list[SeedRun], spec: dict, normalization: Normalization, reps: int) -> dict:
     environments = claim_environments(claim, runs)
-    record = {"claim": claim["id"], "sentence": claim["sentence"], "form": claim["form"], "why": claim["why"]}
+    record = {"claim": claim["id"], "sentence": claim["sentence"], "form": claim["form"], "why": claim["why"],
+              "a": claim["a"], "b": claim["b"], "score": claim["score"]}
     if claim["kind"] == "matches_published":
         return record | judge_published(claim, runs, spec, environments, reps)
     # Aggregates across tasks need one scale; on one task the raw score is that scale.
@@ -135,9 +136,13 @@ def judge_published(claim: dict, runs: list[SeedRun], spec: dict, environments: 
             "seeds_b": 0}
 
 
-def judge_all(spec: dict, runs: list[SeedRun], reps: int) -> list[dict]:
+def normalization_of(spec: dict) -> Normalization:
     declared = spec.get("normalization") or {"atari_table": None, "reference": {}}  # older spec.json files have none
-    normalization = Normalization(declared["atari_table"], declared["reference"])
+    return Normalization(declared["atari_table"], declared["reference"])
+
+
+def judge_all(spec: dict, runs: list[SeedRun], reps: int) -> list[dict]:
+    normalization = normalization_of(spec)
     return [judge_claim(claim, runs, spec, normalization, reps) for claim in spec.get("claims") or []]
 
 

@@ -1,6 +1,7 @@
-"""An experiment's two figures: learning curves (mean and 95% CI across seeds) and every seed's final score.
+"""An experiment's figures: learning curves against environment steps and against wall-clock time (mean and 95% CI
+across seeds of the quantity the score rule scores, published numbers as dashed lines), and every seed's final score.
 
-Both use completed seeds only, the same seeds the table scores, so a curve never mixes in runs that crashed midway.
+All use completed seeds only, the same seeds the table scores, so a curve never mixes in runs that crashed midway.
 """
 
 from __future__ import annotations
@@ -16,41 +17,77 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
+from matplotlib.lines import Line2D  # noqa: E402
 from matplotlib.ticker import EngFormatter  # noqa: E402
 
+from analysis.claims import TRAINING_WINDOW, learning_curve  # noqa: E402
 from analysis.table import BOOTSTRAP_SEED, SeedRun  # noqa: E402
 
 PANEL_HEIGHT = 3.6  # inches
 PANELS_PER_ROW = 4
+GRID_POINTS = 200  # per (variant, env): a smooth line, and few enough x values that the bootstrap CI stays fast
+X_AXES = {  # learning-curve x column -> its axis label, and a note for the subtitle
+    "step": ("environment steps", ""),
+    "wall_time": ("wall-clock time (s)", "\na line ends where its variant's shortest seed ends"),
+}
 
 
-def read_eval_curves(runs: list[SeedRun]) -> pd.DataFrame:
-    curves = [pd.read_csv(run.run_dir / "eval.csv").assign(variant=run.variant, env=run.env, seed=run.seed)
-              for run in runs if run.problem is None and (run.run_dir / "eval.csv").is_file()]
-    curves = [curve for curve in curves if not curve.empty]
+def curve_quantity(score_rule: str) -> str:
+    """What a learning curve shows: the quantity the score rule scores, so a curve ends at the table's score."""
+    if score_rule.startswith("train"):
+        return f"mean return of the last {TRAINING_WINDOW} training episodes"
+    return "evaluation return (mean per episode)"
+
+
+def read_curves(runs: list[SeedRun], score_rule: str, x: str) -> pd.DataFrame:
+    """variant, env, seed, `x` and score of every completed seed's learning curve, in order of `x`; read with
+    analysis.claims.learning_curve, as the verdicts read it.
+
+    Asynchronous workers log episodes slightly out of order, hence the stable sort. Several episodes can end at the
+    same x (vectorised environments); the curve's value there is the one after the last of them.
+    """
+    curves = []
+    for run in runs:
+        if run.problem is not None:
+            continue
+        curve = learning_curve(run, score_rule).sort_values(x, kind="stable").drop_duplicates(x, keep="last")
+        if not curve.empty:
+            curves.append(curve[[x, "score"]].assign(variant=run.variant, env=run.env, seed=run.seed))
     if not curves:
-        return pd.DataFrame(columns=["variant", "env", "seed", "step", "eval_return"])
-    return pd.concat(curves, ignore_index=True).rename(columns={"mean": "eval_return"})
+        return pd.DataFrame(columns=["variant", "env", "seed", x, "score"])
+    return pd.concat(curves, ignore_index=True)
 
 
-def align_steps(curves: pd.DataFrame) -> pd.DataFrame:
-    """Put every seed of a (variant, env) on the same steps, so that a mean and CI across seeds exist at each x.
+def align(curves: pd.DataFrame, x: str, points: int = GRID_POINTS) -> pd.DataFrame:
+    """Put every seed of a (variant, env) on the same x values, so that a mean and CI across seeds exist at each.
 
-    An evaluation runs at the first step past each interval, and algorithms that collect whole episodes overshoot
-    by a different amount in every seed; each seed is linearly interpolated onto a shared grid spanning the steps
-    all seeds cover.
+    Seeds evaluate at different steps (an evaluation runs at the first step past each interval, and algorithms that
+    collect whole episodes overshoot by a different amount in every seed), end their training episodes at different
+    steps, and take different times. Each seed is linearly interpolated onto a shared grid of at most `points`
+    values spanning the x all seeds cover; seeds that already share their x values keep them.
     """
     aligned = []
     for (variant, env), group in curves.groupby(["variant", "env"], sort=False):
-        steps = [seed_curve.step.to_numpy() for _, seed_curve in group.groupby("seed")]
-        if all(np.array_equal(steps[0], seed_steps) for seed_steps in steps):
-            grid = steps[0]
+        seeds = dict(list(group.groupby("seed")))  # a GroupBy has .keys, which dict() would misread
+        xs = [seed_curve[x].to_numpy(dtype=float) for seed_curve in seeds.values()]
+        if len(xs[0]) <= points and all(np.array_equal(xs[0], seed_x) for seed_x in xs):
+            grid = xs[0]
         else:
-            grid = np.linspace(max(s.min() for s in steps), min(s.max() for s in steps), max(len(s) for s in steps))
-        for seed, seed_curve in group.groupby("seed"):
-            aligned.append(pd.DataFrame({"variant": variant, "env": env, "seed": seed, "step": grid,
-                                         "eval_return": np.interp(grid, seed_curve.step, seed_curve.eval_return)}))
+            grid = np.linspace(max(seed_x[0] for seed_x in xs), min(seed_x[-1] for seed_x in xs),
+                               min(points, max(len(seed_x) for seed_x in xs)))
+        for seed, seed_curve in seeds.items():
+            aligned.append(pd.DataFrame({"variant": variant, "env": env, "seed": seed, x: grid,
+                                         "score": np.interp(grid, seed_curve[x], seed_curve.score)}))
     return pd.concat(aligned, ignore_index=True)
+
+
+def published_lines(spec: dict, envs: list[str]) -> dict[str, list[tuple[str, float]]]:
+    """env -> (variant, score) of every published number the spec lists for that env."""
+    lines: dict[str, list[tuple[str, float]]] = {env: [] for env in envs}
+    for entry in spec.get("published") or []:
+        if entry["env_id"] in lines:
+            lines[entry["env_id"]].append((entry["variant"], float(entry["score"])))
+    return lines
 
 
 def save_figure(figure: plt.Figure, path: Path) -> None:
@@ -73,23 +110,54 @@ def add_title(figure: plt.Figure, spec: dict, subtitle: str) -> None:
     figure.suptitle(f"{spec['title']} ({spec['tier']} tier)\n{subtitle}", y=1.0, va="bottom")
 
 
-def plot_learning_curves(runs: list[SeedRun], spec: dict, palette: dict, path: Path) -> None:
-    curves = read_eval_curves(runs)
+def curve_figure(runs: list[SeedRun], spec: dict, palette: dict, x: str) -> plt.Figure | None:
+    """One panel per env: the learning curves against `x` (step or wall_time), and each published number as a
+    dashed line in its variant's colour. None when no completed seed has a curve yet."""
+    curves = read_curves(runs, spec["score_rule"], x)
     if curves.empty:
-        return save_placeholder(path, "No completed seed has an evaluation yet.")
+        return None
     envs = list(dict.fromkeys(curves.env))
     grid = sns.relplot(
-        data=align_steps(curves), kind="line", x="step", y="eval_return", hue="variant",
-        hue_order=list(palette), palette=palette, col="env", col_order=envs,
-        col_wrap=PANELS_PER_ROW if len(envs) > PANELS_PER_ROW else None, errorbar=("ci", 95), seed=BOOTSTRAP_SEED,
-        height=PANEL_HEIGHT, aspect=1.3, facet_kws={"sharey": False, "sharex": False}, linewidth=2)
+        data=align(curves, x), kind="line", x=x, y="score", hue="variant", hue_order=list(palette), palette=palette,
+        col="env", col_order=envs, col_wrap=PANELS_PER_ROW if len(envs) > PANELS_PER_ROW else None,
+        errorbar=("ci", 95), seed=BOOTSTRAP_SEED, height=PANEL_HEIGHT, aspect=1.3,
+        facet_kws={"sharey": False, "sharex": False}, linewidth=2, legend=False)
+    # The legend is built here, not by seaborn, so that it can name the published lines too.
+    plotted = set(curves.variant)
+    legend = {variant: Line2D([], [], color=colour, linewidth=2) for variant, colour in palette.items()
+              if variant in plotted}
+    published = published_lines(spec, envs)
+    for env, lines in published.items():
+        for variant, score in lines:
+            grid.axes_dict[env].axhline(score, color=palette[variant], linestyle="--", linewidth=1.5)
+            legend[f"published ({variant})"] = Line2D([], [], color=palette[variant], linestyle="--", linewidth=1.5)
+    grid.add_legend(legend_data=legend)
     grid.set_titles("{col_name}")
-    grid.set_axis_labels("environment steps", "evaluation return (mean per episode)")
+    x_label, x_note = X_AXES[x]
+    grid.set_axis_labels(x_label, curve_quantity(spec["score_rule"]))
     for axes in grid.axes.flat:
-        axes.xaxis.set_major_formatter(EngFormatter(sep=""))
+        if x == "step":
+            axes.xaxis.set_major_formatter(EngFormatter(sep=""))
         axes.grid(alpha=0.3)
-    add_title(grid.figure, spec, "mean over completed seeds, shaded: 95% bootstrap CI")
-    save_figure(grid.figure, path)
+    published_note = "; dashed: published" if any(published.values()) else ""
+    add_title(grid.figure, spec, f"mean over completed seeds, shaded: 95% bootstrap CI{published_note}{x_note}")
+    return grid.figure
+
+
+def plot_curves(runs: list[SeedRun], spec: dict, palette: dict, path: Path, x: str) -> None:
+    figure = curve_figure(runs, spec, palette, x)
+    if figure is None:
+        return save_placeholder(path, "No completed seed has a learning curve yet.")
+    save_figure(figure, path)
+
+
+def plot_learning_curves(runs: list[SeedRun], spec: dict, palette: dict, path: Path) -> None:
+    plot_curves(runs, spec, palette, path, "step")
+
+
+def plot_wall_clock_curves(runs: list[SeedRun], spec: dict, palette: dict, path: Path) -> None:
+    """Which variant learns more per second of wall-clock time, e.g. A2C vs A3C, or A3C vs DQN at equal time."""
+    plot_curves(runs, spec, palette, path, "wall_time")
 
 
 def plot_final_scores(runs: list[SeedRun], table: pd.DataFrame, spec: dict, palette: dict, path: Path) -> None:

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from datetime import datetime, timezone
 
 from analysis.table import SeedRun, read_json
+from common.rundir import package_versions
 
 
 def protocol_lines(runs: list[SeedRun]) -> list[str]:
@@ -21,6 +23,12 @@ def protocol_lines(runs: list[SeedRun]) -> list[str]:
     if len(set(protocols.values())) == 1:
         return [f"- **Protocol:** {next(iter(protocols.values()))}"]
     return [f"- **Protocol ({env}):** {protocol}" for env, protocol in protocols.items()]
+
+
+def provenance_line() -> str:
+    """When the report was written and with which versions of what computed it."""
+    versions = ", ".join(f"{name} {version}" for name, version in package_versions().items())
+    return f"- **Written:** {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC; {versions}"
 
 
 def commit_lines(runs: list[SeedRun], analysis_commit: str) -> list[str]:
@@ -57,7 +65,7 @@ def published_lines(spec: dict) -> list[str]:
             for source, protocol in sources]
 
 
-def experiment_report(spec: dict, runs: list[SeedRun], claims_md: str, table_md: str, reps: int,
+def experiment_report(spec: dict, runs: list[SeedRun], claims_md: str, table_md: str, aggregates_md: str, reps: int,
                       analysis_commit: str) -> str:
     reproduces = spec.get("reproduces") or {}
     cited = ", ".join(str(reproduces[key]) for key in ("paper", "table") if reproduces.get(key))
@@ -75,6 +83,7 @@ def experiment_report(spec: dict, runs: list[SeedRun], claims_md: str, table_md:
         f"over completed seeds (rliable, {reps} resamples)",
         *protocol_lines(runs),
         *commit_lines(runs, analysis_commit),
+        provenance_line(),
         "",
         "## Claims",
         "",
@@ -86,7 +95,13 @@ def experiment_report(spec: dict, runs: list[SeedRun], claims_md: str, table_md:
         "",
         "![Learning curves](figures/learning_curves.png)",
         "",
+        "![Learning curves against wall-clock time](figures/wall_clock_curves.png)",
+        "",
         "![Final scores per seed](figures/final_scores.png)",
+        "",
+        "## Aggregates across tasks (rliable)",
+        "",
+        aggregates_md,
         "",
     ]
     return "\n".join(lines)

@@ -114,6 +114,10 @@ def table_row(group: list[SeedRun], published: dict | None, reps: int) -> dict:
         "max_peak_rss_mb": float(max(memories)) if memories else math.nan,
         "published_score": published_score, "published_source": published["source"] if published else "",
         "verdict": verdict(published_score, ci_low, ci_high),
+        "ratio_to_published": float(scores.mean()) / published_score
+        if len(scores) and published_score not in (0.0,) and not math.isnan(published_score) else math.nan,
+        "distance_in_ci_units": (published_score - float(scores.mean())) / ((ci_high - ci_low) / 2)
+        if not math.isnan(published_score) and not math.isnan(ci_low) and ci_high > ci_low else math.nan,
         "missing_failed": ", ".join(f"seed {run.seed} {run.problem}" for run in group if run.problem),
     }
 
@@ -152,7 +156,10 @@ def markdown_cells(row, with_published: bool) -> dict[str, str]:
     }
     if with_published:
         cells |= {"published": "" if math.isnan(row.published_score) else format_number(row.published_score),
-                  "published vs our CI": row.verdict, "published source": row.published_source}
+                  "ours / published": "" if math.isnan(row.ratio_to_published) else f"{row.ratio_to_published:.2f}",
+                  "published vs our CI": row.verdict + ("" if math.isnan(row.distance_in_ci_units) else
+                                                        f" ({row.distance_in_ci_units:+.1f} half-widths)"),
+                  "published source": row.published_source}
     cells["missing / failed"] = row.missing_failed
     return {header: str(cell).replace("|", "\\|") for header, cell in cells.items()}  # a bare | would split the cell
 

@@ -19,6 +19,12 @@ how scores become comparable across tasks, and the bars each tier must reach.
       columns: {dqn: DQN, c51: C51}   # variant -> the column holding its published number
       protocol: "30 no-op starts, ..."        # how the published numbers were measured
       source: "Bellemare et al. 2017, appendix"
+      summary:                        # optional: the paper's own summary rows (Atari human-normalised)
+        file: a3c_mnih2016_summary.csv
+        key: method
+        rows: {dqn: dqn, a3c_lstm: a3c_lstm}  # variant -> the row of the method
+        columns: {mean: mean_hns_pct, median: median_hns_pct, training: training_time}
+        table: human_starts           # the human/random table the paper normalised with
     normalization:
       atari: human_starts             # the human/random table for ALE tasks (envs.scores.TABLES)
       reference:                      # other tasks: the score that maps to 1, with its source; 0 is the

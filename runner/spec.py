@@ -29,6 +29,7 @@ from __future__ import annotations
 
 from collections.abc import Hashable
 from dataclasses import dataclass, field, replace
+import csv
 from pathlib import Path
 
 import yaml
@@ -86,6 +87,8 @@ class Spec:
     published: tuple[dict, ...]
     """{variant, env_id, score, source, protocol} per published number, read from the `published:` CSV"""
     claims: tuple[Claim, ...] = ()
+    published_summary: dict | None = None
+    """the paper's summary rows (published.summary), as written in the spec"""
     normalization: Normalization = Normalization(None, {})
     expectations: tuple[Expectation, ...] = ()
 
@@ -227,7 +230,7 @@ def _choice(value: object, choices: tuple[str, ...] | list[str], path: Path, fie
 def _published(section: object, variant_names: list[str], environments: tuple[str, ...], path: Path) -> list[dict]:
     if section is None:
         return []
-    section = _mapping(section, path, "published", ("file", "key", "columns", "protocol", "source"))
+    section = _mapping(section, path, "published", ("file", "key", "columns", "protocol", "source"), ("summary",))
     for key in ("file", "key", "protocol", "source"):
         _text(section[key], path, f"published.{key}")
     csv_path = PUBLISHED_DIR / section["file"]
@@ -238,7 +241,28 @@ def _published(section: object, variant_names: list[str], environments: tuple[st
     for variant, column in _free_mapping(section["columns"], path, "published.columns").items():
         _choice(variant, variant_names, path, f"published.columns.{variant}")
         _choice(column, header, path, f"published.columns.{variant}")
+    if "summary" in section:
+        _published_summary(section["summary"], variant_names, path)
     return published_entries(section, list(section["columns"]), environments)
+
+
+def _published_summary(summary: object, variant_names: list[str], path: Path) -> None:
+    summary = _mapping(summary, path, "published.summary", ("file", "key", "rows", "columns", "table"))
+    csv_path = PUBLISHED_DIR / _text(summary["file"], path, "published.summary.file")
+    if not csv_path.is_file():
+        raise SpecError(path, "published.summary.file", f"a CSV file in {PUBLISHED_DIR}", summary["file"])
+    with open(csv_path, newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    header = list(rows[0]) if rows else []
+    _choice(summary["key"], header, path, "published.summary.key")
+    methods = [row[summary["key"]] for row in rows]
+    for variant, method in _free_mapping(summary["rows"], path, "published.summary.rows").items():
+        _choice(variant, variant_names, path, f"published.summary.rows.{variant}")
+        _choice(method, methods, path, f"published.summary.rows.{variant}")
+    columns = _mapping(summary["columns"], path, "published.summary.columns", ("mean", "median"), ("training",))
+    for name, column in columns.items():
+        _choice(column, header, path, f"published.summary.columns.{name}")
+    _choice(summary["table"], sorted(TABLES), path, "published.summary.table")
 
 
 def _claims(entries: object, variant_names: list[str], environments: tuple[str, ...], tier_names: tuple[str, ...],
@@ -367,7 +391,8 @@ def load_spec(path: Path | str) -> Spec:
     normalization = _normalization(data.get("normalization", {}), environments, path)
     expectations = _expectations(data.get("expect", {}), tiers, variant_names, path)
     spec = Spec(path, name, _typed(data["title"], str, path, "title"), reproduces, score_rule, environments,
-                tuple(variants), tiers, tuple(published), claims, normalization, expectations)
+                tuple(variants), tiers, tuple(published), claims, (data.get("published") or {}).get("summary"),
+                normalization, expectations)
     # Build every run's config now, so a bad hyperparameter fails before anything is written.
     for tier_name, tier in tiers.items():
         for variant in variants:
