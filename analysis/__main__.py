@@ -9,6 +9,7 @@ from pathlib import Path
 
 import seaborn as sns
 
+from analysis import history, regress
 from analysis.aggregates import aggregates_section, summary_rows_section
 from analysis.claims import claims_markdown, judge_all
 from analysis.html import write_html_report
@@ -79,6 +80,11 @@ def analyse_experiment(experiment_dir: Path, spec: dict, reps: int, commit: str)
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["history"]:
+        return history.main(argv[1:])
+    if argv[:1] == ["regress"]:
+        return regress.main(argv[1:])
     args = parse_args(argv)
     try:
         experiments = find_experiments(args.results_dir)
@@ -107,6 +113,10 @@ def main(argv: list[str] | None = None) -> int:
     print(verdict_summary(experiments))
     print(f"Full report with figures: {args.results_dir / 'report.md'}")
     print(f"Page (open in a browser, works offline): {write_html_report(args.results_dir)}")
+    if args.results_dir.name in history.HISTORY_TIERS:  # smoke runs are not history
+        tier, history_dir = args.results_dir.name, args.results_dir.parent / "history"
+        added = history.ingest(args.results_dir, tier, history_dir)
+        print(f"History: {added} new run(s) added to {history.history_path(history_dir, tier)}")
     return 0
 
 

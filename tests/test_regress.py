@@ -1,0 +1,260 @@
+"""The regression alarm on synthetic histories: the permutation test and Benjamini-Hochberg against hand-computed
+values; no alarm without a difference, an alarm on a clear drop and only there, none on a drop below the detection
+threshold; speed and failing runs; the baseline, --accept and the exit codes."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from analysis.__main__ import main as analysis_main
+from analysis.history import COLUMNS, load_history
+from analysis.regress import (DEFAULT_SPEED_TOLERANCE, benjamini_hochberg, main, measured_speed_noise,
+                              permutation_p_value, speed_tolerance)
+
+BASE = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+NEW = "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"
+MACHINE = "Test CPU, 2 cores"
+
+
+def runs(commit, day, spec, variant, scores, speeds=None, statuses=None, algo=None, config_hash="c0ffee000000"):
+    """History rows of one (spec, variant, CartPole-v1) at one commit, one per seed."""
+    speeds = speeds or [1000.0] * len(scores)
+    statuses = statuses or ["completed"] * len(scores)
+    return [{"commit": commit, "date": f"2026-11-{day:02d}T02:{seed:02d}:00Z", "machine": MACHINE, "tier": "nightly",
+             "spec": spec, "variant": variant, "algo": algo or variant, "env_id": "CartPole-v1", "seed": str(seed),
+             "config_hash": config_hash, "score": "" if score is None else repr(float(score)),
+             "steps_per_second": repr(float(speed)), "peak_rss_mb": "400.0", "wall_time": "10.0", "status": status}
+            for seed, (score, speed, status) in enumerate(zip(scores, speeds, statuses))]
+
+
+def write_history(directory, rows):
+    directory.mkdir(parents=True, exist_ok=True)
+    lines = [",".join(COLUMNS)] + [",".join(f'"{row[column]}"' for column in COLUMNS) for row in rows]
+    (directory / "nightly.csv").write_text("\n".join(lines) + "\n")
+    return directory
+
+
+def regress(history_dir, *arguments):
+    return main(["--history", str(history_dir), "--baseline", BASE, *arguments])
+
+
+# --- the test statistic ---------------------------------------------------------------------------------------------
+
+def test_exact_p_value_of_the_most_extreme_split_is_one_in_c_6_3():
+    # [0, 1, 2] is the lowest of the C(6, 3) = 20 ways to pick the new side from the pooled scores
+    assert permutation_p_value([3, 4, 5], [0, 1, 2]) == pytest.approx(1 / 20)
+
+
+def test_exact_p_value_with_tied_scores_counts_every_relabeling_by_hand():
+    # pooled 2,3,4,1,2,3; new sum 6; new sides with sum <= 6: {1,2,2} once, {1,2,3} 2 x 2 ways = 5 of 20
+    assert permutation_p_value([2, 3, 4], [1, 2, 3]) == pytest.approx(5 / 20)
+
+
+def test_identical_or_higher_new_scores_give_p_one():
+    assert permutation_p_value([500, 234.9, 500, 500, 500], [500, 500, 500, 234.9, 500]) == 1.0
+    assert permutation_p_value([0.1, 0.2, 0.3], [0.3, 0.1, 0.2]) == 1.0  # sums that float order would change
+    assert permutation_p_value([100, 200, 300], [150, 250, 350]) == 1.0
+
+
+def test_same_distribution_scores_give_a_large_p():
+    assert permutation_p_value([480, 500, 450, 495, 470], [490, 460, 500, 475, 485]) > 0.3
+
+
+def test_a_clear_drop_with_5_seeds_gives_the_smallest_p_of_one_in_252():
+    assert permutation_p_value([500, 498, 500, 490, 500], [210, 180, 250, 199, 230]) == pytest.approx(1 / 252)
+
+
+def test_monte_carlo_above_the_exact_limit_is_seeded_and_never_zero():
+    baseline, new = [500.0 + i for i in range(12)], [200.0 + i for i in range(12)]  # C(24, 12) = 2.7 million
+    p = permutation_p_value(baseline, new)
+    assert p == permutation_p_value(baseline, new)
+    assert 0 < p < 1e-3
+
+
+def test_benjamini_hochberg_against_hand_computed_q_values():
+    # sorted 0.01, 0.03, 0.04, 0.5 -> p * 4 / rank = 0.04, 0.06, 0.0533, 0.5 -> running minimum from the top
+    assert benjamini_hochberg([0.01, 0.04, 0.03, 0.5]) == pytest.approx([0.04, 0.16 / 3, 0.16 / 3, 0.5])
+    assert benjamini_hochberg([0.9, 0.8]) == pytest.approx([0.9, 0.9])
+    assert benjamini_hochberg([0.6, 0.7, 0.75]) == pytest.approx([0.75, 0.75, 0.75])
+    assert benjamini_hochberg([]) == []
+
+
+# --- the alarm on synthetic histories -------------------------------------------------------------------------------
+
+STABLE = {"ppo": [500, 500, 480, 500, 470], "dqn": [450, 300, 500, 480, 420], "c51": [499, 500, 497, 500, 500]}
+
+
+def nightly_pair(new_scores=None, new_speeds=None, new_statuses=None):
+    """Three variants at the baseline on the 1st, then at a new commit on the 2nd (unchanged unless given)."""
+    rows = []
+    for variant, scores in STABLE.items():
+        rows += runs(BASE, 1, "suite", variant, scores)
+        rows += runs(NEW, 2, "suite", variant, (new_scores or {}).get(variant, scores),
+                     (new_speeds or {}).get(variant), (new_statuses or {}).get(variant))
+    return rows
+
+
+def test_unchanged_scores_and_speeds_do_not_alarm_and_say_what_was_compared(tmp_path, capsys):
+    assert regress(write_history(tmp_path, nightly_pair())) == 0
+    out = capsys.readouterr().out
+    assert "3 comparison(s)" in out and "aaaaaaaaaa" in out and "bbbbbbbbbb" in out
+    assert "No regression in 3 comparison(s)." in out
+
+
+def test_same_distribution_scores_do_not_alarm(tmp_path, capsys):
+    new = {"ppo": [500, 470, 500, 490, 500], "dqn": [400, 480, 350, 500, 460], "c51": [500, 498, 500, 499, 496]}
+    assert regress(write_history(tmp_path, nightly_pair(new_scores=new))) == 0
+    assert "over 3 test(s)" in capsys.readouterr().out
+
+
+def test_a_clear_drop_alarms_on_that_variant_only_with_its_size_and_confidence(tmp_path, capsys):
+    assert regress(write_history(tmp_path, nightly_pair(new_scores={"dqn": [210, 180, 250, 199, 230]}))) == 1
+    out = capsys.readouterr().out
+    regressions = out.split("regression(s):")[1].strip().splitlines()
+    assert len(regressions) == 1
+    line = regressions[0]
+    assert line.startswith("- SCORE suite / dqn / CartPole-v1: mean score 430.00 -> 213.80")
+    assert "a drop of 216.20 (50.3% of the baseline)" in line
+    # the unchanged variants are not tests, so the family is dqn alone: q = p = 1/252
+    assert "p = 0.0040" in line and "q = 0.0040" in line
+
+
+def test_bh_needs_p_below_alpha_over_m_when_every_variant_changed(tmp_path, capsys):
+    # all three changed a little, one dropped: q = 3 x 1/252 = 0.012, still an alarm
+    new = {"ppo": [500, 470, 500, 490, 500], "dqn": [210, 180, 250, 199, 230], "c51": [500, 498, 500, 499, 496]}
+    assert regress(write_history(tmp_path, nightly_pair(new_scores=new))) == 1
+    assert "q = 0.0119" in capsys.readouterr().out
+
+
+def test_a_two_percent_drop_is_below_the_minimum_effect_however_significant(tmp_path, capsys):
+    rows = runs(BASE, 1, "suite", "ppo", [500.0 - i for i in range(10)])
+    rows += runs(NEW, 2, "suite", "ppo", [490.0 - i for i in range(10)])  # every seed 2% lower: p tiny
+    assert regress(write_history(tmp_path, rows)) == 0
+    out = capsys.readouterr().out
+    assert "(  -2.0%)" in out and "No regression" in out
+    assert regress(tmp_path, "--min-drop", "0.01") == 1  # the same drop, with a 1% minimum effect
+
+
+def test_a_drop_three_seeds_cannot_resolve_does_not_alarm(tmp_path):
+    rows = runs(BASE, 1, "suite", "ppo", [500, 420, 480]) + runs(NEW, 2, "suite", "ppo", [450, 380, 470])
+    assert permutation_p_value([500, 420, 480], [450, 380, 470]) > 0.05
+    assert regress(write_history(tmp_path, rows)) == 0
+
+
+def test_a_2x_slowdown_is_a_speed_regression_and_10_percent_is_not(tmp_path, capsys):
+    speeds = {"ppo": [500.0] * 5, "dqn": [900.0] * 5}
+    assert regress(write_history(tmp_path, nightly_pair(new_speeds=speeds))) == 1
+    out = capsys.readouterr().out
+    assert f"tolerance {DEFAULT_SPEED_TOLERANCE:.0%}" in out
+    regressions = out.split("regression(s):")[1].strip().splitlines()
+    assert regressions == ["- SPEED suite / ppo / CartPole-v1: median 1,000 -> 500 steps/s, ratio 0.50 (2.00x slower), "
+                           "beyond the tolerance (ratio below 0.77)"]
+
+
+def test_speeds_from_another_machine_are_not_compared(tmp_path, capsys):
+    rows = runs(BASE, 1, "suite", "ppo", [500] * 3)
+    rows += [row | {"machine": "Other CPU, 64 cores"} for row in runs(NEW, 2, "suite", "ppo", [500] * 3, [100.0] * 3)]
+    assert regress(write_history(tmp_path, rows)) == 0
+    assert "steps/s n/a" in capsys.readouterr().out
+
+
+def test_the_speed_tolerance_is_measured_from_repeated_runs_within_bounds(tmp_path_factory):
+    def write_history_rows(rows):
+        return write_history(tmp_path_factory.mktemp("history"), rows)
+
+    def repeat_history(ratio):
+        rows = runs(BASE, 1, "spec_a", "a2c", [500] * 3, [1000.0] * 3)
+        rows += runs(BASE, 1, "spec_b", "a2c", [500] * 3, [1000.0 * ratio] * 3)  # the same job in another spec
+        return load_history(write_history_rows(rows), "nightly")
+    assert measured_speed_noise(repeat_history(1.29)) == (pytest.approx(0.29), 1)
+    assert speed_tolerance(repeat_history(1.29))[0] == pytest.approx(0.29)
+    assert speed_tolerance(repeat_history(1.02))[0] == pytest.approx(0.10)  # floor
+    assert speed_tolerance(repeat_history(3.0))[0] == pytest.approx(0.80)  # cap: 2x must stay visible
+    no_repeat = load_history(write_history_rows(runs(BASE, 1, "spec_a", "a2c", [500] * 3)), "nightly")
+    assert measured_speed_noise(no_repeat) is None
+    assert speed_tolerance(no_repeat)[0] == DEFAULT_SPEED_TOLERANCE
+
+
+def test_more_seeds_diverging_is_flagged(tmp_path, capsys):
+    statuses = {"c51": ["completed", "diverged", "diverged", "failed", "completed"]}
+    scores = {"c51": [499, None, None, None, 500]}
+    assert regress(write_history(tmp_path, nightly_pair(new_scores=scores, new_statuses=statuses))) == 1
+    assert "- FAILING RUNS suite / c51 / CartPole-v1: 3 of 5 seeds diverged or failed (baseline: 0 of 5)" in \
+           capsys.readouterr().out
+
+
+# --- baseline, --accept and exit codes ------------------------------------------------------------------------------
+
+def test_no_history_exits_2(tmp_path, capsys):
+    assert main(["--history", str(tmp_path)]) == 2
+    assert "nightly.csv does not exist" in capsys.readouterr().err
+
+
+def test_no_accepted_baseline_exits_2_with_a_hint(tmp_path, capsys):
+    assert main(["--history", str(write_history(tmp_path, nightly_pair()))]) == 2
+    assert "regress --accept" in capsys.readouterr().err
+
+
+def test_an_unknown_baseline_commit_exits_2_naming_the_known_ones(tmp_path, capsys):
+    assert main(["--history", str(write_history(tmp_path, nightly_pair())), "--baseline", "cafe"]) == 2
+    err = capsys.readouterr().err
+    assert "--baseline 'cafe'" in err and "aaaaaaaaaa, bbbbbbbbbb" in err
+
+
+def test_a_baseline_prefix_resolves_and_an_ambiguous_one_exits_2(tmp_path, capsys):
+    rows = nightly_pair() + runs("bbbbcccc" * 5, 3, "suite", "ppo", STABLE["ppo"])
+    history = write_history(tmp_path, rows)
+    assert main(["--history", str(history), "--baseline", "aaaa"]) == 0
+    assert main(["--history", str(history), "--baseline", "bbbb"]) == 2
+    assert "ambiguous" in capsys.readouterr().err
+
+
+def test_accept_records_the_latest_commit_and_becomes_the_default_baseline(tmp_path, capsys):
+    history = write_history(tmp_path, nightly_pair())
+    assert main(["--history", str(history), "--accept"]) == 0
+    accepted = json.loads((history / "nightly_accepted.json").read_text())
+    assert accepted == {"commit": NEW, "date": "2026-11-02T02:04:00Z", "accepted_by": "analysis regress --accept"}
+    assert main(["--history", str(history)]) == 0
+    assert "Nothing new since the baseline for 3" in capsys.readouterr().out
+    # the next nightly breaks dqn: compared with the accepted commit, not the first one
+    rows = nightly_pair() + runs("c" * 40, 3, "suite", "dqn", [10, 12, 9, 11, 10])
+    write_history(tmp_path, rows)
+    assert analysis_main(["regress", "--history", str(history)]) == 1
+    out = capsys.readouterr().out
+    assert "Baseline: bbbbbbbbbb (accepted" in out and "SCORE suite / dqn / CartPole-v1" in out
+
+
+def test_each_variant_is_compared_with_its_own_newest_commit_before_the_baseline(tmp_path, capsys):
+    # ppo last ran at BASE, dqn at NEW; NEW is accepted; then both run at a third commit
+    third = "d" * 40
+    rows = (runs(BASE, 1, "suite", "ppo", STABLE["ppo"]) + runs(NEW, 2, "suite", "dqn", STABLE["dqn"])
+            + runs(third, 3, "suite", "ppo", [100, 90, 120, 110, 100]) + runs(third, 3, "suite", "dqn", STABLE["dqn"]))
+    history = write_history(tmp_path, rows)
+    (history / "nightly_accepted.json").write_text(json.dumps({"commit": NEW, "date": "2026-11-02T02:04:00Z"}))
+    assert main(["--history", str(history)]) == 1
+    out = capsys.readouterr().out
+    assert "2 comparison(s)" in out and "runs at aaaaaaaaaa, bbbbbbbbbb" in out
+    assert "SCORE suite / ppo / CartPole-v1: mean score 490.00 -> 104.00" in out
+
+
+def test_a_new_variant_without_a_baseline_run_is_named_and_skipped(tmp_path, capsys):
+    rows = nightly_pair() + runs(NEW, 2, "suite", "sac", [1, 2, 3])
+    assert regress(write_history(tmp_path, rows)) == 0
+    assert "Not compared, no run before the baseline: suite / sac / CartPole-v1" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("arguments", [["--alpha", "0"], ["--min-drop", "-0.1"], ["--speed-tolerance", "-1"]])
+def test_bad_options_exit_2(tmp_path, arguments):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--history", str(tmp_path), *arguments])
+    assert exit_info.value.code == 2
+
+
+def test_the_score_test_is_skipped_when_one_side_has_no_scores(tmp_path, capsys):
+    rows = runs(BASE, 1, "suite", "ppo", [500, 500]) + runs(NEW, 2, "suite", "ppo", [None, None],
+                                                            statuses=["failed", "failed"])
+    assert regress(write_history(tmp_path, rows)) == 1  # only the failures alarm
+    out = capsys.readouterr().out
+    assert "not tested: no scores on one side" in out and "FAILING RUNS" in out
