@@ -31,9 +31,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                     "failed or diverged are named in each row's 'missing / failed' column, never averaged. An "
                     "experiment with no run directory on disk keeps the report, table and figures it has (e.g. "
                     "committed ones), so that one experiment can be rerun and re-analysed alone. Reports record the "
-                    "git commit they were written at and the commits the runs were made at.")
+                    "git commit they were written at and the commits the runs were made at. Subcommands: "
+                    "`python -m analysis history --help` (the trend of every result over commits) and "
+                    "`python -m analysis regress --help` (the regression alarm).")
     parser.add_argument("results_dir", type=Path, metavar="RESULTS_DIR",
                         help="directory of experiment folders written by the sweep runner, e.g. results/smoke")
+    parser.add_argument("--only", default=None, metavar="NAME[,NAME]",
+                        help="analyse only these experiments; the others' reports stay as they are")
     parser.add_argument("--reps", type=int, default=DEFAULT_REPS,
                         help=f"bootstrap resamples per 95%% CI (default {DEFAULT_REPS}); the random state is fixed, "
                              "so the same results and --reps always give the same CIs")
@@ -91,14 +95,24 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    if args.only:
+        wanted = args.only.split(",")
+        unknown = sorted(set(wanted) - {path.name for path in experiments})
+        if unknown:
+            print(f"error: --only: expected experiments of {args.results_dir}: {[p.name for p in experiments]}, "
+                  f"got {unknown}", file=sys.stderr)
+            return 2
     commit = git_commit()
     links, sections, tables = [], [], []
     for number, experiment_dir in enumerate(experiments, 1):
         spec = json.loads((experiment_dir / "spec.json").read_text())
         print(f"[{number}/{len(experiments)}] analysing {experiment_dir}", file=sys.stderr)
-        table_md = analyse_experiment(experiment_dir, spec, args.reps, commit)
+        skipped = args.only and experiment_dir.name not in args.only.split(",")
+        table_md = None if skipped else analyse_experiment(experiment_dir, spec, args.reps, commit)
         report = experiment_dir / "report.md"
-        if table_md is None:
+        if skipped:
+            pass  # not asked for: its report stays as it is, and the index still links it
+        elif table_md is None:
             kept = "its report.md, table.csv and figures are left as they are" if report.is_file() else "it has no report yet"
             print(f"  no runs of {spec['name']} on disk: {kept}", file=sys.stderr)
         else:

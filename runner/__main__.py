@@ -15,9 +15,10 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from common.rundir import git_commit
 from runner.backends import LocalBackend
 from runner.spec import TIERS, SpecError, load_spec
-from runner.sweep import is_done, plan, resumable, write_plan
+from runner.sweep import forget_other_commits, is_done, plan, resumable, write_plan
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -34,6 +35,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--seeds", type=int, default=None, metavar="N", help="override the tier's number of seeds")
     parser.add_argument("--workers", type=int, default=os.cpu_count(), metavar="N",
                         help="runs at the same time, one process each (default: the number of cores)")
+    parser.add_argument("--rerun-other-commits", action="store_true",
+                        help="run again the finished (or interrupted) runs that other code made, i.e. whose config.json "
+                             "records another git commit than the checkout's: what a nightly regression benchmark "
+                             "wants, so that every result it compares comes from the code under test")
     parser.add_argument("--results", type=Path, default=Path("results"), metavar="DIR",
                         help="results root; runs go to DIR/TIER/EXPERIMENT/ (default: results)")
     return parser.parse_args(argv)
@@ -77,7 +82,11 @@ def main(argv: list[str] | None = None) -> int:
         spec_jobs = plan(spec, args.tier, args.results, args.seeds)
         write_plan(spec, args.tier, args.results, spec_jobs)
         jobs += spec_jobs
-    pending = [job for job in jobs if not is_done(job)]
+    commit = git_commit() if args.rerun_other_commits else None
+    pending = [job for job in jobs if not is_done(job, commit)]
+    if commit is not None:
+        for job in pending:
+            forget_other_commits(job, commit)
     continuing = sum(resumable(job) for job in pending)
     print(f"{len(jobs)} runs in tier {args.tier!r}: {len(jobs) - len(pending)} already finished, "
           f"{len(pending)} to run ({continuing} continuing from a checkpoint) on {args.workers} worker(s)")

@@ -86,9 +86,26 @@ def asked_for(job: Job) -> bool:
         return False
 
 
-def is_done(job: Job) -> bool:
+def made_at(job: Job, commit: str) -> bool:
+    """Whether the run directory's run was made by the code at `commit` (its config.json records it)."""
+    try:
+        return json.loads((Path(job.run_dir) / "config.json").read_text()).get("git_commit") == commit
+    except (OSError, ValueError):
+        return False
+
+
+def is_done(job: Job, at_commit: str | None = None) -> bool:
+    """Finished for the job asked now; with `at_commit`, only a run made by that commit's code counts (a nightly
+    regression benchmark reruns what older code produced)."""
     summary = read_summary(job.run_dir)
-    return summary is not None and summary.get("status") in FINISHED and asked_for(job)
+    return (summary is not None and summary.get("status") in FINISHED and asked_for(job)
+            and (at_commit is None or made_at(job, at_commit)))
+
+
+def forget_other_commits(job: Job, commit: str) -> None:
+    """Remove a run made by other code, so that it starts afresh rather than continuing from its checkpoint."""
+    if Path(job.run_dir).exists() and not made_at(job, commit):
+        shutil.rmtree(job.run_dir)
 
 
 def resumable(job: Job) -> bool:

@@ -121,4 +121,24 @@ def test_run_all_analyses_the_results_directory_it_was_given(tmp_path, project_r
                              capture_output=True, text=True, timeout=60)
     assert process.returncode == 0, process.stderr
     calls = (tmp_path / "calls.txt").read_text().splitlines()
-    assert calls == [" ".join(["-m runner --tier nightly", *results_args]), f"-m analysis {analysed}"]
+    history = analysed.removesuffix("nightly") + "history"  # the nightly tier ends with the regression alarm
+    assert calls == [" ".join(["-m runner --tier nightly", *results_args]), f"-m analysis {analysed}",
+                     f"-m analysis regress --tier nightly --history {history}"]
+
+
+def test_rerun_other_commits_reruns_only_what_other_code_made(tmp_path):
+    from runner.sweep import Job, forget_other_commits, is_done
+    jobs = {}
+    for made_by in ("abc", "def"):
+        run_dir = tmp_path / made_by
+        run_dir.mkdir()
+        job = Job("e", "v", "dqn", "CartPole-v1", 0, {"total_steps": 10}, str(run_dir))
+        (run_dir / "job.json").write_text(json.dumps(job.to_dict()))
+        (run_dir / "summary.json").write_text(json.dumps({"status": "completed", "score": 1.0}))
+        (run_dir / "config.json").write_text(json.dumps({"git_commit": made_by}))
+        jobs[made_by] = job
+    assert is_done(jobs["abc"]) and is_done(jobs["def"])  # by default a finished run is kept, whatever made it
+    assert is_done(jobs["abc"], at_commit="abc") and not is_done(jobs["def"], at_commit="abc")
+    forget_other_commits(jobs["def"], "abc")
+    forget_other_commits(jobs["abc"], "abc")
+    assert not Path(jobs["def"].run_dir).exists() and Path(jobs["abc"].run_dir).exists()
