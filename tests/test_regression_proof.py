@@ -1,0 +1,79 @@
+"""The regression alarm proven both ways on real runs (slow, ~10 min on 2 cores): in a clone of the repository,
+a baseline nightly of a canary spec is accepted; rerunning unchanged code (a new, empty commit) raises no alarm;
+dividing A2C's learning rate by 10 is flagged as a score regression of A2C and of nothing else; making PPO's
+training loop wait as long as each iteration took (2x slower, same results) is flagged as a speed regression of
+PPO and of nothing else. The output of a run is kept in docs/regression_proof.txt."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+SPEC = Path(__file__).resolve().parent / "data" / "regression_canary.yaml"
+
+
+def shell(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    return subprocess.run(list(args), cwd=cwd, capture_output=True, text=True, timeout=1800)
+
+
+def inject(clone: Path, file: str, old: str, new: str, message: str) -> None:
+    path = clone / file
+    text = path.read_text()
+    assert old in text, f"{file} changed: the injection's anchor {old!r} is gone"
+    path.write_text(text.replace(old, new))
+    shell("git", "commit", "-qam", message, cwd=clone)
+
+
+def nightly_then_regress(clone: Path) -> subprocess.CompletedProcess:
+    """What run_all.sh --tier nightly does, for the canary alone: rerun what other commits made, analyse (which
+    records the runs in the history), and check against the accepted baseline."""
+    run = shell(sys.executable, "-m", "runner", str(SPEC), "--tier", "nightly", "--rerun-other-commits",
+                "--results", "results", cwd=clone)
+    assert run.returncode == 0, run.stderr[-2000:]
+    analysis = shell(sys.executable, "-m", "analysis", "results/nightly", "--reps", "200", cwd=clone)
+    assert analysis.returncode == 0, analysis.stderr[-2000:]
+    return shell(sys.executable, "-m", "analysis", "regress", "--history", "results/history", cwd=clone)
+
+
+@pytest.mark.slow
+def test_the_alarm_is_right_both_ways(tmp_path, project_root):
+    clone = tmp_path / "clone"
+    assert shell("git", "clone", "-q", str(project_root), str(clone), cwd=tmp_path).returncode == 0
+    for key, value in (("user.email", "proof@rlrepro"), ("user.name", "regression proof")):
+        shell("git", "config", key, value, cwd=clone)
+    transcript = []
+
+    baseline = nightly_then_regress(clone)
+    assert baseline.returncode == 2  # no accepted baseline yet
+    accepted = shell(sys.executable, "-m", "analysis", "regress", "--accept", "--history", "results/history", cwd=clone)
+    assert accepted.returncode == 0, accepted.stderr
+
+    shell("git", "commit", "-q", "--allow-empty", "-m", "unchanged code", cwd=clone)
+    unchanged = nightly_then_regress(clone)
+    transcript += ["$ unchanged code, rerun", unchanged.stdout]
+    assert unchanged.returncode == 0, unchanged.stdout + unchanged.stderr
+
+    inject(clone, "algos/a2c.py", "lr=config.learning_rate,", "lr=config.learning_rate / 10,", "bug: A2C lr / 10")
+    inject(clone, "algos/a2c.py", '["lr"] = config.learning_rate *', '["lr"] = config.learning_rate / 10 *',
+           "bug: A2C lr / 10 (annealed too)")
+    bug = nightly_then_regress(clone)
+    transcript += ["$ A2C's learning rate divided by 10", bug.stdout]
+    assert bug.returncode == 1, bug.stdout + bug.stderr
+    flagged = [line for line in bug.stdout.splitlines() if line.startswith("- ")]
+    assert flagged and all(" / a2c / " in line and line.startswith("- SCORE") for line in flagged), flagged
+
+    shell("git", "revert", "--no-edit", "HEAD", "HEAD~1", cwd=clone)
+    inject(clone, "algos/ppo.py", "        while step < config.total_steps:\n",
+           "        waited_from = time.perf_counter()\n"
+           "        while step < config.total_steps:\n"
+           "            time.sleep(time.perf_counter() - waited_from)  # as long as the last iteration took\n"
+           "            waited_from = time.perf_counter()\n", "slowdown: PPO waits as long as it works")
+    inject(clone, "algos/ppo.py", "\nimport torch\n", "\nimport time\n\nimport torch\n", "slowdown: import time")
+    slow = nightly_then_regress(clone)
+    transcript += ["$ PPO's loop made 2x slower", slow.stdout]
+    assert slow.returncode == 1, slow.stdout + slow.stderr
+    flagged = [line for line in slow.stdout.splitlines() if line.startswith("- ")]
+    assert flagged and all(" / ppo / " in line and line.startswith("- SPEED") for line in flagged), flagged
+
+    (project_root / "docs" / "regression_proof.txt").write_text("\n".join(transcript))
