@@ -142,7 +142,11 @@ def verdict_summary(experiments: list[Path]) -> str:
         if not path.is_file():
             lines.append(f"- {experiment_dir.name}: no verdicts (not analysed with claims yet)")
             continue
-        for verdict in json.loads(path.read_text())["verdicts"]:
+        judged = json.loads(path.read_text())
+        if not judged["verdicts"]:
+            lines.append(f"- {experiment_dir.name}: no claim is judged in the {judged['tier']} tier (the spec's claims "
+                         "name the tiers whose budgets can judge them, nightly and paper by default)")
+        for verdict in judged["verdicts"]:
             poi = verdict.get("probability_of_improvement")
             estimate = f", P({verdict['a']} > {verdict['b']}) = {poi:.2f} [{verdict['poi_ci'][0]:.2f}, {verdict['poi_ci'][1]:.2f}]" if poi is not None else ""
             lines.append(f"- {experiment_dir.name} / {verdict['claim']}: {verdict['verdict'].upper()}{estimate} "

@@ -156,7 +156,8 @@ def interval(point: float | None, ci: list | None) -> str:
 def claims_markdown(verdicts: list[dict], reps: int) -> str:
     """The claims table that opens a report, and a line on how the verdicts were computed."""
     if not verdicts:
-        return "*No claims are judged in this tier.*"
+        return ("*No claim is judged in this tier: each claim names the tiers whose budgets can judge it (nightly and "
+                "paper by default).*")
     lines = ["| claim | form | verdict | P(A > B) [95% CI] | difference [95% CI] | tasks | seeds (A, B) | why |",
              "|---|---|---|---|---|---|---|---|"]
     for verdict in verdicts:
