@@ -47,14 +47,17 @@ def run_score(run: SeedRun, claim_score: str, score_rule: str, horizon: float) -
         return None
     # Asynchronous workers log episodes slightly out of order: the curve is read in order of its x axis.
     curve = curve.sort_values("step" if claim_score == "auc" else "wall_time", kind="stable")
+    if claim_score == "at_equal_wall_clock":
+        reached = curve[curve.wall_time <= horizon]
+        return float(reached.score.iloc[-1]) if not reached.empty else None
     x = curve.step if claim_score == "auc" else curve.wall_time
     return area_under_curve(x.to_numpy(), curve.score.to_numpy(), horizon)
 
 
 def horizon(runs: list[SeedRun], claim: dict, env_id: str, spec: dict, variant: str) -> float:
-    """auc: the variant's budget in steps. auc_wall_clock: the wall-clock time of the shortest completed run of
-    either variant on the task, so that both are scored over the same seconds."""
-    if claim["score"] != "auc_wall_clock":
+    """auc: the variant's budget in steps. auc_wall_clock, at_equal_wall_clock: the wall-clock time of the
+    shortest completed run of either variant on the task, so that both are scored over the same seconds."""
+    if claim["score"] not in ("auc_wall_clock", "at_equal_wall_clock"):
         return budget(spec, variant, env_id)
     times = [run.summary["wall_time"] for run in runs if run.problem is None and run.env == env_id
              and run.variant in (claim["a"], claim["b"])]

@@ -8,7 +8,8 @@ how scores become comparable across tasks, and the bars each tier must reach.
         a: c51                        # variant
         b: dqn                        # the other variant (not for matches_published)
         score: final                  # final: the spec's score rule; auc: the learning curve's mean over the budget;
-                                      # auc_wall_clock: its mean over the same wall-clock time for both variants
+                                      # auc_wall_clock: its mean over the same wall-clock time for both variants;
+                                      # at_equal_wall_clock: its last value within that time
         aggregate: iqm                # iqm | median | mean: the aggregate whose difference is reported
         tiers: [nightly, paper]       # the tiers that can judge it (default: nightly and paper)
         environments: [MinAtar/Breakout-v1]   # optional: the tasks it is judged on (default: all it ran on)
@@ -49,7 +50,7 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 PUBLISHED_DIR = PROJECT_ROOT / "results" / "published"
 RANDOM_SCORES = PROJECT_ROOT / "results" / "baselines" / "random_scores.csv"
 CLAIM_KINDS = ("better", "at_least_as_good", "matches_published")
-CLAIM_SCORES = ("final", "auc", "auc_wall_clock")
+CLAIM_SCORES = ("final", "auc", "auc_wall_clock", "at_equal_wall_clock")
 AGGREGATES = ("iqm", "median", "mean")
 JUDGING_TIERS = ("nightly", "paper")
 
@@ -71,7 +72,8 @@ class Claim:
         """The machine-checkable form in words, e.g. `c51 better than dqn: final score, IQM`."""
         relation = {"better": "better than", "at_least_as_good": "at least as good as"}.get(self.kind)
         what = {"final": "final score", "auc": "area under the learning curve (per step)",
-                "auc_wall_clock": "area under the learning curve over equal wall-clock time"}[self.score]
+                "auc_wall_clock": "area under the learning curve over equal wall-clock time",
+                "at_equal_wall_clock": "score reached within equal wall-clock time"}[self.score]
         if relation is None:
             return f"{self.a} matches the published numbers: {what}"
         return f"{self.a} {relation} {self.b}: {what}, {self.aggregate.upper() if self.aggregate == 'iqm' else self.aggregate}"

@@ -62,6 +62,6 @@ def test_a_variant_that_has_not_run_leaves_its_claim_not_judged(tmp_path):
 
 def test_a_clearly_better_variant_is_reproduced_on_final_and_area_scores(tmp_path):
     runs = fake_runs(tmp_path, "dqn", [100, 110, 120, 105]) + fake_runs(tmp_path, "c51", [400, 420, 410, 430])
-    for score in ("final", "auc", "auc_wall_clock"):
+    for score in ("final", "auc", "auc_wall_clock", "at_equal_wall_clock"):
         verdict = judge_claim(CLAIM | {"score": score}, runs, SPEC, CARTPOLE, reps=200)
         assert verdict["verdict"] == "reproduced", (score, verdict)
