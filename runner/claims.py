@@ -3,7 +3,7 @@ how scores become comparable across tasks, and the bars each tier must reach.
 
     claims:
       - id: c51_beats_dqn
-        sentence: "the paper's own sentence"
+        sentence: "the paper's sentence (a paraphrase says so)"
         kind: better                  # better | at_least_as_good | matches_published
         a: c51                        # variant
         b: dqn                        # the other variant (not for matches_published)

@@ -61,7 +61,8 @@ def test_the_alarm_is_right_both_ways(tmp_path, project_root):
     transcript += ["$ A2C's learning rate divided by 10", bug.stdout]
     assert bug.returncode == 1, bug.stdout + bug.stderr
     flagged = [line for line in bug.stdout.splitlines() if line.startswith("- ")]
-    assert flagged and all(" / a2c / " in line and line.startswith("- SCORE") for line in flagged), flagged
+    # A2C and nothing else; an A2C that no longer learns plays shorter episodes, so it may run slower too
+    assert any(line.startswith("- SCORE") for line in flagged) and all(" / a2c / " in line for line in flagged), flagged
 
     shell("git", "revert", "--no-edit", "HEAD", "HEAD~1", cwd=clone)
     inject(clone, "algos/ppo.py", "        while step < config.total_steps:\n",
