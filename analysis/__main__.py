@@ -150,7 +150,8 @@ def verdict_summary(experiments: list[Path]) -> str:
             poi = verdict.get("probability_of_improvement")
             estimate = f", P({verdict['a']} > {verdict['b']}) = {poi:.2f} [{verdict['poi_ci'][0]:.2f}, {verdict['poi_ci'][1]:.2f}]" if poi is not None else ""
             lines.append(f"- {experiment_dir.name} / {verdict['claim']}: {verdict['verdict'].upper()}{estimate} "
-                         f"({verdict['form']}; {verdict['tasks']} task(s))")
+                         f"({verdict['form']}; {verdict['tasks']} task(s))"
+                         + (f": {verdict['reason']}" if verdict["verdict"] == "not judged" else ""))
     return "\n".join(lines)
 
 

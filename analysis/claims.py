@@ -92,10 +92,15 @@ def claim_environments(claim: dict, runs: list[SeedRun]) -> list[str]:
     return [env_id for env_id in (claim["environments"] or ran) if env_id in ran]
 
 
+def claim_record(claim: dict) -> dict:
+    """What verdicts.json says of the claim itself, beside its verdict."""
+    return {"claim": claim["id"], "sentence": claim["sentence"], "form": claim["form"], "why": claim["why"],
+            "a": claim["a"], "b": claim["b"], "score": claim["score"]}
+
+
 def judge_claim(claim: dict, runs: list[SeedRun], spec: dict, normalization: Normalization, reps: int) -> dict:
     environments = claim_environments(claim, runs)
-    record = {"claim": claim["id"], "sentence": claim["sentence"], "form": claim["form"], "why": claim["why"],
-              "a": claim["a"], "b": claim["b"], "score": claim["score"]}
+    record = claim_record(claim)
     if claim["kind"] == "matches_published":
         return record | judge_published(claim, runs, spec, environments, reps)
     # Aggregates across tasks need one scale; on one task the raw score is that scale.
@@ -144,9 +149,17 @@ def normalization_of(spec: dict) -> Normalization:
     return Normalization(declared["atari_table"], declared["reference"])
 
 
+def not_in_this_tier(claim: dict, tier: str) -> dict:
+    """A claim the tier's budget cannot judge (the spec says which tiers can), shown with its reason."""
+    verdict = Verdict(claim["id"], claim["kind"], "not judged", None, None, "", None, None, 0, 0, 0,
+                      f"the {tier} tier's budget cannot judge it; the spec judges it in: {', '.join(claim['tiers'])}")
+    return claim_record(claim) | verdict.to_dict()
+
+
 def judge_all(spec: dict, runs: list[SeedRun], reps: int) -> list[dict]:
     normalization = normalization_of(spec)
-    return [judge_claim(claim, runs, spec, normalization, reps) for claim in spec.get("claims") or []]
+    return [judge_claim(claim, runs, spec, normalization, reps) if spec["tier"] in claim["tiers"]
+            else not_in_this_tier(claim, spec["tier"]) for claim in spec.get("claims") or []]
 
 
 def interval(point: float | None, ci: list | None) -> str:
