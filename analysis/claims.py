@@ -145,8 +145,7 @@ def judge_published(claim: dict, runs: list[SeedRun], spec: dict, environments: 
 
 
 def normalization_of(spec: dict) -> Normalization:
-    declared = spec.get("normalization") or {"atari_table": None, "reference": {}}  # older spec.json files have none
-    return Normalization(declared["atari_table"], declared["reference"])
+    return Normalization.from_record(spec.get("normalization"))
 
 
 def not_in_this_tier(claim: dict, tier: str) -> dict:

@@ -9,6 +9,7 @@ from datetime import datetime, timezone
 
 from analysis.table import SeedRun, read_json
 from common.rundir import package_versions
+from runner.claims import Normalization
 
 
 def protocol_lines(runs: list[SeedRun]) -> list[str]:
@@ -65,6 +66,12 @@ def published_lines(spec: dict) -> list[str]:
             for source, protocol in sources]
 
 
+def normalization_lines(spec: dict) -> list[str]:
+    """How each environment's scores are made comparable (the table's `normalised` column)."""
+    normalization = Normalization.from_record(spec.get("normalization"))
+    return [f"- **Normalised ({env_id}):** {normalization.describe(env_id)}" for env_id in spec["environments"]]
+
+
 def experiment_report(spec: dict, runs: list[SeedRun], claims_md: str, table_md: str, aggregates_md: str, reps: int,
                       analysis_commit: str) -> str:
     reproduces = spec.get("reproduces") or {}
@@ -79,6 +86,7 @@ def experiment_report(spec: dict, runs: list[SeedRun], claims_md: str, table_md:
         f"({', '.join(map(str, seeds))}) per variant and environment",
         *variant_budget_lines(spec),
         *published_lines(spec),
+        *normalization_lines(spec),
         f"- **Score:** {spec['score_rule_text']} (`{spec['score_rule']}`); 95% CI: percentile bootstrap of the mean "
         f"over completed seeds (rliable, {reps} resamples)",
         *protocol_lines(runs),

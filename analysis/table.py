@@ -13,6 +13,8 @@ import numpy as np
 import pandas as pd
 from rliable import library as rly
 
+from runner.claims import Normalization, normalize
+
 CONFIDENCE = 0.95
 BOOTSTRAP_SEED = 0  # fixed, so that rerunning the analysis reproduces every CI digit for digit
 MAX_ERROR_CHARS = 100
@@ -98,7 +100,7 @@ def verdict(published: float, ci_low: float, ci_high: float) -> str:
     return "below our CI" if published < ci_low else "inside our CI"
 
 
-def table_row(group: list[SeedRun], published: dict | None, reps: int) -> dict:
+def table_row(group: list[SeedRun], published: dict | None, reps: int, normalization: Normalization) -> dict:
     scored = [run for run in group if run.problem is None]
     scores = np.array([run.summary["score"] for run in scored], dtype=float)
     ci_low, ci_high = bootstrap_ci(scores, reps)
@@ -109,6 +111,8 @@ def table_row(group: list[SeedRun], published: dict | None, reps: int) -> dict:
         "variant": group[0].variant, "algo": group[0].algo, "env": group[0].env,
         "seeds_completed": len(scored), "seeds_expected": len(group),
         "mean_score": float(scores.mean()) if len(scores) else math.nan, "ci_low": ci_low, "ci_high": ci_high,
+        "normalized_mean": (normalize(group[0].env, float(scores.mean()), normalization)
+                            if len(scores) else None) or math.nan,
         "seed_scores": {run.seed: run.summary["score"] for run in scored},
         "median_steps_per_second": float(np.median(speeds)) if speeds else math.nan,
         "max_peak_rss_mb": float(max(memories)) if memories else math.nan,
@@ -129,7 +133,8 @@ def score_table(runs: list[SeedRun], spec: dict, reps: int) -> pd.DataFrame:
     published = {(entry["variant"], entry["env_id"]): entry for entry in spec.get("published") or []}
     pairs = sorted({(run.variant, run.env) for run in runs},
                    key=lambda pair: (variant_order.index(pair[0]), env_order.index(pair[1])))
-    rows = [table_row([run for run in runs if (run.variant, run.env) == pair], published.get(pair), reps)
+    normalization = Normalization.from_record(spec.get("normalization"))
+    rows = [table_row([run for run in runs if (run.variant, run.env) == pair], published.get(pair), reps, normalization)
             for pair in pairs]
     return pd.DataFrame(rows)
 
@@ -150,6 +155,7 @@ def markdown_cells(row, with_published: bool) -> dict[str, str]:
         "seeds": f"{row.seeds_completed}/{row.seeds_expected}",
         "score (mean)": format_number(row.mean_score),
         "95% CI": "n/a" if math.isnan(row.ci_low) else f"[{format_number(row.ci_low)}, {format_number(row.ci_high)}]",
+        "normalised": "" if math.isnan(row.normalized_mean) else f"{row.normalized_mean:.3f}",
         "per-seed scores": ", ".join(f"s{seed} {format_number(score)}" for seed, score in row.seed_scores.items()),
         "steps/s (median)": format_number(row.median_steps_per_second, 0),
         "peak RSS MB (max)": format_number(row.max_peak_rss_mb, 0),

@@ -110,6 +110,11 @@ class Normalization:
     atari_table: str | None
     reference: dict  # env id -> {"score": float, "source": str}
 
+    @classmethod
+    def from_record(cls, record: dict | None) -> Normalization:
+        """From spec.json's `normalization` (older spec.json files have none: no scale)."""
+        return cls(record["atari_table"], record["reference"]) if record else cls(None, {})
+
     def describe(self, env_id: str) -> str:
         if envs.family_of(env_id)[0] == "atari" and self.atari_table:
             return f"human-normalised ({self.atari_table}: {TABLES[self.atari_table].description})"
