@@ -42,6 +42,9 @@ def test_the_alarm_is_right_both_ways(tmp_path, project_root):
     assert shell("git", "clone", "-q", str(project_root), str(clone), cwd=tmp_path).returncode == 0
     for key, value in (("user.email", "proof@rlrepro"), ("user.name", "regression proof")):
         shell("git", "config", key, value, cwd=clone)
+    # The canary's own history only: not the committed nightly one, nor its accepted baseline.
+    shell("git", "rm", "-rq", "--ignore-unmatch", "results/history", cwd=clone)
+    shell("git", "commit", "-qm", "the canary's history starts empty", cwd=clone)
     transcript = []
 
     baseline = nightly_then_regress(clone)
