@@ -376,8 +376,14 @@ def load_spec(path: Path | str) -> Spec:
     for variant_name, body in _free_mapping(data["variants"], path, "variants").items():
         field = f"variants.{variant_name}"
         body = _mapping(body, path, field, ("algo",), ("overrides",))
-        if body["algo"] not in algos.ALGORITHMS:
-            raise SpecError(path, f"{field}.algo", f"one of the algorithms {list(algos.ALGORITHMS)}", body["algo"])
+        try:
+            algos.load(_typed(body["algo"], str, path, f"{field}.algo"))
+        except KeyError:
+            raise SpecError(path, f"{field}.algo", f"one of the algorithms {list(algos.ALGORITHMS)}, or an outside "
+                            "algorithm's dotted module path (docs/external_algorithms.md)", body["algo"]) from None
+        except ImportError as error:
+            raise SpecError(path, f"{field}.algo", f"an importable module with {list(algos.REQUIRED)}",
+                            f"{body['algo']} ({error})") from None
         variants.append(Variant(variant_name, body["algo"], _free_mapping(body.get("overrides", {}), path, f"{field}.overrides")))
     if not variants:
         raise SpecError(path, "variants", "at least one variant")
