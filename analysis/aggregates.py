@@ -17,7 +17,7 @@ import envs
 
 from analysis.aggregate_figures import (plot_aggregates, plot_performance_profiles, plot_probability_of_improvement,
                                         plot_sample_efficiency)
-from analysis.claims import learning_curve, normalization_of
+from analysis.claims import learning_curve
 from analysis.table import BOOTSTRAP_SEED, SeedRun, format_number
 from analysis.verdicts import aggregate_estimates
 from envs.scores import human_normalized
@@ -66,7 +66,7 @@ def curve_arrays(runs: list[SeedRun], variant: str, tasks: list[str], spec: dict
 def aggregates_section(runs: list[SeedRun], spec: dict, verdicts: list[dict], palette: dict, figures: Path,
                        reps: int) -> list[str]:
     """Markdown lines of the report's aggregate section; its figures are written to `figures`."""
-    normalization = normalization_of(spec)
+    normalization = Normalization.from_record(spec.get("normalization"))
     tasks = scaled_tasks(runs, normalization)
     matrices = score_matrices(runs, tasks, normalization) if tasks else {}
     if not matrices:
@@ -111,7 +111,7 @@ def summary_rows_section(runs: list[SeedRun], spec: dict) -> list[str]:
         return []
     with open(PUBLISHED_DIR / summary["file"], newline="") as handle:
         rows = {row[summary["key"]]: row for row in csv.DictReader(handle)}
-    ours_table = normalization_of(spec).atari_table
+    ours_table = Normalization.from_record(spec.get("normalization")).atari_table
     columns = summary["columns"]
     lines = ["## The paper's summary rows", "",
              f"Published: {summary['file']} (normalised with `{summary['table']}`); ours: the mean over seeds of each "

@@ -144,10 +144,6 @@ def judge_published(claim: dict, runs: list[SeedRun], spec: dict, environments: 
             "seeds_b": 0}
 
 
-def normalization_of(spec: dict) -> Normalization:
-    return Normalization.from_record(spec.get("normalization"))
-
-
 def not_in_this_tier(claim: dict, tier: str) -> dict:
     """A claim the tier's budget cannot judge (the spec says which tiers can), shown with its reason."""
     verdict = Verdict(claim["id"], claim["kind"], "not judged", None, None, "", None, None, 0, 0, 0,
@@ -156,7 +152,7 @@ def not_in_this_tier(claim: dict, tier: str) -> dict:
 
 
 def judge_all(spec: dict, runs: list[SeedRun], reps: int) -> list[dict]:
-    normalization = normalization_of(spec)
+    normalization = Normalization.from_record(spec.get("normalization"))
     return [judge_claim(claim, runs, spec, normalization, reps) if spec["tier"] in claim["tiers"]
             else not_in_this_tier(claim, spec["tier"]) for claim in spec.get("claims") or []]
 
