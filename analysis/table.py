@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 import math
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -70,22 +72,28 @@ def load_runs(experiment_dir: Path, spec: dict) -> list[SeedRun]:
     return runs
 
 
+@contextmanager
+def seeded_global_rng(seed: int) -> Iterator[None]:
+    """rliable 1.2 draws every resample with np.random.choice, numpy's global RNG (the random_state it accepts goes
+    to arch, whose resampling rliable overrides), so the global RNG is seeded, then given back to the caller as it
+    was."""
+    caller_state = np.random.get_state()
+    np.random.seed(seed)
+    try:
+        yield
+    finally:
+        np.random.set_state(caller_state)
+
+
 def bootstrap_ci(scores: np.ndarray, reps: int) -> tuple[float, float]:
     """Percentile-bootstrap CI of the mean across seeds; none from fewer than two seeds."""
     if len(scores) < 2:
         return math.nan, math.nan
-    # rliable 1.2.0 draws the resampled indices from numpy's global RNG and ignores random_state, so the global RNG
-    # is seeded as well, then restored so that callers' random streams are untouched.
-    caller_state = np.random.get_state()
-    np.random.seed(BOOTSTRAP_SEED)
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", FutureWarning)  # arch deprecates the random_state that rliable passes on
-            _, intervals = rly.get_interval_estimates(
-                {"seeds": np.asarray(scores, dtype=float).reshape(-1, 1)}, lambda runs: np.array([runs.mean()]),
-                reps=reps, confidence_interval_size=CONFIDENCE, random_state=np.random.RandomState(BOOTSTRAP_SEED))
-    finally:
-        np.random.set_state(caller_state)
+    with seeded_global_rng(BOOTSTRAP_SEED), warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)  # arch deprecates the random_state that rliable passes on
+        _, intervals = rly.get_interval_estimates(
+            {"seeds": np.asarray(scores, dtype=float).reshape(-1, 1)}, lambda runs: np.array([runs.mean()]),
+            reps=reps, confidence_interval_size=CONFIDENCE, random_state=np.random.RandomState(BOOTSTRAP_SEED))
     low, high = intervals["seeds"][:, 0]
     return float(low), float(high)
 

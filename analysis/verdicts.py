@@ -12,15 +12,14 @@ table.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 
 import numpy as np
 from rliable import library as rly
 from rliable import metrics
 
-from analysis.table import CONFIDENCE
+from analysis.table import CONFIDENCE, seeded_global_rng
 
 KINDS = ("better", "at_least_as_good")
 AGGREGATES = {"iqm": ("IQM", metrics.aggregate_iqm), "median": ("Median", metrics.aggregate_median),
@@ -64,19 +63,6 @@ def area_under_curve(steps: Sequence[float], scores: Sequence[float], total_step
         return area_to_point[point] + (x - xs[point]) * (ys[point] + y) / 2
 
     return float((area_to(total_steps) - area_to(0.0)) / total_steps)
-
-
-@contextmanager
-def seeded_global_rng(seed: int) -> Iterator[None]:
-    """rliable 1.2 draws every resample with np.random.choice, numpy's global RNG (the random_state it accepts goes
-    to arch, whose resampling rliable overrides), so the global RNG is seeded, then given back to the caller as it
-    was."""
-    caller_state = np.random.get_state()
-    np.random.seed(seed)
-    try:
-        yield
-    finally:
-        np.random.set_state(caller_state)
 
 
 def bootstrap(scores: np.ndarray | tuple[np.ndarray, ...], statistics: Callable[..., np.ndarray], reps: int,
