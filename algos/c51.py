@@ -4,7 +4,7 @@ Perspective on Reinforcement Learning", ICML; arXiv:1707.06887, Algorithm 1 and 
 The network outputs, for every action, a distribution over 51 fixed returns ("atoms") evenly spaced
 on [V_min, V_max]; Q(s, a) is its mean. The target for (s, a) is the target network's distribution at
 s' for the greedy next action (by mean), shifted and shrunk by the Bellman operator, R + discount * z,
-and projected back onto the atoms (`categorical_projection`); the loss is the cross-entropy between
+and projected back onto the atoms (common/distributional.py); the loss is the cross-entropy between
 that target and the predicted distribution.
 
 Everything else is the value-based family's (common/value_based.py: acting, epsilon schedule, replay,
@@ -37,6 +37,7 @@ from torch import nn
 
 import envs
 from common.config import config_class
+from common.distributional import categorical_cross_entropy, categorical_projection
 from common.replay import Batch
 from common.rundir import RunResult
 from common.value_based import (CLASSIC_NOT_FROM_A_PAPER, MINATAR_2019, ValueBasedConfig, head,
@@ -133,32 +134,6 @@ class CategoricalQNetwork(nn.Module):
 
 
 # --- the loss -----------------------------------------------------------------------------------------
-
-def categorical_projection(next_probabilities: torch.Tensor, returns: torch.Tensor, discounts: torch.Tensor,
-                           support: torch.Tensor) -> torch.Tensor:
-    """Project the distribution of R + discount * Z, Z ~ next_probabilities (B, K) on `support`, onto
-    `support` (Algorithm 1): each shifted atom Tz = clip(R + discount * z, V_min, V_max) gives its
-    probability to the two atoms around it, in proportion to closeness. A terminal transition
-    (discount 0) puts all the mass at the clipped return. A Tz that lands exactly on an atom gives it
-    everything: taking `lower` at most K - 2 and the upper neighbour lower + 1 with weight
-    (position - lower) never drops mass, where Algorithm 1's floor/ceil pair gives l = u weight 0."""
-    atoms = support.shape[0]
-    v_min, v_max = float(support[0]), float(support[-1])
-    shifted = (returns.unsqueeze(-1) + discounts.unsqueeze(-1) * support).clamp(v_min, v_max)
-    position = (shifted - v_min) * ((atoms - 1) / (v_max - v_min))  # in [0, K - 1]
-    lower = position.floor().clamp(max=atoms - 2)
-    upper_weight = position - lower  # in [0, 1]
-    lower = lower.long()
-    projected = torch.zeros_like(next_probabilities)
-    projected.scatter_add_(-1, lower, next_probabilities * (1 - upper_weight))
-    projected.scatter_add_(-1, lower + 1, next_probabilities * upper_weight)
-    return projected
-
-
-def categorical_cross_entropy(logits: torch.Tensor, target_probabilities: torch.Tensor) -> torch.Tensor:
-    """-sum_i m_i log p_i per transition, with p = softmax(logits): the paper's loss for (s, a)."""
-    return -(target_probabilities * logits.log_softmax(-1)).sum(-1)
-
 
 def c51_loss(online: CategoricalQNetwork, target: CategoricalQNetwork, batch: Batch,
              config: Config) -> tuple[torch.Tensor, ...]:

@@ -23,11 +23,11 @@ preceding slots (the end of the previous episode, after a lost life): nothing mo
 anything else (a game already running when the buffer started): they are stored in
 frame_stack - 1 extra slots that are never sampled.
 
-Autoreset. Call `add` after every batched env step. Our envs autoreset gymnasium's NEXT_STEP
-way: the step that returns terminated or truncated gives the true final observation as
-next_observations, and the env's next step only resets (its action is ignored, its reward is 0,
-it returns the first observation of the new episode). The buffer remembers which envs ended an
-episode on their previous add and does not store their next step.
+Autoreset. Call `add` after every batched env step (with `envs`: after every step of those envs).
+Our envs autoreset gymnasium's NEXT_STEP way: the step that returns terminated or truncated gives
+the true final observation as next_observations, and the env's next step only resets (its action
+is ignored, its reward is 0, it returns the first observation of the new episode). The buffer
+remembers which envs ended an episode on their previous add and does not store their next step.
 
 What can be sampled. A transition at s_t is sampled with the n-step target
     return   = sum_{k<m} discount^k r_{t+k},  m = min(n_step, steps left in the episode)
@@ -131,36 +131,42 @@ class ReplayBuffer:
         return sum(value.nbytes for value in vars(self).values() if isinstance(value, np.ndarray))
 
     def add(self, observations: np.ndarray, actions: np.ndarray, rewards: np.ndarray, next_observations: np.ndarray,
-            terminated: np.ndarray, truncated: np.ndarray) -> None:
-        """One batched env step, every array with leading dimension num_envs (see the module docstring)."""
+            terminated: np.ndarray, truncated: np.ndarray, envs: np.ndarray | None = None) -> None:
+        """One batched env step, every array with leading dimension num_envs (see the module docstring).
+        With `envs` (distinct env indices), one step of those envs only, row i being env envs[i]: for
+        envs whose steps arrive at different times (algos/d4pg.py's actor processes, one env each)."""
+        given = np.arange(self.num_envs) if envs is None else np.asarray(envs, dtype=np.int64).reshape(-1)
+        require(len(np.unique(given)) == len(given) and bool(((given >= 0) & (given < self.num_envs)).all()),
+                "envs", f"distinct env indices in [0, {self.num_envs})", envs)
         observations, next_observations = np.asarray(observations), np.asarray(next_observations)
         actions = np.asarray(actions)
-        expected = (self.num_envs, *self.observation_shape)
+        expected = (len(given), *self.observation_shape)
         require(observations.shape == expected, "observations", f"an array of shape {expected}", observations.shape)
         require(next_observations.shape == expected, "next_observations", f"an array of shape {expected}",
                 next_observations.shape)
-        require(actions.shape == (self.num_envs, *self.action_shape), "actions",
-                f"an array of shape {(self.num_envs, *self.action_shape)}", actions.shape)
+        require(actions.shape == (len(given), *self.action_shape), "actions",
+                f"an array of shape {(len(given), *self.action_shape)}", actions.shape)
         terminated = np.asarray(terminated, dtype=bool)
         ended = terminated | np.asarray(truncated, dtype=bool)
 
-        stored = ~self._skip_next
-        self._skip_next = ended & stored
-        envs = np.flatnonzero(stored)
-        for env in envs[self._awaiting_start[envs]]:
-            self._start_episode(env, observations[env])
+        stored = ~self._skip_next[given]
+        self._skip_next[given] = ended & stored
+        rows = np.flatnonzero(stored)  # the rows stored, and their envs:
+        envs = given[rows]
+        for row in rows[self._awaiting_start[envs]]:
+            self._start_episode(given[row], observations[row])
         positions = self._next_position[envs] - 1  # the current states
         slots = self._slot(envs, positions)
-        self._actions[slots] = actions[envs]
-        self._rewards[slots] = np.asarray(rewards)[envs]
-        self._terminated[slots] = terminated[envs]
-        self._ended[slots] = ended[envs]
-        self._write_states(envs, next_observations[envs, -1] if self.frame_stack > 1 else next_observations[envs])
-        self._awaiting_start[envs] = ended[envs]
+        self._actions[slots] = actions[rows]
+        self._rewards[slots] = np.asarray(rewards)[rows]
+        self._terminated[slots] = terminated[rows]
+        self._ended[slots] = ended[rows]
+        self._write_states(envs, next_observations[rows, -1] if self.frame_stack > 1 else next_observations[rows])
+        self._awaiting_start[envs] = ended[rows]
 
         # the transition n - 1 steps back now has its whole window; an episode end completes all its last windows
         window_starts = positions - (self.n_step - 1)
-        ended_here = ended[envs]
+        ended_here = ended[rows]
         steady = ~ended_here & (window_starts >= self._episode_start[envs])
         complete_envs, complete_positions = [envs[steady]], [window_starts[steady]]
         for env, position in zip(envs[ended_here], positions[ended_here]):
