@@ -25,8 +25,8 @@ Ambiguities of section 7, decided (measurements: docs/algorithms/continuous.md):
   unit bounds).
 - Batch normalisation (section 3: the state input, every actor layer, the critic's layers before the
   action) is an option, --batch-norm, off by default: the paper does not say which statistics the
-  target networks use (here: their own running averages, Polyak-averaged like the weights), and
-  without it the paper's settings learn our check tasks.
+  target networks use (here: their own running averages, Polyak-averaged like the weights), and it
+  did not rescue the paper's settings where they failed here (dmc/cartpole-balance).
 Deviations: time-limit truncations bootstrap (Algorithm 1 writes no terminal case at all); gymnasium's
 autoreset steps are neither counted nor stored. A resumed run repeats the uninterrupted one only
 with --checkpoint-replay (off: a 1e6-transition memory is hundreds of MB per checkpoint).

@@ -219,9 +219,10 @@ def test_the_policy_from_a_checkpoint_plays_as_the_last_evaluation(tmp_path):
 
 
 # Pendulum-v1, Table 1's settings with 1,000 random steps first (softlearning's count for tasks its
-# variants do not list; the MuJoCo 10,000 would be most of this budget): a random policy scores -1246.5.
+# variants do not list; the MuJoCo 10,000 would be most of this budget): at 6k steps, seeds 1-3 scored
+# -156.1, -164.2, -232.8 (about 47 s each at ~130 steps/s, under load); a random policy scores -1246.5.
 PENDULUM_STEPS = 6_000
-PENDULUM_BAR = -600.0
+PENDULUM_BAR = -400.0
 
 
 def test_sac_learns_pendulum_quickly(tmp_path):
