@@ -222,7 +222,8 @@ class Policy(nn.Module):
         self.register_buffer("high", torch.as_tensor(action_space.high, dtype=torch.float32))
 
     def forward(self, observations: torch.Tensor) -> torch.Tensor:
-        return self.low + (self.high - self.low) * (self.body(observations) + 1) / 2
+        # .float(): MuJoCo's observations are float64 (a no-op on the Control Suite's float32)
+        return self.low + (self.high - self.low) * (self.body(observations.float()) + 1) / 2
 
 
 class Critic(nn.Module):
@@ -234,7 +235,7 @@ class Critic(nn.Module):
         self.register_buffer("support", torch.linspace(config.v_min, config.v_max, config.atoms))
 
     def forward(self, observations: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
-        return self.body(torch.cat([observations, actions], -1))
+        return self.body(torch.cat([observations.float(), actions], -1))
 
     def expected(self, observations: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
         """Q(s, a) = E[Z(s, a)] = sum_i p_i z_i."""

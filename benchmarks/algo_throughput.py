@@ -43,6 +43,13 @@ CASES = [
     ("c51", "CartPole-v1", 50_000, {}),
     ("c51", "MinAtar/Breakout-v1", 20_000, {}),
     ("c51", "ALE/Pong-v5", 5_000, {"learning_starts": 1_000}),
+    ("ddpg", "dmc/cartpole-swingup", 5_000, {}),
+    ("ddpg", "HalfCheetah-v5", 5_000, {}),
+    ("d4pg", "dmc/cartpole-swingup", 20_000, {}),  # one update per 8 env steps (samples_per_insert 32, batch 256)
+    # MuJoCo's returns have no known range: D4PG asks for its support (HalfCheetah: up to ~12 reward a step)
+    ("d4pg", "HalfCheetah-v5", 20_000, {"v_min": -200.0, "v_max": 1200.0}),
+    ("sac", "dmc/cartpole-swingup", 5_000, {"learning_starts": 1_000}),  # so that most steps update
+    ("sac", "HalfCheetah-v5", 5_000, {"learning_starts": 1_000}),
 ]
 
 # Identical settings on both sides: OpenAI Baselines' A2C with separate 64-64 tanh networks (SB3's
@@ -62,13 +69,22 @@ DQN_CARTPOLE = {"preset": "classic", "buffer_size": 100_000, "batch_size": 64, "
                 "final_epsilon": 0.04, "epsilon_anneal_steps": 8_000, "anneal_after_learning_starts": False,
                 "optimizer": "adam", "learning_rate": 2.3e-3, "adam_eps": 1e-8, "max_grad_norm": 10.0,
                 "hidden_layers": 2, "hidden_size": 256}
+# SAC: the paper's Table 1 on both sides (SB3's SAC defaults agree: 256-256 ReLU, Adam 3e-4, batch 256, tau 0.005,
+# one update per env step, learned temperature with target entropy -|A|); fewer random steps, so most steps update.
+SAC_HALFCHEETAH = {"learning_starts": 1_000, "batch_size": 256, "hidden_size": 256, "learning_rate": 3e-4}
+# DDPG: the paper's networks (400-300), minibatch 64 and one update per env step on both sides. Not the same
+# on both sides, and not what a step costs: SB3 takes one learning rate for both networks and feeds the
+# action to the critic's first layer (ours: its second, as the paper).
+DDPG_HALFCHEETAH = {"learning_starts": 1_000, "batch_size": 64, "first_layer_units": 400, "second_layer_units": 300}
 # The rows marked sb3_default_threads leave SB3 at torch's default thread count, as it runs out of the box.
 COMPARISONS = [("a2c", "CartPole-v1", 50_000, A2C_CARTPOLE),
                ("a2c", "CartPole-v1", 50_000, {**A2C_CARTPOLE, "sb3_default_threads": True}),
                ("ppo", "CartPole-v1", 50_000, PPO_CARTPOLE),
                ("ppo", "CartPole-v1", 50_000, {**PPO_CARTPOLE, "sb3_default_threads": True}),
                ("dqn", "CartPole-v1", 50_000, DQN_CARTPOLE),
-               ("dqn", "CartPole-v1", 50_000, {**DQN_CARTPOLE, "sb3_default_threads": True})]
+               ("dqn", "CartPole-v1", 50_000, {**DQN_CARTPOLE, "sb3_default_threads": True}),
+               ("sac", "HalfCheetah-v5", 5_000, SAC_HALFCHEETAH),
+               ("ddpg", "HalfCheetah-v5", 5_000, DDPG_HALFCHEETAH)]
 
 
 def run_ours(algo: str, env_id: str, steps: int, overrides: dict) -> dict:
@@ -113,12 +129,32 @@ def sb3_child(algo: str, env_id: str, steps: int, settings: dict) -> None:
                     learning_rate=settings["learning_rate"], max_grad_norm=settings["max_grad_norm"],
                     policy_kwargs={"net_arch": [settings["hidden_size"]] * settings["hidden_layers"]},
                     device="cpu", seed=0)
+    elif algo in ("sac", "ddpg"):
+        model = sb3_off_policy(algo, env_id, settings)
     else:
         model = sb3_actor_critic(algo, env_id, settings)
     start = time.perf_counter()
     model.learn(total_timesteps=steps)
     print(json.dumps({"steps_per_second": steps / (time.perf_counter() - start),
                       "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+
+
+def sb3_off_policy(algo: str, env_id: str, settings: dict):
+    import numpy as np
+    from stable_baselines3 import DDPG, SAC
+    from stable_baselines3.common.env_util import make_vec_env
+    from stable_baselines3.common.noise import OrnsteinUhlenbeckActionNoise
+
+    env = make_vec_env(env_id, n_envs=1, seed=0)
+    common = dict(policy="MlpPolicy", env=env, learning_starts=settings["learning_starts"],
+                  batch_size=settings["batch_size"], train_freq=1, gradient_steps=1, device="cpu", seed=0)
+    if algo == "sac":
+        return SAC(**common, learning_rate=settings["learning_rate"], tau=0.005, gamma=0.99,
+                   policy_kwargs={"net_arch": [settings["hidden_size"]] * 2})
+    actions = env.action_space.shape[0]
+    noise = OrnsteinUhlenbeckActionNoise(np.zeros(actions), 0.2 * np.ones(actions), theta=0.15)
+    return DDPG(**common, tau=0.001, gamma=0.99, action_noise=noise,
+                policy_kwargs={"net_arch": [settings["first_layer_units"], settings["second_layer_units"]]})
 
 
 def sb3_actor_critic(algo: str, env_id: str, settings: dict):
