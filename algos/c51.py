@@ -37,12 +37,12 @@ from torch import nn
 
 import envs
 from common.config import config_class
-from common.distributional import categorical_cross_entropy, categorical_projection
+from common.distributional import categorical_cross_entropy, categorical_projection, fill_support
 from common.replay import Batch
 from common.rundir import RunResult
 from common.value_based import (CLASSIC_NOT_FROM_A_PAPER, MINATAR_2019, ValueBasedConfig, head,
                                 policy_from_checkpoint as greedy_from_checkpoint, torso, train_value_based)
-from core.errors import ConfigError, require
+from core.errors import require
 
 PAPER_SUPPORT = (-10.0, 10.0)  # section 5, for Atari's clipped rewards
 # Per-step reward bounds (gymnasium's classic-control documentation and source): the support is these
@@ -99,16 +99,9 @@ class Config(ValueBasedConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        missing = [name for name in ("v_min", "v_max") if name not in self.given()]
-        if missing:
-            support = support_for(envs.resolve(self.env_id, self.env_protocol, self.env_backend), self.discount)
-            if support is None:
-                raise ConfigError(missing[0], f"v_min and v_max given for {self.env_id} under {self.env_protocol!r}: "
-                                  "the range of its discounted returns is known here only for Atari with reward "
-                                  f"clipping, MinAtar and {sorted(REWARD_BOUNDS)} with discount < 1",
-                                  f"no {' or '.join(missing)}")
-            for name in missing:
-                setattr(self, name, support[name == "v_max"])
+        fill_support(self, lambda: support_for(envs.resolve(self.env_id, self.env_protocol, self.env_backend),
+                                               self.discount),
+                     f"Atari with reward clipping, MinAtar and {sorted(REWARD_BOUNDS)} with discount < 1")
         require(self.atoms >= 2, "atoms", "2 or more", self.atoms)
         require(self.v_min < self.v_max, "v_max", f"a number above v_min = {self.v_min}", self.v_max)
 

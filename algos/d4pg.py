@@ -42,7 +42,7 @@ import envs
 from common.actor_pool import ActorPool, EnvironmentActor, RateLimiter
 from common.async_workers import CPU_CORES, episode_info
 from common.config import RunConfig, config_class
-from common.distributional import categorical_cross_entropy, categorical_projection
+from common.distributional import categorical_cross_entropy, categorical_projection, fill_support
 from common.replay import PrioritizedReplayBuffer, ReplayBuffer
 from common.rundir import RunLogger, RunResult, check_finite
 from core.errors import ConfigError, require
@@ -132,15 +132,9 @@ class Config(RunConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        missing = [name for name in ("v_min", "v_max") if name not in self.given()]
-        if missing:
-            support = support_for(envs.resolve(self.env_id, self.env_protocol, self.env_backend), self.discount)
-            if support is None:
-                raise ConfigError(missing[0], f"v_min and v_max given for {self.env_id}: the range of its returns is "
-                                  f"known here only for the Control Suite and {sorted(REWARD_BOUNDS)}",
-                                  f"no {' or '.join(missing)}")
-            for name in missing:
-                setattr(self, name, support[name == "v_max"])
+        fill_support(self, lambda: support_for(envs.resolve(self.env_id, self.env_protocol, self.env_backend),
+                                               self.discount),
+                     f"the Control Suite and {sorted(REWARD_BOUNDS)}")
         require(self.device in ("auto", "cpu"), "device", "cpu or auto (actors and learner run on the CPU)",
                 self.device)
         require(self.actors >= 0, "actors", "0 (one actor in the learner's process) or more processes", self.actors)

@@ -31,9 +31,7 @@ from __future__ import annotations
 
 import os
 import queue as queue_module
-import sys
 import time
-import traceback
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -44,7 +42,7 @@ from torch import nn
 from torch.nn.utils import parameters_to_vector
 
 import envs
-from common.async_workers import context, worker_seed
+from common.async_workers import context, exit_reporting_the_error, worker_seed
 from common.rundir import peak_rss_mb
 
 # counters shared by the learner and the actors: what the learner sampled, how many transitions its
@@ -247,11 +245,7 @@ def _actor_main(make_actor: Callable[..., EnvironmentActor], args: tuple, link: 
         actor.close()
         link.queue.put(("memory", link.rank, peak_rss_mb()))
     except Exception:
-        link.stop.set()
-        link.queue.put(("error", link.rank, traceback.format_exc()))
-        link.queue.close()
-        link.queue.join_thread()  # the traceback reaches the pipe before the process exits
-        sys.exit(1)
+        exit_reporting_the_error(link)
     except KeyboardInterrupt:  # Ctrl-C reaches the whole process group: the learner reports it
         pass
 

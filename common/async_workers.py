@@ -255,13 +255,19 @@ def _worker_main(worker: Callable, link: WorkerLink, args: tuple) -> None:
         link.stop.set()
         link.queue.put(("diverged", link.rank, str(error)))
     except Exception:
-        link.stop.set()
-        link.queue.put(("error", link.rank, traceback.format_exc()))
-        link.queue.close()
-        link.queue.join_thread()  # the traceback reaches the pipe before the process exits
-        sys.exit(1)
+        exit_reporting_the_error(link)
     except KeyboardInterrupt:  # Ctrl-C reaches the whole process group: the coordinator reports it
         pass
+
+
+def exit_reporting_the_error(link) -> None:
+    """In a child process (an A3C worker, a D4PG actor), in an `except` block: stop the run, send the
+    traceback to the parent through `link.queue`, and exit with code 1."""
+    link.stop.set()
+    link.queue.put(("error", link.rank, traceback.format_exc()))
+    link.queue.close()
+    link.queue.join_thread()  # the traceback reaches the pipe before the process exits
+    sys.exit(1)
 
 
 def episode_info(episode_return: float, length: int) -> dict:

@@ -1,12 +1,32 @@
 """The categorical return distribution of C51 (Bellemare, Dabney & Munos 2017, "A Distributional
 Perspective on Reinforcement Learning", ICML; Algorithm 1), shared by algos/c51.py and algos/d4pg.py:
-the projection of a shifted and shrunk distribution back onto fixed atoms, and the cross-entropy
-loss against the projected target.
+the projection of a shifted and shrunk distribution back onto fixed atoms, the cross-entropy
+loss against the projected target, and the support's bounds taken from the task.
 """
 
 from __future__ import annotations
 
+from typing import Callable
+
 import torch
+
+from core.errors import ConfigError
+
+
+def fill_support(config, task_support: Callable[[], tuple[float, float] | None], known_for: str) -> None:
+    """Set whichever of config.v_min and config.v_max the caller did not give to the task's support
+    (`task_support()`); where the task has none, refuse, naming the missing field and the tasks whose
+    support is known (`known_for`)."""
+    missing = [name for name in ("v_min", "v_max") if name not in config.given()]
+    if not missing:
+        return
+    support = task_support()
+    if support is None:
+        raise ConfigError(missing[0], f"v_min and v_max given for {config.env_id} under {config.env_protocol!r}: "
+                          f"the range of its discounted returns is known here only for {known_for}",
+                          f"no {' or '.join(missing)}")
+    for name in missing:
+        setattr(config, name, support[name == "v_max"])
 
 
 def categorical_projection(next_probabilities: torch.Tensor, returns: torch.Tensor, discounts: torch.Tensor,
