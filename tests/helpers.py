@@ -50,3 +50,20 @@ def random_score(env_id: str) -> float:
             if row["env_id"] == env_id:
                 return float(row["mean"])
     raise KeyError(f"{env_id}: no random-policy score; run python -m benchmarks.random_scores {env_id}")
+
+
+def stop_after_checkpoints(monkeypatch, count: int) -> list[int]:
+    """Make a run die, as a killed process would (no summary), right after its `count`-th checkpoint is
+    written; return the list the steps of the checkpoints written are appended to."""
+    from common.rundir import RunLogger
+
+    original, saved = RunLogger.save_checkpoint, []
+
+    def save_then_die(self):
+        original(self)
+        saved.append(self.step)
+        if len(saved) == count:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(RunLogger, "save_checkpoint", save_then_die)
+    return saved

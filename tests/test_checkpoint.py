@@ -6,8 +6,8 @@ import pytest
 
 import algos
 from common.config import config_from_dict
-from common.rundir import CHECKPOINT, RunLogger
-from helpers import rows_without_wall_time
+from common.rundir import CHECKPOINT
+from helpers import rows_without_wall_time, stop_after_checkpoints
 
 SMALL = {"env_id": "CartPole-v1", "total_steps": 3_000, "eval_interval": 1_000, "eval_episodes": 2, "device": "cpu"}
 SETTINGS = {
@@ -21,20 +21,6 @@ SETTINGS = {
 }
 SYNCHRONOUS = ("reinforce", "a2c", "ppo", "dqn", "c51")
 ASYNCHRONOUS = ("a3c", "async_q")
-
-
-def stop_after_checkpoints(monkeypatch, count: int) -> None:
-    """Make the run die, as a killed process would, right after its `count`-th checkpoint is written."""
-    original = RunLogger.save_checkpoint
-    saved = {"count": 0}
-
-    def save_then_die(self):
-        original(self)
-        saved["count"] += 1
-        if saved["count"] == count:
-            raise KeyboardInterrupt
-
-    monkeypatch.setattr(RunLogger, "save_checkpoint", save_then_die)
 
 
 def interrupted_then_resumed(name, tmp_path, monkeypatch):

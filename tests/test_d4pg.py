@@ -19,9 +19,9 @@ from algos import d4pg
 from common.config import config_from_dict
 from common.distributional import categorical_projection
 from common.replay import ReplayBuffer
-from common.rundir import CHECKPOINT, RunLogger
+from common.rundir import CHECKPOINT
 from core.errors import ConfigError
-from helpers import PROJECT_ROOT, rows_without_wall_time
+from helpers import PROJECT_ROOT, rows_without_wall_time, stop_after_checkpoints
 
 # Measured (docs/algorithms/d4pg.md): a uniformly random policy's mean return.
 RANDOM_PENDULUM = -1246.5  # results/baselines/random_scores.csv, 200 episodes
@@ -175,16 +175,8 @@ def test_the_in_process_mode_repeats_from_its_seed(tmp_path):
 
 def test_a_resumed_run_ends_as_the_uninterrupted_run(tmp_path, monkeypatch):
     config = config_from_dict(d4pg.Config, SMALL)
-    original, saved = RunLogger.save_checkpoint, {"count": 0}
-
-    def save_then_die(self):
-        original(self)
-        saved["count"] += 1
-        if saved["count"] == 2:
-            raise KeyboardInterrupt  # as a killed process: no summary
-
     with monkeypatch.context() as patch:
-        patch.setattr(RunLogger, "save_checkpoint", save_then_die)
+        stop_after_checkpoints(patch, 2)  # as a killed process: no summary
         with pytest.raises(KeyboardInterrupt):
             d4pg.train(config, 3, tmp_path / "resumed")
     assert (tmp_path / "resumed" / CHECKPOINT).exists() and not (tmp_path / "resumed" / "summary.json").exists()

@@ -14,9 +14,9 @@ from common.cli import build_parser, parse
 from common.config import config_from_dict
 from common.off_policy import ActionScale, soft_update
 from common.replay import Batch
-from common.rundir import CHECKPOINT, RunLogger
+from common.rundir import CHECKPOINT
 from core.errors import ConfigError
-from helpers import random_score, rows_without_wall_time
+from helpers import random_score, rows_without_wall_time, stop_after_checkpoints
 
 SHORT = {"env_id": "Pendulum-v1", "total_steps": 1_500, "eval_interval": 500, "eval_episodes": 2, "device": "cpu",
          "first_layer_units": 32, "second_layer_units": 32}
@@ -247,16 +247,8 @@ def test_same_seed_same_losses_and_episodes(tmp_path):
 
 def test_a_resumed_run_ends_as_the_uninterrupted_run(tmp_path, monkeypatch):
     resumable = config(checkpoint_replay=True)
-    original, saved = RunLogger.save_checkpoint, []
-
-    def save_then_die(self):
-        original(self)
-        saved.append(self.step)
-        if len(saved) == 2:
-            raise KeyboardInterrupt
-
     with monkeypatch.context() as patch:
-        patch.setattr(RunLogger, "save_checkpoint", save_then_die)
+        saved = stop_after_checkpoints(patch, 2)
         with pytest.raises(KeyboardInterrupt):
             ddpg.train(resumable, 5, tmp_path / "resumed")
     assert saved == [500, 1000] and not (tmp_path / "resumed" / "summary.json").exists()
@@ -270,14 +262,8 @@ def test_a_resumed_run_ends_as_the_uninterrupted_run(tmp_path, monkeypatch):
 
 
 def test_without_the_replay_a_resumed_run_refills_a_minibatch_before_learning(tmp_path, monkeypatch):
-    original = RunLogger.save_checkpoint
-
-    def save_then_die(self):
-        original(self)
-        raise KeyboardInterrupt
-
     with monkeypatch.context() as patch:
-        patch.setattr(RunLogger, "save_checkpoint", save_then_die)
+        stop_after_checkpoints(patch, 1)
         with pytest.raises(KeyboardInterrupt):
             ddpg.train(config(), 3, tmp_path)
     assert torch.load(tmp_path / CHECKPOINT, weights_only=False)["algorithm"]["replay"] is None

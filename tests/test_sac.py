@@ -13,9 +13,9 @@ from algos import sac
 from common.cli import build_parser
 from common.config import config_from_dict
 from common.replay import Batch
-from common.rundir import CHECKPOINT, RunLogger
+from common.rundir import CHECKPOINT
 from core.errors import ConfigError
-from helpers import random_score, rows_without_wall_time
+from helpers import random_score, rows_without_wall_time, stop_after_checkpoints
 
 SHORT = {"env_id": "Pendulum-v1", "total_steps": 1_500, "eval_interval": 500, "eval_episodes": 2, "device": "cpu",
          "learning_starts": 500, "batch_size": 32, "hidden_size": 32}
@@ -188,16 +188,8 @@ def test_same_seed_same_losses_and_episodes(tmp_path):
 
 def test_a_resumed_run_ends_as_the_uninterrupted_run(tmp_path, monkeypatch):
     resumable = config(checkpoint_replay=True)
-    original, saved = RunLogger.save_checkpoint, []
-
-    def save_then_die(self):
-        original(self)
-        saved.append(self.step)
-        if len(saved) == 2:
-            raise KeyboardInterrupt
-
     with monkeypatch.context() as patch:
-        patch.setattr(RunLogger, "save_checkpoint", save_then_die)
+        saved = stop_after_checkpoints(patch, 2)
         with pytest.raises(KeyboardInterrupt):
             sac.train(resumable, 5, tmp_path / "resumed")
     assert saved == [500, 1000]
