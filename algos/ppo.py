@@ -11,6 +11,7 @@ Presets (auto picks one by family; sources and measurements: docs/algorithms/pol
   eps 0.1, both x alpha falling 1 -> 0, c1 1, c2 0.01, gamma 0.99, lambda 0.95, the Nature CNN
   shared (section 6.4), 10M agent steps = 40M frames; FIRE pressed at reset, as Baselines' wrappers.
 - minatar: Table 5 on MinAtar, which the paper did not run (and whose protocol has no FIRE option).
+- atari_sb3_zoo (NOT the paper's): rl-baselines3-zoo's Atari setting, to compare with Stable-Baselines3.
 - mujoco (continuous actions, DM Control too): Table 3: horizon 2048, 10 epochs, minibatch 64, Adam
   3e-4, eps 0.2, no annealing, no entropy bonus, separate 64-64 tanh networks (6.1), 1M steps; one
   env (Baselines ppo1's run_mujoco); observations and rewards normalised as Baselines ppo2's VecNormalize.
@@ -52,6 +53,7 @@ PAPER = "Schulman et al. 2017, arXiv:1707.06347"
 PRESET_SOURCES = {
     "atari": "Table 5 and section 6.4; FIRE at reset from Baselines' Atari wrappers",
     "minatar": "Table 5, on MinAtar: not run by the paper",
+    "atari_sb3_zoo": "not the paper's: rl-baselines3-zoo's Atari setting under Stable-Baselines3's PPO defaults",
     "mujoco": "Table 3 and sections 6.1-6.2; one env as Baselines ppo1's run_mujoco",
     "classic": "not from the paper: rl-baselines3-zoo's tuned CartPole-v1 setting",
 }
@@ -64,6 +66,10 @@ class Config(RunConfig):
         # Baselines' wrap_deepmind pressed FIRE after every reset in games that need it (FireResetEnv).
         "atari": {"env_protocol": "dqn2015:fire_reset=true"},
         "minatar": {},
+        # rl-baselines3-zoo hyperparams/ppo.yml, `atari`: Table 5 but n_epochs 4 and vf_coef 0.5, under SB3's PPO
+        # defaults (advantages standardised per minibatch, no value clipping): experiments/ppo_atari_parity.yaml.
+        "atari_sb3_zoo": {"env_protocol": "dqn2015:fire_reset=true", "epochs": 4, "value_coef": 0.5,
+                          "normalize_advantages": "minibatch"},
         # Table 3; normalisation: Baselines ppo2's VecNormalize (its MuJoCo benchmark setting); our eval_interval.
         "mujoco": dict(num_envs=1, n_steps=2048, epochs=10, minibatch_size=64, learning_rate=3e-4, anneal_lr=False,
                        clip_range=0.2, anneal_clip=False, entropy_coef=0.0, shared_network=False,

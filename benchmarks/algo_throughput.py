@@ -1,7 +1,6 @@
 """Training throughput and peak memory of every algorithm, and Stable-Baselines3 at identical
 hyperparameters on CartPole as a yardstick (ratio ours / theirs).
 
-    pip install -r requirements-bench.txt      # Stable-Baselines3, a benchmark-only dependency
     python -m benchmarks.algo_throughput [--only a2c,ppo] [--output results/benchmarks/algo_throughput.md]
 
 Each row is one fresh process (so peak RSS is that run's own) training for a fixed number of steps

@@ -52,7 +52,7 @@ RANDOM_SCORES = PROJECT_ROOT / "results" / "baselines" / "random_scores.csv"
 CLAIM_KINDS = ("better", "at_least_as_good", "matches_published")
 CLAIM_SCORES = ("final", "auc", "auc_wall_clock", "at_equal_wall_clock")
 AGGREGATES = ("iqm", "median", "mean")
-JUDGING_TIERS = ("nightly", "paper")
+JUDGING_TIERS = ("nightly", "paper", "reference")
 
 
 @dataclass(frozen=True)

@@ -42,7 +42,7 @@ from envs.scores import TABLES
 from runner.claims import (AGGREGATES, CLAIM_KINDS, CLAIM_SCORES, JUDGING_TIERS, PUBLISHED_DIR, Claim, Expectation,
                            Normalization, published_entries, random_scores)
 
-TIERS = ("smoke", "nightly", "paper")
+TIERS = ("smoke", "nightly", "paper", "reference")
 
 
 class SpecError(ValueError):

@@ -42,11 +42,12 @@ def plan(spec: Spec, tier_name: str, results: Path, seeds: int | None = None) ->
     tier: Tier = spec.tiers[tier_name]
     seed_list = range(seeds if seeds is not None else tier.seeds)
     experiment_dir = results / tier_name / spec.name
+    # Seed-major: a sweep stopped half-way has every variant on every task for its first seeds, which compare.
     return [
         Job(spec.name, variant.name, variant.algo, env_id, seed,
             spec.run_config(variant, env_id, tier.for_variant(variant.name)),
             str(experiment_dir / "runs" / variant.name / path_part(env_id) / f"seed_{seed}"))
-        for variant in spec.variants for env_id in tier.for_variant(variant.name).environments for seed in seed_list
+        for seed in seed_list for variant in spec.variants for env_id in tier.for_variant(variant.name).environments
     ]
 
 
