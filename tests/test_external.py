@@ -1,6 +1,7 @@
 """An outside algorithm (examples/random_agent.py, named by its module path) runs in a spec beside ours, and its
 claim is judged; a module that is not an algorithm is refused with the field."""
 
+import csv
 import json
 
 import pytest
@@ -39,3 +40,33 @@ def test_a_module_that_is_not_an_algorithm_is_refused(tmp_path, algo, expected):
         load_spec(path)
     assert "variants.theirs.algo" in str(error.value) and expected in str(error.value)
     assert yaml.safe_load(path.read_text())  # the spec itself is valid YAML: the algorithm is what is wrong
+
+
+def test_the_sb3_reference_trains_checkpoints_and_resumes_from_its_step(tmp_path, monkeypatch):
+    """examples/sb3_ppo.py (experiments/ppo_atari_parity.yaml's reference): a run killed after its first
+    checkpoint continues from that step, keeping the rows written before, and ends at the budget."""
+    from examples import sb3_ppo
+    from helpers import stop_after_checkpoints
+
+    config = sb3_ppo.Config(env_id="ALE/Pong-v5", env_protocol="dqn2015:fire_reset=true", n_envs=2, n_steps=64,
+                            batch_size=64, total_steps=512, eval_interval=256, eval_episodes=1)
+    saved = stop_after_checkpoints(monkeypatch, 1)
+    with pytest.raises(KeyboardInterrupt):
+        sb3_ppo.train(config, seed=0, run_dir=tmp_path)
+    assert saved == [256] and not (tmp_path / "summary.json").exists()
+    monkeypatch.undo()
+    result = sb3_ppo.train(config, seed=0, run_dir=tmp_path, resume=True)
+    assert result.steps == 512
+    evals = [int(row["step"]) for row in csv.DictReader(open(tmp_path / "eval.csv"))]
+    assert evals == [256, 512]  # the first evaluation survived the kill; nothing before 256 was redone
+    settings = json.loads((tmp_path / "sb3_settings.json").read_text())
+    assert settings["n_epochs"] == 4 and settings["normalize_advantage"] is True and settings["clip_range_vf"] is None
+    record = json.loads((tmp_path / "config.json").read_text())["protocol"]
+    assert record["training"]["env_id"] == "PongNoFrameskip-v4" and record["fire_reset"] is True
+
+
+def test_the_sb3_reference_refuses_a_task_that_is_not_atari():
+    from examples import sb3_ppo
+
+    with pytest.raises(ValueError, match="env_id"):
+        sb3_ppo.Config(env_id="CartPole-v1")
