@@ -10,10 +10,10 @@ import os
 from pathlib import Path
 
 
-def write_atomic(path: Path, text: str) -> None:
+def write_atomic(path: Path, data: str | bytes) -> None:
     temp = path.with_name(f".{path.name}.tmp")
-    with open(temp, "w") as handle:
-        handle.write(text)
+    with open(temp, "wb" if isinstance(data, bytes) else "w") as handle:
+        handle.write(data)
         handle.flush()
         os.fsync(handle.fileno())
     os.replace(temp, path)

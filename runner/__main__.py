@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import time
 from pathlib import Path
 
 from tqdm import tqdm
@@ -19,6 +20,8 @@ from common.rundir import git_commit
 from runner.backends import LocalBackend
 from runner.spec import TIERS, SpecError, load_spec
 from runner.sweep import forget_other_commits, is_done, plan, resumable, write_plan
+
+LOG_STATUS_SECONDS = 60
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -37,6 +40,18 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--seeds", type=int, default=None, metavar="N", help="override the tier's number of seeds")
     parser.add_argument("--workers", type=int, default=os.cpu_count(), metavar="N",
                         help="runs at the same time, one process each (default: the number of cores)")
+    parser.add_argument("--backend", choices=("local", "ray"), default="local",
+                        help="where runs execute: local (one OS process per run on this machine) or ray (one Ray "
+                             "task per run on a cluster; docs/ray.md)")
+    parser.add_argument("--address", default=None, metavar="auto|HOST:PORT",
+                        help="ray: the cluster to join (auto: the one `ray start` made on this machine); without it "
+                             "a Ray instance with --workers CPUs is started here")
+    parser.add_argument("--retries", type=int, default=3, metavar="N",
+                        help="ray: how many times a run lost with its node is started again, from its last "
+                             "checkpoint (default: %(default)s)")
+    parser.add_argument("--shared-fs", action="store_true",
+                        help="ray: every node sees the results directory at the same path, so runs write in place "
+                             "(default: runs work on their node and send their files to the driver)")
     parser.add_argument("--rerun-other-commits", action="store_true",
                         help="run again the finished (or interrupted) runs that other code made, i.e. whose config.json "
                              "records another git commit than the checkout's: what a nightly regression benchmark "
@@ -64,6 +79,10 @@ def main(argv: list[str] | None = None) -> int:
         fail(f"--workers: expected a positive number, got {args.workers}")
     if args.seeds is not None and args.seeds < 1:
         fail(f"--seeds: expected a positive number, got {args.seeds}")
+    if args.retries < 0:
+        fail(f"--retries: expected 0 or more, got {args.retries}")
+    if args.backend != "ray" and (args.address or args.shared_fs):
+        fail("--address and --shared-fs: expected only with --backend ray")
     paths = args.specs or sorted((PROJECT_ROOT / "experiments").glob("*.yaml"))
     try:
         specs = [load_spec(path) for path in paths]
@@ -108,7 +127,10 @@ def main(argv: list[str] | None = None) -> int:
         progress.update(1)
 
     try:
-        LocalBackend(args.workers).run(pending, on_done)
+        if args.backend == "ray":
+            run_on_ray(args, specs, pending, on_done, progress)
+        else:
+            LocalBackend(args.workers).run(pending, on_done)
     except KeyboardInterrupt:
         progress.close()
         print("interrupted: finished runs are kept; run the same command again to resume", file=sys.stderr)
@@ -120,6 +142,30 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  {job.run_dir}", file=sys.stderr)
         return 1
     return 0
+
+
+def run_on_ray(args: argparse.Namespace, specs: list, jobs: list, on_done, progress: tqdm) -> None:
+    from runner.ray_backend import RayBackend  # Ray is imported only when asked for
+    from runner.resources import run_resources
+
+    said = {job.run_dir: spec.tiers[args.tier].for_variant(job.variant).resources  # what the spec says a run needs
+            for spec in specs for job in plan(spec, args.tier, args.results, args.seeds)}
+    interactive, last_line = sys.stderr.isatty(), [0.0]
+
+    def show(status: dict) -> None:
+        left = status["seconds_left"]
+        text = (f"done {status['done']}, running {status['running']}, failed {status['failed']}, retried "
+                f"{status['retried']}, {status['steps_per_second']:,.0f} steps/s, "
+                f"{'?' if left is None else f'{left / 60:,.0f} min'} left")
+        if interactive:
+            progress.set_postfix_str(text)
+        elif time.monotonic() - last_line[0] >= LOG_STATUS_SECONDS:  # a log file gets a line a minute
+            last_line[0] = time.monotonic()
+            progress.write(f"  status: {text}")
+
+    backend = RayBackend(args.address, args.retries, args.shared_fs, lambda job: run_resources(job, said[job.run_dir]),
+                         local_cpus=args.workers)
+    backend.run(jobs, on_done, show)
 
 
 if __name__ == "__main__":

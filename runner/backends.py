@@ -1,8 +1,11 @@
 """Where runs execute. A backend takes jobs and reports each one's summary as it finishes; the
-sweep neither knows nor cares whether that happens in local processes or (later) on a Ray cluster."""
+sweep neither knows nor cares whether that happens in local processes or on a Ray cluster
+(runner/ray_backend.py)."""
 
 from __future__ import annotations
 
+import ctypes
+import signal
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor, as_completed
@@ -14,6 +17,7 @@ from runner.sweep import Job, prepare, read_summary
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 LOG_TAIL_LINES = 30
+PR_SET_PDEATHSIG = 1  # prctl option: the signal a child gets when its parent dies (linux/prctl.h)
 
 
 class Backend(Protocol):
@@ -40,16 +44,31 @@ class LocalBackend:
 
 def run_in_subprocess(job: Job) -> dict:
     resuming = prepare(job)
-    log_path = Path(job.run_dir) / "log.txt"
-    with open(log_path, "a" if resuming else "w") as log:
-        if resuming:
-            log.write("\n--- resumed from checkpoint.pt after an interruption ---\n")
+    return execute(Path(job.run_dir), "resumed from checkpoint.pt after an interruption" if resuming else None)
+
+
+def execute(run_dir: Path, resume_note: str | None) -> dict:
+    """`python -m runner.job RUN_DIR` (job.json, and a checkpoint to continue when resuming) in a child
+    process that dies with this one; its output goes to log.txt. Returns the run's summary, written as
+    failed when the process died before the run could say how it ended."""
+    log_path = run_dir / "log.txt"
+    with open(log_path, "a" if resume_note else "w") as log:
+        if resume_note:
+            log.write(f"\n--- {resume_note} ---\n")
             log.flush()
-        process = subprocess.run([sys.executable, "-m", "runner.job", job.run_dir], stdout=log,
-                                 stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=PROJECT_ROOT)
-    summary = read_summary(job.run_dir)
-    if summary is None:  # the process died before the run could say how it ended
+        process = subprocess.run([sys.executable, "-m", "runner.job", str(run_dir)], stdout=log,
+                                 stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=PROJECT_ROOT,
+                                 preexec_fn=die_with_parent)
+    summary = read_summary(run_dir)
+    if summary is None:
         tail = "".join(log_path.read_text(errors="replace").splitlines(keepends=True)[-LOG_TAIL_LINES:])
         summary = {"status": "failed", "score": None, "error": f"exit code {process.returncode}; log ends:\n{tail}"}
-        write_json(Path(job.run_dir) / "summary.json", summary)
+        write_json(run_dir / "summary.json", summary)
     return summary
+
+
+def die_with_parent() -> None:
+    """In the child, before it starts: be killed when the process that started it dies (Linux), so that a
+    sweep killed outright, or a Ray worker lost with its node, leaves no orphan writing into a run directory."""
+    if sys.platform.startswith("linux"):
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)

@@ -21,6 +21,11 @@ A tier may give a variant its own environments, budget or overrides, with the re
 
     nightly: {..., variants: {a3c: {total_steps: 180000, why: "equal wall-clock: ..."}}}
 
+and may say what one run needs of a cluster node (the Ray backend packs runs by it; what is not said
+comes from the run's settings, runner/resources.py), for the whole tier or one variant:
+
+    paper: {..., resources: {cpus: 1, gpus: 0.25, memory_gb: 10}}
+
 Every error names the file, the field and what was expected; a key written twice in one mapping
 (which YAML would silently resolve to the last value) names the line of the second one.
 """
@@ -69,6 +74,8 @@ class Tier:
     """variant name -> the Tier that variant runs (its own environments, budget or overrides)"""
     why: str = ""
     """in a variant's own Tier: why its settings differ from the tier's"""
+    resources: dict = field(default_factory=dict)
+    """what one run asks of a cluster node, where the spec says it: cpus, gpus, memory_gb (runner/resources.py)"""
 
     def for_variant(self, name: str) -> Tier:
         return self.per_variant.get(name, self)
@@ -183,7 +190,8 @@ def _tier_environments(body: dict, environments: tuple[str, ...], path: Path, fi
 
 
 def _tier(body: object, environments: tuple[str, ...], variant_names: list[str], path: Path, field: str) -> Tier:
-    body = _mapping(body, path, field, ("total_steps", "seeds", "eval_interval"), ("environments", "overrides", "variants"))
+    body = _mapping(body, path, field, ("total_steps", "seeds", "eval_interval"),
+                    ("environments", "overrides", "variants", "resources"))
     tier_envs = _tier_environments(body, environments, path, field)
     tier = Tier(
         total_steps=_per_environment(body["total_steps"], tier_envs, path, f"{field}.total_steps"),
@@ -191,6 +199,7 @@ def _tier(body: object, environments: tuple[str, ...], variant_names: list[str],
         eval_interval=_per_environment(body["eval_interval"], tier_envs, path, f"{field}.eval_interval"),
         environments=tier_envs,
         overrides=_free_mapping(body.get("overrides", {}), path, f"{field}.overrides"),
+        resources=_resources(body.get("resources", {}), path, f"{field}.resources"),
     )
     if tier.seeds < 1:
         raise SpecError(path, f"{field}.seeds", "a positive number of seeds", tier.seeds)
@@ -199,7 +208,8 @@ def _tier(body: object, environments: tuple[str, ...], variant_names: list[str],
         own_field = f"{field}.variants.{name}"
         if name not in variant_names:
             raise SpecError(path, own_field, f"one of the spec's variants {variant_names}", name)
-        own = _mapping(own, path, own_field, ("why",), ("environments", "total_steps", "eval_interval", "overrides"))
+        own = _mapping(own, path, own_field, ("why",),
+                       ("environments", "total_steps", "eval_interval", "overrides", "resources"))
         _typed(own["why"], str, path, f"{own_field}.why")
         own_envs = _tier_environments(own, tier_envs, path, own_field) if "environments" in own else tier_envs
         steps = {env_id: tier.total_steps[env_id] for env_id in own_envs}
@@ -211,8 +221,19 @@ def _tier(body: object, environments: tuple[str, ...], variant_names: list[str],
             eval_interval=_per_environment(own["eval_interval"], own_envs, path, f"{own_field}.eval_interval")
             if "eval_interval" in own else interval,
             overrides={**tier.overrides, **_free_mapping(own.get("overrides", {}), path, f"{own_field}.overrides")},
+            resources={**tier.resources, **_resources(own.get("resources", {}), path, f"{own_field}.resources")},
             why=own["why"])
     return replace(tier, per_variant=per_variant)
+
+
+def _resources(value: object, path: Path, field: str) -> dict:
+    """cpus (> 0), gpus (>= 0, fractions share a GPU), memory_gb (> 0): each optional."""
+    body = _mapping(value, path, field, (), ("cpus", "gpus", "memory_gb"))
+    for key, amount in body.items():
+        _typed(amount, (int, float), path, f"{field}.{key}")
+        if amount < 0 or (amount == 0 and key != "gpus"):
+            raise SpecError(path, f"{field}.{key}", "0 or more GPUs" if key == "gpus" else "a positive amount", amount)
+    return dict(body)
 
 
 def _text(value: object, path: Path, field: str) -> str:
