@@ -41,12 +41,12 @@ from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 from common.rundir import CHECKPOINT
 from core.files import write_atomic, write_json
 from runner.backends import PROJECT_ROOT, execute, run_in_subprocess
+from runner.resources import GB
 from runner.sweep import FINISHED, Job, prepare, read_summary
 
 STATUS_SECONDS = 2.0  # how often the driver asks for progress
 CHECKPOINT_POLL_SECONDS = 0.5  # how often a run's node looks for a new checkpoint to send home
 SUMMARY = "summary.json"
-GB = 1024 ** 3
 
 
 @ray.remote(num_cpus=0)
