@@ -2,7 +2,8 @@
 (`algo: examples.sb3_ppo`, docs/external_algorithms.md): the reference our Atari path is compared
 with in experiments/ppo_atari_parity.yaml.
 
-Training is entirely SB3's, as rl-zoo runs it: the game's NoFrameskip-v4 id, a Monitor (whole games,
+Training is entirely SB3's, as rl-zoo runs it (or, with `env_path: ours`, SB3's learner on our training
+envs): the game's NoFrameskip-v4 id, a Monitor (whole games,
 raw scores), SB3's AtariWrapper (1..30 no-ops, frame skip 4 with a max over the last two frames, a lost
 life ends the training episode, FIRE then action 2 after every reset, 84x84 grayscale by cv2 INTER_AREA,
 rewards clipped to their sign), VecFrameStack(4), PPO with CnnPolicy (the Nature CNN, shared by policy
@@ -33,6 +34,7 @@ from core.errors import ConfigError, require
 from core.files import write_json
 
 RL_ZOO = "rl-baselines3-zoo hyperparams/ppo.yml, entry `atari`"
+ENV_PATHS = ("sb3", "ours")
 
 
 @config_class
@@ -57,6 +59,9 @@ class Config(RunConfig):
     """entropy bonus weight (rl-zoo atari: ent_coef 0.01)"""
     frame_stack: int = 4
     """frames stacked by VecFrameStack (rl-zoo atari: frame_stack 4)"""
+    env_path: str = "sb3"
+    """sb3: SB3's AtariWrapper on the NoFrameskip-v4 game, as rl-zoo trains; ours: the suite's training envs under
+    env_protocol (SB3's learner on our environments: which side of a difference the environments are on)"""
     total_steps: int = 10_000_000
     """training budget in agent steps summed over envs (rl-zoo atari: n_timesteps 1e7)"""
     score_rule: str = "train_last_100"
@@ -66,6 +71,7 @@ class Config(RunConfig):
         super().__post_init__()
         require(envs.family_of(self.env_id)[0] == "atari", "env_id", "an Atari game (ALE/<Game>-v5)", self.env_id)
         reference_game(self.env_id)
+        require(self.env_path in ENV_PATHS, "env_path", f"one of {list(ENV_PATHS)}", self.env_path)
         for name in ("n_envs", "n_steps", "n_epochs", "batch_size", "frame_stack"):
             require(getattr(self, name) > 0, name, "a positive number", getattr(self, name))
         require(self.learning_rate > 0, "learning_rate", "a positive number", self.learning_rate)
@@ -99,17 +105,24 @@ def train(config: Config, seed: int, run_dir: Path | str, resume: bool = False) 
     from stable_baselines3 import PPO
     from stable_baselines3.common.callbacks import BaseCallback
     from stable_baselines3.common.env_util import make_atari_env
-    from stable_baselines3.common.vec_env import VecFrameStack
+    from stable_baselines3.common.vec_env import DummyVecEnv, VecFrameStack
 
     torch.set_num_threads(config.torch_threads)
     environment = envs.resolve(config.env_id, config.env_protocol, config.env_backend)
-    game = reference_game(config.env_id)
-    training_env = {"env_id": game, "wrappers": "Monitor, SB3 AtariWrapper (defaults), VecFrameStack",
-                    "frame_stack": config.frame_stack, "source": RL_ZOO,
-                    "evaluation": "the suite's envs under the protocol above"}
-    # What trained is SB3's env path; what evaluated is ours: the record says both.
-    environment = dataclasses.replace(environment, record={**environment.record, "training": training_env})
-    env = VecFrameStack(make_atari_env(game, n_envs=config.n_envs, seed=seed), n_stack=config.frame_stack)
+    if config.env_path == "sb3":
+        game = reference_game(config.env_id)
+        training_env = {"env_id": game, "wrappers": "Monitor, SB3 AtariWrapper (defaults), VecFrameStack",
+                        "frame_stack": config.frame_stack, "source": RL_ZOO,
+                        "evaluation": "the suite's envs under the protocol above"}
+        # What trained is SB3's env path; what evaluated is ours: the record says both.
+        environment = dataclasses.replace(environment, record={**environment.record, "training": training_env})
+        env = VecFrameStack(make_atari_env(game, n_envs=config.n_envs, seed=seed), n_stack=config.frame_stack)
+        frames_per_length_unit = 4  # the Monitor counts emulator frames
+    else:
+        # Our training envs one by one (their frames already stacked, channels first): SB3 resets each at its end.
+        env = DummyVecEnv([lambda: envs.make_single(environment, training=True)] * config.n_envs)
+        env.seed(seed)
+        frames_per_length_unit = 1  # our episode statistics count agent steps
     model = PPO("CnnPolicy", env, n_steps=config.n_steps, n_epochs=config.n_epochs, batch_size=config.batch_size,
                 learning_rate=lambda remaining: config.learning_rate * remaining,
                 clip_range=lambda remaining: config.clip_range * remaining,
@@ -129,10 +142,10 @@ def train(config: Config, seed: int, run_dir: Path | str, resume: bool = False) 
                 step = self.num_timesteps
                 ended = [info["episode"] for info in self.locals["infos"] if "episode" in info]
                 if ended:
-                    # The Monitor counts emulator frames; the suite counts agent steps (4 frames each, the
-                    # no-op frames of a reset aside).
+                    # The suite counts agent steps (4 frames each, the no-op frames of a reset aside).
+                    lengths = [episode["l"] // frames_per_length_unit for episode in ended]
                     log.log_episodes(step, {"episode": {"r": np.array([episode["r"] for episode in ended]),
-                                                        "l": np.array([episode["l"] // 4 for episode in ended])},
+                                                        "l": np.array(lengths)},
                                             "_episode": np.ones(len(ended), dtype=bool)})
                 log.advance(step)
                 log.evaluate_if_due(step, act)

@@ -145,6 +145,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def run_on_ray(args: argparse.Namespace, specs: list, jobs: list, on_done, progress: tqdm) -> None:
+    if not jobs:
+        return  # every run has finished: no cluster to reach
     from runner.ray_backend import RayBackend  # Ray is imported only when asked for
     from runner.resources import run_resources
 

@@ -70,3 +70,17 @@ def test_the_sb3_reference_refuses_a_task_that_is_not_atari():
 
     with pytest.raises(ValueError, match="env_id"):
         sb3_ppo.Config(env_id="CartPole-v1")
+
+
+def test_the_sb3_learner_also_trains_on_our_environments(tmp_path):
+    """env_path ours: SB3's PPO on the suite's training envs (frames stacked by us, channels first)."""
+    from examples import sb3_ppo
+
+    config = sb3_ppo.Config(env_id="ALE/Pong-v5", env_protocol="dqn2015:fire_reset=true", env_path="ours", n_envs=2,
+                            n_steps=64, batch_size=64, total_steps=256, eval_interval=256, eval_episodes=1)
+    result = sb3_ppo.train(config, seed=0, run_dir=tmp_path)
+    assert result.status == "completed" and result.steps == 256
+    record = json.loads((tmp_path / "config.json").read_text())["protocol"]
+    assert "training" not in record and record["protocol"] == "dqn2015"  # what trained is what the record says
+    with pytest.raises(ValueError, match="env_path"):
+        sb3_ppo.Config(env_id="ALE/Pong-v5", env_path="theirs")

@@ -75,6 +75,10 @@ def test_a_sweep_survives_losing_a_node(tmp_path, two_nodes):
     evaluations = [int(line.split(",")[0]) for line in (resumed / "eval.csv").read_text().splitlines()[1:]]
     assert evaluations == sorted(set(evaluations)) and evaluations[-1] >= LONG_STEPS  # no step evaluated twice
 
+    again = sweep(spec, results, "--backend", "ray", "--address", cluster.address)  # a driver started again
+    output, _ = again.communicate(timeout=300)
+    assert again.returncode == 0 and "4 already finished, 0 to run" in output, output
+
 
 def test_ray_and_local_processes_give_the_same_scores(tmp_path, two_nodes):
     cluster, _ = two_nodes
