@@ -48,6 +48,28 @@ def test_gae_with_lambda_one_gives_the_bootstrapped_returns_of_a2c():
     torch.testing.assert_close(returns, n_step_returns(rewards, values, terminated, truncated, 0.9))
 
 
+def test_gae_gives_the_step_by_step_recursion_bit_for_bit():
+    # gae computes the TD errors of all steps at once for speed: the numbers must be the recursion's own, not
+    # merely close, so that a seeded run's results do not change.
+    def step_by_step(rewards, values, terminated, truncated, gamma, lam):
+        advantages, running = torch.empty_like(rewards), torch.zeros_like(values[-1])
+        for t in reversed(range(len(rewards))):
+            delta = rewards[t] + gamma * torch.where(terminated[t], torch.zeros_like(running), values[t + 1]) - values[t]
+            running = delta + gamma * lam * torch.where(terminated[t] | truncated[t], torch.zeros_like(running), running)
+            advantages[t] = running
+        return advantages
+
+    generator = torch.Generator().manual_seed(1)
+    for steps, envs_count in [(128, 4), (128, 8), (2048, 1), (5, 16)]:
+        rewards = torch.randn(steps, envs_count, generator=generator)
+        values = torch.randn(steps + 1, envs_count, generator=generator) * 10
+        ends = torch.rand(steps, envs_count, generator=generator)
+        terminated, truncated = ends < 0.05, (ends >= 0.05) & (ends < 0.08)
+        advantages, returns = ppo.gae(rewards, values, terminated, truncated, gamma=0.99, lam=0.95)
+        assert torch.equal(advantages, step_by_step(rewards, values, terminated, truncated, 0.99, 0.95))
+        assert torch.equal(returns, advantages + values[:-1])
+
+
 def crafted_minibatch():
     # ratios 1.5, 0.5, 1.5, 1.1 with advantages +2, -1, -1, +2 and clip 0.2:
     #   1.5 * 2 = 3.0   vs 1.2 * 2  = 2.4    min 2.4, the clipped term: no gradient
@@ -100,6 +122,19 @@ def test_entropy_through_the_action_head():
     assert uniform.entropy().item() == pytest.approx(math.log(4))
     gaussian = ActionHead(2, discrete=False)(torch.zeros(1, 2))  # log std starts at 0: std 1
     assert gaussian.entropy().item() == pytest.approx(2 * 0.5 * math.log(2 * math.pi * math.e))  # 2.837877
+
+
+@pytest.mark.parametrize("batch", [(), (1,), (8,), (3, 5)])
+def test_sampled_actions_are_the_categorical_distributions_own(batch):
+    # ActionHead.act samples without building a Categorical: the same random stream must give the same actions.
+    logits = torch.randn(*batch, 6, generator=torch.Generator().manual_seed(3)) * 3
+    torch.manual_seed(7)
+    expected = torch.stack([torch.distributions.Categorical(logits=logits).sample() for _ in range(50)])
+    torch.manual_seed(7)
+    actions = torch.stack([ActionHead(6, discrete=True).act(logits, deterministic=False) for _ in range(50)])
+    assert actions.shape == (50, *batch)
+    assert torch.equal(actions, expected)
+    assert len(actions.unique()) > 1  # the draws are random, not a constant both sides would agree on
 
 
 @pytest.mark.parametrize("shape, dtype", [((4, 84, 84), np.uint8), ((10, 10, 4), np.bool_)])
