@@ -7,6 +7,10 @@ Each row is one fresh process (so peak RSS is that run's own) training for a fix
 with one evaluation episode at the end; steps/s counts training only (summary.json excludes
 evaluation time). Not a test: the numbers depend on the machine and its load, so every row shows the
 1-minute load average before it started. A3C's peak RSS adds up its worker processes' peaks.
+
+Before and after: each row also shows the steps/s of the same (algorithm, environment) in the table the run
+replaces (the --output file as committed), and the ratio now / then. PPO on CartPole at CleanRL ppo.py's
+settings is compared with CleanRL's figure from a manual run (CleanRL is not installable at our pins).
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from benchmarks.ppo_step_breakdown import CLEANRL_CARTPOLE, CLEANRL_STEPS_PER_SECOND
 from core.files import write_atomic
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -62,6 +67,9 @@ PPO_CARTPOLE = {"preset": "classic", "num_envs": 8, "n_steps": 32, "epochs": 20,
                 "learning_rate": 1e-3, "anneal_lr": True, "clip_range": 0.2, "anneal_clip": True, "discount": 0.98,
                 "gae_lambda": 0.8, "value_coef": 0.5, "entropy_coef": 0.0, "max_grad_norm": 0.5, "adam_eps": 1e-5,
                 "normalize_advantages": "minibatch", "shared_network": False}
+# CleanRL ppo.py's defaults; SB3's clipped value loss (clip_range_vf) clips the prediction where CleanRL takes the
+# larger of the clipped and unclipped errors: the same arithmetic per minibatch, not the same numbers.
+PPO_CLEANRL = {key: value for key, value in CLEANRL_CARTPOLE.items() if key != "env_id"}
 # rl-zoo's tuned CartPole-v1 DQN (hyperparams/dqn.yml; our classic preset differs), every setting spelled out.
 DQN_CARTPOLE = {"preset": "classic", "buffer_size": 100_000, "batch_size": 64, "learning_starts": 1_000,
                 "train_frequency": 256, "gradient_steps": 128, "target_update_period": 10, "discount": 0.99, "n_step": 1,
@@ -76,14 +84,15 @@ SAC_HALFCHEETAH = {"learning_starts": 1_000, "batch_size": 256, "hidden_size": 2
 # action to the critic's first layer (ours: its second, as the paper).
 DDPG_HALFCHEETAH = {"learning_starts": 1_000, "batch_size": 64, "first_layer_units": 400, "second_layer_units": 300}
 # The rows marked sb3_default_threads leave SB3 at torch's default thread count, as it runs out of the box.
-COMPARISONS = [("a2c", "CartPole-v1", 50_000, A2C_CARTPOLE),
-               ("a2c", "CartPole-v1", 50_000, {**A2C_CARTPOLE, "sb3_default_threads": True}),
-               ("ppo", "CartPole-v1", 50_000, PPO_CARTPOLE),
-               ("ppo", "CartPole-v1", 50_000, {**PPO_CARTPOLE, "sb3_default_threads": True}),
-               ("dqn", "CartPole-v1", 50_000, DQN_CARTPOLE),
-               ("dqn", "CartPole-v1", 50_000, {**DQN_CARTPOLE, "sb3_default_threads": True}),
-               ("sac", "HalfCheetah-v5", 5_000, SAC_HALFCHEETAH),
-               ("ddpg", "HalfCheetah-v5", 5_000, DDPG_HALFCHEETAH)]
+COMPARISONS = [("a2c", "CartPole-v1", 50_000, "Baselines A2C", A2C_CARTPOLE),
+               ("a2c", "CartPole-v1", 50_000, "Baselines A2C", {**A2C_CARTPOLE, "sb3_default_threads": True}),
+               ("ppo", "CartPole-v1", 50_000, "rl-zoo", PPO_CARTPOLE),
+               ("ppo", "CartPole-v1", 50_000, "rl-zoo", {**PPO_CARTPOLE, "sb3_default_threads": True}),
+               ("ppo", "CartPole-v1", 50_000, "CleanRL ppo.py", PPO_CLEANRL),
+               ("dqn", "CartPole-v1", 50_000, "rl-zoo", DQN_CARTPOLE),
+               ("dqn", "CartPole-v1", 50_000, "rl-zoo", {**DQN_CARTPOLE, "sb3_default_threads": True}),
+               ("sac", "HalfCheetah-v5", 5_000, "SAC Table 1", SAC_HALFCHEETAH),
+               ("ddpg", "HalfCheetah-v5", 5_000, "DDPG paper", DDPG_HALFCHEETAH)]
 
 
 def run_ours(algo: str, env_id: str, steps: int, overrides: dict) -> dict:
@@ -175,10 +184,23 @@ def sb3_actor_critic(algo: str, env_id: str, settings: dict):
         model = PPO(**common, learning_rate=annealed(settings["learning_rate"], settings["anneal_lr"]),
                     clip_range=annealed(settings["clip_range"], settings["anneal_clip"]),
                     batch_size=settings["minibatch_size"], n_epochs=settings["epochs"],
-                    gae_lambda=settings["gae_lambda"], normalize_advantage=True)
+                    gae_lambda=settings["gae_lambda"], normalize_advantage=True,
+                    clip_range_vf=settings["clip_range"] if settings.get("clip_value_loss") else None)
     else:
         raise ValueError(f"no Stable-Baselines3 translation for {algo}")
     return model
+
+
+def steps_per_second_before(table: Path) -> dict[tuple[str, str], str]:
+    """(algorithm, environment) -> steps/s in the first table of an earlier run's Markdown, if there is one."""
+    if not table.exists():
+        return {}
+    before = {}
+    for line in table.read_text().split("## ")[0].splitlines():
+        cells = [cell.strip() for cell in line.strip("|").split("|")]
+        if len(cells) >= 5 and cells[4].replace(",", "").isdigit():
+            before[(cells[0], cells[1])] = cells[4]
+    return before
 
 
 def main() -> None:
@@ -192,28 +214,38 @@ def main() -> None:
         algo, env_id, steps, settings = args.sb3_child
         return sb3_child(algo, env_id, int(steps), json.loads(settings))
     wanted = set(args.only.split(",")) if args.only else None
+    before = steps_per_second_before(args.output)
+    dated = [word for word in (args.output.read_text().split() if args.output.exists() else []) if word[:4].isdigit()
+             and word.count("-") == 2]
+    before_date = dated[0].rstrip(";,.") if dated else None
 
     lines = ["# Training throughput and peak memory", "",
              f"`python -m benchmarks.algo_throughput` on {os.cpu_count()} cores, {time.strftime('%Y-%m-%d')}; "
              "one fresh process per row, torch on 1 thread per process, CPU. Steps/s counts training only. "
              "'defaults' is the algorithm's preset for the environment family (the paper's on Atari; "
              "see each algorithm's --help).", "",
-             "| algorithm | environment | steps | settings | steps/s | peak RSS MB | load before |", "|---|---|---|---|---|---|---|"]
+             f"Before: the table this one replaced ({before_date or 'none'}).", "",
+             "| algorithm | environment | steps | settings | steps/s | peak RSS MB | load before | steps/s before | "
+             "now / before |", "|---|---|---|---|---|---|---|---|---|"]
     for algo, env_id, steps, overrides in CASES:
         if wanted and algo not in wanted:
             continue
         load = os.getloadavg()[0]
         result = run_ours(algo, env_id, steps, overrides)
+        then = before.get((algo, env_id))
+        ratio = (f"{result['steps_per_second'] / float(then.replace(',', '')):.2f}x"
+                 if then and "error" not in result else "")
         row = (f"| {algo} | {env_id} | {steps:,} | {overrides or 'defaults'} | "
                + (f"{result['steps_per_second']:,.0f} | {result['peak_rss_mb']:,.0f} |" if "error" not in result
-                  else f"failed: {result['error']} | |") + f" {load:.2f} |")
+                  else f"failed: {result['error']} | |") + f" {load:.2f} | {then or ''} | {ratio} |")
         print(row, flush=True)
         lines.append(row)
 
     lines += ["", "## Against Stable-Baselines3 at identical hyperparameters", "",
-              "| algorithm | environment | steps | SB3 torch threads | ours steps/s | SB3 steps/s | ours / SB3 | ours MB "
-              "| SB3 MB | load before |", "|---|---|---|---|---|---|---|---|---|---|"]
-    for algo, env_id, steps, settings in COMPARISONS:
+              "| algorithm | environment | steps | settings | SB3 torch threads | ours steps/s | SB3 steps/s | ours / SB3 "
+              "| ours MB | SB3 MB | load before |", "|---|---|---|---|---|---|---|---|---|---|---|"]
+    against_cleanrl = None
+    for algo, env_id, steps, label, settings in COMPARISONS:
         if wanted and algo not in wanted:
             continue
         load = os.getloadavg()[0]
@@ -221,17 +253,25 @@ def main() -> None:
         ours, theirs = run_ours(algo, env_id, steps, ours_settings), run_sb3(algo, env_id, steps, settings)
         threads = f"torch default ({os.cpu_count()})" if settings.get("sb3_default_threads") else "1, as ours"
         if "error" in ours or "error" in theirs:
-            row = f"| {algo} | {env_id} | {steps:,} | {threads} | {ours} | {theirs} | | | | {load:.2f} |"
+            row = f"| {algo} | {env_id} | {steps:,} | {label} | {threads} | {ours} | {theirs} | | | | {load:.2f} |"
         else:
-            row = (f"| {algo} | {env_id} | {steps:,} | {threads} | {ours['steps_per_second']:,.0f} | "
+            row = (f"| {algo} | {env_id} | {steps:,} | {label} | {threads} | {ours['steps_per_second']:,.0f} | "
                    f"{theirs['steps_per_second']:,.0f} | {ours['steps_per_second'] / theirs['steps_per_second']:.1f}x | "
                    f"{ours['peak_rss_mb']:,.0f} | {theirs['peak_rss_mb']:,.0f} | {load:.2f} |")
         print(row, flush=True)
         lines.append(row)
-    settings_by_algo = {algo: {k: v for k, v in settings.items() if k != "sb3_default_threads"}
-                        for algo, _, _, settings in COMPARISONS if not wanted or algo in wanted}
+        if settings is PPO_CLEANRL and "error" not in ours:
+            against_cleanrl = ours["steps_per_second"]
+    if against_cleanrl is not None:
+        lines += ["", "## Against CleanRL", "",
+                  f"PPO on CartPole-v1 at CleanRL ppo.py's settings: ours {against_cleanrl:,.0f} steps/s (the row above), "
+                  f"CleanRL {CLEANRL_STEPS_PER_SECOND:,} in a manual run on this machine (2026-11-29, one torch thread): "
+                  f"{against_cleanrl / CLEANRL_STEPS_PER_SECOND:.2f}x. `python -m benchmarks.ppo_step_breakdown` shows "
+                  "where our step's time goes."]
+    settings_by_label = {(algo, label): {k: v for k, v in settings.items() if k != "sb3_default_threads"}
+                         for algo, _, _, label, settings in COMPARISONS if not wanted or algo in wanted}
     lines += ["", "Hyperparameters of the comparison rows, the same on both sides:", "",
-              *(f"- {algo}: `{settings}`" for algo, settings in settings_by_algo.items())]
+              *(f"- {algo}, {label}: `{settings}`" for (algo, label), settings in settings_by_label.items())]
     args.output.parent.mkdir(parents=True, exist_ok=True)
     write_atomic(args.output, "\n".join(lines) + "\n")
     print(f"written to {args.output}")
