@@ -44,11 +44,11 @@ from torch.func import functional_call, grad, stack_module_state, vmap
 
 import envs
 from algos import dqn
+from benchmarks import publish
 from benchmarks.update_floor import median_seconds, operations_per_call, trivial_operation_seconds
 from common.config import config_from_dict
 from common.replay import Batch
 from common.value_based import discrete_spaces, make_optimizer
-from core.files import write_atomic
 
 SEED_COUNTS = (1, 2, 4, 8)
 REPEATS = 200
@@ -349,10 +349,7 @@ def main(argv: list[str] | None = None) -> int:
     load = os.getloadavg()[0]
     results = [measure(args.env_id, seed_count, args.repeats) for seed_count in args.seeds_list]
     text = report(args.env_id, results, args.repeats, load)
-    print(text)
-    if args.output:
-        write_atomic(args.output, text)
-    return 0
+    return publish(text, args.output)
 
 
 if __name__ == "__main__":

@@ -34,9 +34,9 @@ import torch
 from torch import nn
 
 import algos
+from benchmarks import publish
 from benchmarks.update_floor import OperationCounter, trivial_operation_seconds
 from common.config import config_from_dict
-from core.files import write_atomic
 
 # CleanRL ppo.py's defaults (cleanrl/ppo.py, v1.0): 4 envs x 128 steps, 4 minibatches x 4 epochs, Adam 2.5e-4
 # annealed, clip 0.2 not annealed, clipped value loss, advantages standardised per minibatch, separate 64-64 tanh
@@ -153,10 +153,7 @@ def main(argv: list[str] | None = None) -> int:
     summary, seconds, _ = run(args.steps, counting=False)
     _, _, operations = run(args.steps, counting=True)
     text = report(args.steps, summary, seconds, operations, trivial_operation_seconds())
-    print(text)
-    if args.output:
-        write_atomic(args.output, text)
-    return 0
+    return publish(text, args.output)
 
 
 if __name__ == "__main__":

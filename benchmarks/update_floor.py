@@ -34,11 +34,11 @@ from torch.utils._python_dispatch import TorchDispatchMode
 
 import algos
 import envs
+from benchmarks import publish
 from common.config import config_from_dict
 from common.replay import Batch
 from common.nets import spaces
 from common.value_based import discrete_spaces, make_optimizer
-from core.files import write_atomic
 
 REPEATS = 300
 # The aten operations that do an update's matrix arithmetic: products, convolutions and their gradients.
@@ -228,10 +228,7 @@ def main(argv: list[str] | None = None) -> int:
     rows = [measure(algo, env_id) for env_id in args.env_id or ["MinAtar/Breakout-v1", "CartPole-v1"]
             for algo in ("dqn", "c51")]
     text = report(rows) + "\n" + ppo_step_floor("ALE/Breakout-v5", ATARI_PPO_MEASURED)
-    print(text)
-    if args.output:
-        write_atomic(args.output, text)
-    return 0
+    return publish(text, args.output)
 
 
 if __name__ == "__main__":
