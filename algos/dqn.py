@@ -16,7 +16,8 @@ Options, each the published variant with the other settings its paper changed:
                  importance weights (beta 0.4 -> 1), the preset's learning rate divided by 4
   --n-step N     N-step returns (as in Rainbow, Hessel et al. 2018); the paper's N is 1
 Presets (common/value_based.py): atari = Table 1 (12.5M agent steps = 50M frames); minatar = Young &
-Tian 2019; classic = ours, NOT from a paper (docs/algorithms/value_based.md tells how it was found).
+Tian 2019; classic = ours, NOT from a paper (docs/algorithms/value_based.md tells how it was found);
+atari_sb3_zoo = rl-baselines3-zoo's Atari settings, for the parity with Stable-Baselines3 (docs/parity.md).
 
 Ambiguities of Table 1, decided as DeepMind's code (dqn/NeuralQLearner.lua) does: the target period,
 final exploration frame and replay start count agent steps (the text says updates and frames), and
@@ -52,10 +53,22 @@ DUELING_GRADIENT_SCALE = 2**-0.5  # both streams send gradients into the shared 
 PRIORITIZED_LEARNING_RATE_DIVISOR = 4  # Schaul et al. 2016, section 4: prioritized minibatches have larger errors
 
 
+# rl-baselines3-zoo hyperparams/dqn.yml, entry `atari` (buffer_size 1e5, learning_rate 1e-4, batch_size 32,
+# learning_starts 1e5, target_update_interval 1000, train_freq 4, gradient_steps 1, exploration_fraction 0.1 of
+# n_timesteps 1e7, exploration_final_eps 0.01) under SB3's DQN defaults (Adam eps 1e-8, gradient norm 10, Huber loss,
+# epsilon falling from step 0) and SB3's Atari wrappers (FIRE at reset): experiments/dqn_atari_parity.yaml.
+RL_ZOO_ATARI = dict(
+    env_protocol="dqn2015:fire_reset=true", buffer_size=100_000, learning_rate=1e-4, learning_starts=100_000,
+    target_update_period=1_000, final_epsilon=0.01, epsilon_anneal_steps=1_000_000, anneal_after_learning_starts=False,
+    optimizer="adam", max_grad_norm=10.0, total_steps=10_000_000,
+)
+
+
 @config_class
 class Config(ValueBasedConfig):
-    PRESETS: ClassVar[dict[str, dict]] = {"atari": {}, "minatar": MINATAR_2019, "classic": CLASSIC_NOT_FROM_A_PAPER}
-    NOT_FROM_A_PAPER: ClassVar[tuple[str, ...]] = ("classic",)
+    PRESETS: ClassVar[dict[str, dict]] = {"atari": {}, "minatar": MINATAR_2019, "classic": CLASSIC_NOT_FROM_A_PAPER,
+                                          "atari_sb3_zoo": RL_ZOO_ATARI}
+    NOT_FROM_A_PAPER: ClassVar[tuple[str, ...]] = ("classic", "atari_sb3_zoo")
     OPTIONS: ClassVar[tuple[str, ...]] = ("double", "dueling", "prioritized")
 
     double: bool = False

@@ -3,10 +3,7 @@
 with in experiments/ppo_atari_parity.yaml.
 
 Training is entirely SB3's, as rl-zoo runs it (or, with `env_path: ours`, SB3's learner on our training
-envs): the game's NoFrameskip-v4 id, a Monitor (whole games,
-raw scores), SB3's AtariWrapper (1..30 no-ops, frame skip 4 with a max over the last two frames, a lost
-life ends the training episode, FIRE then action 2 after every reset, 84x84 grayscale by cv2 INTER_AREA,
-rewards clipped to their sign), VecFrameStack(4), PPO with CnnPolicy (the Nature CNN, shared by policy
+envs; examples/sb3_atari.py): SB3's Atari envs and PPO with CnnPolicy (the Nature CNN, shared by policy
 and value). The fields below are rl-zoo's; every other setting is SB3's default, and each run writes
 the values in effect to sb3_settings.json. The suite adds only its bookkeeping: training returns,
 evaluations on our protocol's evaluation envs (the same observations: 4 x 84 x 84 frames), checkpoints
@@ -18,23 +15,18 @@ saved), so it does not repeat an uninterrupted run exactly.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from pathlib import Path
 from typing import ClassVar
 
-import gymnasium as gym
-import numpy as np
 import torch
 
 import envs
 from common.config import RunConfig, config_class
 from common.rundir import RunLogger, RunResult
-from core.errors import ConfigError, require
+from core.errors import require
 from core.files import write_json
-
-RL_ZOO = "rl-baselines3-zoo hyperparams/ppo.yml, entry `atari`"
-ENV_PATHS = ("sb3", "ours")
+from examples.sb3_atari import check_task, learn, training_envs
 
 
 @config_class
@@ -69,21 +61,11 @@ class Config(RunConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        require(envs.family_of(self.env_id)[0] == "atari", "env_id", "an Atari game (ALE/<Game>-v5)", self.env_id)
-        reference_game(self.env_id)
-        require(self.env_path in ENV_PATHS, "env_path", f"one of {list(ENV_PATHS)}", self.env_path)
+        check_task(self)
         for name in ("n_envs", "n_steps", "n_epochs", "batch_size", "frame_stack"):
             require(getattr(self, name) > 0, name, "a positive number", getattr(self, name))
         require(self.learning_rate > 0, "learning_rate", "a positive number", self.learning_rate)
         require(self.clip_range > 0, "clip_range", "a positive number", self.clip_range)
-
-
-def reference_game(env_id: str) -> str:
-    """ALE/Pong-v5 -> PongNoFrameskip-v4, the id rl-zoo trains on (no sticky actions, minimal action set)."""
-    name = env_id.removeprefix("ALE/").removesuffix("-v5") + "NoFrameskip-v4"
-    if name not in gym.registry:
-        raise ConfigError("env_id", f"a game with a NoFrameskip-v4 id in ale-py's registry ({name} is not)", env_id)
-    return name
 
 
 def sb3_policy_act(policy, deterministic: bool):
@@ -103,26 +85,10 @@ def policy_from_checkpoint(config: Config, environment: envs.Environment, state:
 
 def train(config: Config, seed: int, run_dir: Path | str, resume: bool = False) -> RunResult:
     from stable_baselines3 import PPO
-    from stable_baselines3.common.callbacks import BaseCallback
-    from stable_baselines3.common.env_util import make_atari_env
-    from stable_baselines3.common.vec_env import DummyVecEnv, VecFrameStack
 
     torch.set_num_threads(config.torch_threads)
     environment = envs.resolve(config.env_id, config.env_protocol, config.env_backend)
-    if config.env_path == "sb3":
-        game = reference_game(config.env_id)
-        training_env = {"env_id": game, "wrappers": "Monitor, SB3 AtariWrapper (defaults), VecFrameStack",
-                        "frame_stack": config.frame_stack, "source": RL_ZOO,
-                        "evaluation": "the suite's envs under the protocol above"}
-        # What trained is SB3's env path; what evaluated is ours: the record says both.
-        environment = dataclasses.replace(environment, record={**environment.record, "training": training_env})
-        env = VecFrameStack(make_atari_env(game, n_envs=config.n_envs, seed=seed), n_stack=config.frame_stack)
-        frames_per_length_unit = 4  # the Monitor counts emulator frames
-    else:
-        # Our training envs one by one (their frames already stacked, channels first): SB3 resets each at its end.
-        env = DummyVecEnv([lambda: envs.make_single(environment, training=True)] * config.n_envs)
-        env.seed(seed)
-        frames_per_length_unit = 1  # our episode statistics count agent steps
+    env, environment, frames_per_length_unit = training_envs(config, environment, seed, config.n_envs, "ppo")
     model = PPO("CnnPolicy", env, n_steps=config.n_steps, n_epochs=config.n_epochs, batch_size=config.batch_size,
                 learning_rate=lambda remaining: config.learning_rate * remaining,
                 clip_range=lambda remaining: config.clip_range * remaining,
@@ -131,29 +97,7 @@ def train(config: Config, seed: int, run_dir: Path | str, resume: bool = False) 
 
     with RunLogger(run_dir, config, environment, seed, "examples.sb3_ppo", "cpu", resume) as log:
         write_json(log.dir / "sb3_settings.json", sb3_settings(model))
-        log.checkpoint_with(lambda: {"parameters": model.get_parameters(), "step": model.num_timesteps})
-        saved = log.resume()
-        if saved is not None:
-            model.set_parameters(saved["parameters"])
-            model.num_timesteps = saved["step"]
-
-        class Bookkeeping(BaseCallback):
-            def _on_step(self) -> bool:
-                step = self.num_timesteps
-                ended = [info["episode"] for info in self.locals["infos"] if "episode" in info]
-                if ended:
-                    # The suite counts agent steps (4 frames each, the no-op frames of a reset aside).
-                    lengths = [episode["l"] // frames_per_length_unit for episode in ended]
-                    log.log_episodes(step, {"episode": {"r": np.array([episode["r"] for episode in ended]),
-                                                        "l": np.array(lengths)},
-                                            "_episode": np.ones(len(ended), dtype=bool)})
-                log.advance(step)
-                log.evaluate_if_due(step, act)
-                return step < config.total_steps  # stop once the budget is spent, after the final evaluation
-
-        if model.num_timesteps < config.total_steps:
-            model.learn(total_timesteps=config.total_steps - model.num_timesteps, callback=Bookkeeping(),
-                        reset_num_timesteps=saved is None)
+        learn(model, config, log, act, frames_per_length_unit)
     env.close()
     return log.result
 

@@ -2,6 +2,7 @@
 claim is judged; a module that is not an algorithm is refused with the field."""
 
 import csv
+import importlib
 import json
 
 import pytest
@@ -42,25 +43,36 @@ def test_a_module_that_is_not_an_algorithm_is_refused(tmp_path, algo, expected):
     assert yaml.safe_load(path.read_text())  # the spec itself is valid YAML: the algorithm is what is wrong
 
 
-def test_the_sb3_reference_trains_checkpoints_and_resumes_from_its_step(tmp_path, monkeypatch):
-    """examples/sb3_ppo.py (experiments/ppo_atari_parity.yaml's reference): a run killed after its first
+# Each SB3 reference at a tiny scale, and settings its sb3_settings.json must show: rl-zoo's and SB3's defaults.
+SB3_REFERENCES = {
+    "sb3_ppo": ({"n_envs": 2, "n_steps": 64, "batch_size": 64},
+                {"n_epochs": 4, "normalize_advantage": True, "clip_range_vf": None}),
+    "sb3_dqn": ({"buffer_size": 1000, "learning_starts": 128},
+                {"exploration_final_eps": 0.01, "target_update_interval": 1000, "optimizer": "Adam", "tau": 1.0}),
+}
+
+
+@pytest.mark.parametrize("name", SB3_REFERENCES)
+def test_the_sb3_reference_trains_checkpoints_and_resumes_from_its_step(tmp_path, monkeypatch, name):
+    """examples/sb3_ppo.py and sb3_dqn.py (the parity specs' references): a run killed after its first
     checkpoint continues from that step, keeping the rows written before, and ends at the budget."""
-    from examples import sb3_ppo
     from helpers import stop_after_checkpoints
 
-    config = sb3_ppo.Config(env_id="ALE/Pong-v5", env_protocol="dqn2015:fire_reset=true", n_envs=2, n_steps=64,
-                            batch_size=64, total_steps=512, eval_interval=256, eval_episodes=1)
+    module = importlib.import_module(f"examples.{name}")
+    scale, expected_settings = SB3_REFERENCES[name]
+    config = module.Config(env_id="ALE/Pong-v5", env_protocol="dqn2015:fire_reset=true", total_steps=512,
+                           eval_interval=256, eval_episodes=1, **scale)
     saved = stop_after_checkpoints(monkeypatch, 1)
     with pytest.raises(KeyboardInterrupt):
-        sb3_ppo.train(config, seed=0, run_dir=tmp_path)
+        module.train(config, seed=0, run_dir=tmp_path)
     assert saved == [256] and not (tmp_path / "summary.json").exists()
     monkeypatch.undo()
-    result = sb3_ppo.train(config, seed=0, run_dir=tmp_path, resume=True)
+    result = module.train(config, seed=0, run_dir=tmp_path, resume=True)
     assert result.steps == 512
     evals = [int(row["step"]) for row in csv.DictReader(open(tmp_path / "eval.csv"))]
     assert evals == [256, 512]  # the first evaluation survived the kill; nothing before 256 was redone
     settings = json.loads((tmp_path / "sb3_settings.json").read_text())
-    assert settings["n_epochs"] == 4 and settings["normalize_advantage"] is True and settings["clip_range_vf"] is None
+    assert {key: settings[key] for key in expected_settings} == expected_settings
     record = json.loads((tmp_path / "config.json").read_text())["protocol"]
     assert record["training"]["env_id"] == "PongNoFrameskip-v4" and record["fire_reset"] is True
 

@@ -1,0 +1,90 @@
+"""What the Stable-Baselines3 references on Atari (examples/sb3_ppo.py, examples/sb3_dqn.py) share: the game id
+rl-baselines3-zoo trains on, the training envs (SB3's own path or ours), and the loop that runs SB3's `learn`
+inside the suite's run directory (training returns, evaluations, checkpoints, resuming).
+
+SB3's envs: the game's NoFrameskip-v4 id, a Monitor (whole games, raw scores), SB3's AtariWrapper (1..30
+no-ops, frame skip 4 with a max over the last two frames, a lost life ends the training episode, FIRE then
+action 2 after every reset, 84x84 grayscale by cv2 INTER_AREA, rewards clipped to their sign) and
+VecFrameStack, as rl-zoo runs them. With `env_path: ours`, SB3's learner trains on the suite's training envs
+instead: which side of a difference the environments are on.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Callable
+
+import gymnasium as gym
+import numpy as np
+
+import envs
+from core.errors import ConfigError, require
+
+RL_ZOO = "rl-baselines3-zoo hyperparams/{algo}.yml, entry `atari`"
+ENV_PATHS = ("sb3", "ours")
+
+
+def check_task(config) -> None:
+    """The checks every SB3 Atari config makes in __post_init__."""
+    require(envs.family_of(config.env_id)[0] == "atari", "env_id", "an Atari game (ALE/<Game>-v5)", config.env_id)
+    reference_game(config.env_id)
+    require(config.env_path in ENV_PATHS, "env_path", f"one of {list(ENV_PATHS)}", config.env_path)
+
+
+def reference_game(env_id: str) -> str:
+    """ALE/Pong-v5 -> PongNoFrameskip-v4, the id rl-zoo trains on (no sticky actions, minimal action set)."""
+    name = env_id.removeprefix("ALE/").removesuffix("-v5") + "NoFrameskip-v4"
+    if name not in gym.registry:
+        raise ConfigError("env_id", f"a game with a NoFrameskip-v4 id in ale-py's registry ({name} is not)", env_id)
+    return name
+
+
+def training_envs(config, environment: envs.Environment, seed: int, count: int, algo: str):
+    """(SB3 vector env, the environment record with what trained, emulator frames per Monitor length unit)."""
+    from stable_baselines3.common.env_util import make_atari_env
+    from stable_baselines3.common.vec_env import DummyVecEnv, VecFrameStack
+
+    if config.env_path == "sb3":
+        game = reference_game(config.env_id)
+        training = {"env_id": game, "wrappers": "Monitor, SB3 AtariWrapper (defaults), VecFrameStack",
+                    "frame_stack": config.frame_stack, "source": RL_ZOO.format(algo=algo),
+                    "evaluation": "the suite's envs under the protocol above"}
+        # What trained is SB3's env path; what evaluated is ours: the record says both.
+        environment = dataclasses.replace(environment, record={**environment.record, "training": training})
+        env = VecFrameStack(make_atari_env(game, n_envs=count, seed=seed), n_stack=config.frame_stack)
+        return env, environment, 4  # the Monitor counts emulator frames
+    # Our training envs one by one (their frames already stacked, channels first): SB3 resets each at its end.
+    env = DummyVecEnv([lambda: envs.make_single(environment, training=True)] * count)
+    env.seed(seed)
+    return env, environment, 1  # our episode statistics count agent steps
+
+
+def learn(model, config, log, act: Callable[[np.ndarray], np.ndarray], frames_per_length_unit: int) -> None:
+    """Run SB3's `learn` to config.total_steps inside the suite's run: each finished game to the log, evaluations
+    and checkpoints when due; a resumed run restores the parameters and the step counter first (its games and any
+    replay memory restart: SB3's envs cannot be saved)."""
+    from stable_baselines3.common.callbacks import BaseCallback
+
+    log.checkpoint_with(lambda: {"parameters": model.get_parameters(), "step": model.num_timesteps})
+    saved = log.resume()
+    if saved is not None:
+        model.set_parameters(saved["parameters"])
+        model.num_timesteps = saved["step"]
+
+    class Bookkeeping(BaseCallback):
+        def _on_step(self) -> bool:
+            step = self.num_timesteps
+            ended = [info["episode"] for info in self.locals["infos"] if "episode" in info]
+            if ended:
+                # The suite counts agent steps (4 frames each, the no-op frames of a reset aside).
+                lengths = [episode["l"] // frames_per_length_unit for episode in ended]
+                log.log_episodes(step, {"episode": {"r": np.array([episode["r"] for episode in ended]),
+                                                    "l": np.array(lengths)},
+                                        "_episode": np.ones(len(ended), dtype=bool)})
+            log.advance(step)
+            log.evaluate_if_due(step, act)
+            return step < config.total_steps  # stop once the budget is spent, after the final evaluation
+
+    if model.num_timesteps < config.total_steps:
+        model.learn(total_timesteps=config.total_steps - model.num_timesteps, callback=Bookkeeping(),
+                    reset_num_timesteps=saved is None)
