@@ -12,23 +12,41 @@ instead: which side of a difference the environments are on.
 from __future__ import annotations
 
 import dataclasses
-from typing import Callable
+from typing import Callable, ClassVar
 
 import gymnasium as gym
 import numpy as np
 
 import envs
+from common.config import RunConfig, config_class
 from core.errors import ConfigError, require
 
 RL_ZOO = "rl-baselines3-zoo hyperparams/{algo}.yml, entry `atari`"
 ENV_PATHS = ("sb3", "ours")
 
 
-def check_task(config) -> None:
-    """The checks every SB3 Atari config makes in __post_init__."""
-    require(envs.family_of(config.env_id)[0] == "atari", "env_id", "an Atari game (ALE/<Game>-v5)", config.env_id)
-    reference_game(config.env_id)
-    require(config.env_path in ENV_PATHS, "env_path", f"one of {list(ENV_PATHS)}", config.env_path)
+@config_class
+class SB3AtariConfig(RunConfig):
+    """The fields the SB3 Atari references share; each adds rl-zoo's settings for its algorithm."""
+
+    PRESETS: ClassVar[dict[str, dict]] = {}  # one setting: rl-zoo's
+
+    frame_stack: int = 4
+    """frames stacked by VecFrameStack (rl-zoo atari: frame_stack 4)"""
+    env_path: str = "sb3"
+    """sb3: SB3's AtariWrapper on the NoFrameskip-v4 game, as rl-zoo trains; ours: the suite's training envs under
+    env_protocol (SB3's learner on our environments: which side of a difference the environments are on)"""
+    total_steps: int = 10_000_000
+    """training budget in agent steps summed over envs (rl-zoo atari: n_timesteps 1e7)"""
+    score_rule: str = "train_last_100"
+    """how the run's final score is computed: train_last_100 (as the parity specs) | eval_last_10pct"""
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        require(envs.family_of(self.env_id)[0] == "atari", "env_id", "an Atari game (ALE/<Game>-v5)", self.env_id)
+        reference_game(self.env_id)
+        require(self.env_path in ENV_PATHS, "env_path", f"one of {list(ENV_PATHS)}", self.env_path)
+        require(self.frame_stack > 0, "frame_stack", "a positive number", self.frame_stack)
 
 
 def reference_game(env_id: str) -> str:

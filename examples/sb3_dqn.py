@@ -18,23 +18,20 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import ClassVar
 
 import numpy as np
 import torch
 
 import envs
-from common.config import RunConfig, config_class
+from common.config import config_class
 from common.rundir import RunLogger, RunResult
 from core.errors import require
 from core.files import write_json
-from examples.sb3_atari import check_task, learn, training_envs
+from examples.sb3_atari import SB3AtariConfig, learn, training_envs
 
 
 @config_class
-class Config(RunConfig):
-    PRESETS: ClassVar[dict[str, dict]] = {}  # one setting: rl-zoo's
-
+class Config(SB3AtariConfig):
     buffer_size: int = 100_000
     """replay memory in transitions (rl-zoo atari: buffer_size 1e5)"""
     learning_rate: float = 1e-4
@@ -53,23 +50,12 @@ class Config(RunConfig):
     """share of the budget over which epsilon falls from 1 (rl-zoo atari: exploration_fraction 0.1)"""
     exploration_final_eps: float = 0.01
     """epsilon after the fall (rl-zoo atari: exploration_final_eps 0.01)"""
-    frame_stack: int = 4
-    """frames stacked by VecFrameStack (rl-zoo atari: frame_stack 4)"""
-    env_path: str = "sb3"
-    """sb3: SB3's AtariWrapper on the NoFrameskip-v4 game, as rl-zoo trains; ours: the suite's training envs under
-    env_protocol (SB3's learner on our environments: which side of a difference the environments are on)"""
     eval_epsilon: float = 0.05
     """probability of a random action in evaluation games (our DQN's, Mnih et al. 2015)"""
-    total_steps: int = 10_000_000
-    """training budget in agent steps (rl-zoo atari: n_timesteps 1e7)"""
-    score_rule: str = "train_last_100"
-    """how the run's final score is computed: train_last_100 | eval_last_10pct"""
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        check_task(self)
-        for name in ("buffer_size", "batch_size", "target_update_interval", "train_freq", "gradient_steps",
-                     "frame_stack"):
+        for name in ("buffer_size", "batch_size", "target_update_interval", "train_freq", "gradient_steps"):
             require(getattr(self, name) > 0, name, "a positive number", getattr(self, name))
         require(self.learning_starts >= 0, "learning_starts", "0 or more", self.learning_starts)
         require(self.learning_rate > 0, "learning_rate", "a positive number", self.learning_rate)

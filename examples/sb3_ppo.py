@@ -17,22 +17,19 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import ClassVar
 
 import torch
 
 import envs
-from common.config import RunConfig, config_class
+from common.config import config_class
 from common.rundir import RunLogger, RunResult
 from core.errors import require
 from core.files import write_json
-from examples.sb3_atari import check_task, learn, training_envs
+from examples.sb3_atari import SB3AtariConfig, learn, training_envs
 
 
 @config_class
-class Config(RunConfig):
-    PRESETS: ClassVar[dict[str, dict]] = {}  # one setting: rl-zoo's
-
+class Config(SB3AtariConfig):
     n_envs: int = 8
     """parallel envs (rl-zoo atari: n_envs 8)"""
     n_steps: int = 128
@@ -49,20 +46,10 @@ class Config(RunConfig):
     """value loss weight (rl-zoo atari: vf_coef 0.5)"""
     ent_coef: float = 0.01
     """entropy bonus weight (rl-zoo atari: ent_coef 0.01)"""
-    frame_stack: int = 4
-    """frames stacked by VecFrameStack (rl-zoo atari: frame_stack 4)"""
-    env_path: str = "sb3"
-    """sb3: SB3's AtariWrapper on the NoFrameskip-v4 game, as rl-zoo trains; ours: the suite's training envs under
-    env_protocol (SB3's learner on our environments: which side of a difference the environments are on)"""
-    total_steps: int = 10_000_000
-    """training budget in agent steps summed over envs (rl-zoo atari: n_timesteps 1e7)"""
-    score_rule: str = "train_last_100"
-    """how the run's final score is computed: train_last_100 (as our PPO) | eval_last_10pct"""
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        check_task(self)
-        for name in ("n_envs", "n_steps", "n_epochs", "batch_size", "frame_stack"):
+        for name in ("n_envs", "n_steps", "n_epochs", "batch_size"):
             require(getattr(self, name) > 0, name, "a positive number", getattr(self, name))
         require(self.learning_rate > 0, "learning_rate", "a positive number", self.learning_rate)
         require(self.clip_range > 0, "clip_range", "a positive number", self.clip_range)
