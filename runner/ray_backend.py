@@ -57,17 +57,17 @@ class RunHome:
         self.attempts: dict[str, list[dict]] = {}
         self.steps: dict[str, int] = {}
 
-    def begin(self, run_dir: str, node: str) -> tuple[dict | None, bytes | None, int]:
+    def begin(self, run_dir: str, node: str, send_checkpoint: bool = True) -> tuple[dict | None, bytes | None, int]:
         """A task starts the run: its summary if it already finished (a task retried after its result
-        came home), else the checkpoint to continue from (or None) and its step."""
+        came home), else the checkpoint to continue from (or None; never sent to a node that reads the run
+        directory itself) and its step."""
         summary = read_summary(run_dir)
         if summary is not None and summary.get("status") in FINISHED:
             return summary, None, 0
         path = Path(run_dir) / CHECKPOINT
-        checkpoint = path.read_bytes() if path.is_file() else None
-        step = self.steps.get(run_dir, last_evaluated_step(Path(run_dir)) if checkpoint else 0)
+        step = self.steps.get(run_dir, last_evaluated_step(Path(run_dir)) if path.is_file() else 0)
         self.attempts.setdefault(run_dir, []).append({"node": node, "started_at_step": step})
-        return None, checkpoint, step
+        return None, path.read_bytes() if send_checkpoint and path.is_file() else None, step
 
     def keep_checkpoint(self, run_dir: str, data: bytes, step: int) -> None:
         write_atomic(Path(run_dir) / CHECKPOINT, data)
@@ -80,8 +80,12 @@ class RunHome:
             members = tar.getmembers()
             tar.extractall(directory, members=[m for m in members if m.name != SUMMARY], filter="data")
             summary = tar.extractfile(SUMMARY).read()
-        write_json(directory / "placement.json", {"attempts": self.attempts.get(run_dir, [])})
+        self.record_placement(run_dir)
         write_atomic(directory / SUMMARY, summary)
+
+    def record_placement(self, run_dir: str) -> None:
+        """placement.json: the node and starting step of each attempt at the run."""
+        write_json(Path(run_dir) / "placement.json", {"attempts": self.attempts.get(run_dir, [])})
 
     def status(self) -> dict:
         return {"steps": dict(self.steps), "attempts": {run: len(tries) for run, tries in self.attempts.items()}}
@@ -104,8 +108,11 @@ def node_name() -> str:
 def run_on_node(job: dict, home, shared_fs: bool) -> dict:
     """One run, on whichever node Ray chose; returns its summary."""
     if shared_fs:
-        ray.get(home.begin.remote(job["run_dir"], node_name()))
-        return run_in_subprocess(Job(**job))
+        summary, _, _ = ray.get(home.begin.remote(job["run_dir"], node_name(), False))
+        if summary is None:
+            summary = run_in_subprocess(Job(**job))
+            ray.get(home.record_placement.remote(job["run_dir"]))
+        return summary
     summary, checkpoint, step = ray.get(home.begin.remote(job["run_dir"], node_name()))
     if summary is not None:
         return summary

@@ -1,7 +1,7 @@
 """The Ray backend on a real two-node cluster on this machine's loopback (a head and a second node with
 one CPU each): a sweep survives losing the second node mid-run, every run's result comes home exactly
 once, finished runs are not rerun, and the run that was lost continues from its checkpoint; and a
-sweep through Ray gives the same scores as through local processes."""
+sweep through Ray gives the same scores as through local processes, with or without a shared filesystem."""
 
 import json
 import re
@@ -85,13 +85,16 @@ def test_ray_and_local_processes_give_the_same_scores(tmp_path, two_nodes):
     spec = write_spec(tmp_path, tiers={"smoke": {"total_steps": 2000, "seeds": 1, "eval_interval": 1000,
                                                  "overrides": {"eval_episodes": 2}}})
     scores = {}
-    for backend, options in (("local", ()), ("ray", ("--backend", "ray", "--address", cluster.address))):
+    ray_options = ("--backend", "ray", "--address", cluster.address)
+    for backend, options in (("local", ()), ("ray", ray_options), ("ray_shared_fs", (*ray_options, "--shared-fs"))):
         process = sweep(spec, tmp_path / backend, *options)
         output, _ = process.communicate(timeout=600)
         assert process.returncode == 0, output
         scores[backend] = {run.relative_to(tmp_path / backend).as_posix(): json.loads(run.read_text())["score"]
                            for run in (tmp_path / backend).rglob("summary.json")}
-    assert len(scores["local"]) == 2 and scores["ray"] == scores["local"]
+    assert len(scores["local"]) == 2 and scores["ray"] == scores["local"] == scores["ray_shared_fs"]
+    for run in (tmp_path / "ray_shared_fs").rglob("summary.json"):  # written in place, where they ran
+        assert len(json.loads((run.parent / "placement.json").read_text())["attempts"]) == 1
 
 
 def test_ray_options_without_the_ray_backend_are_refused(tmp_path):
