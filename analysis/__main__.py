@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from datetime import datetime, timezone
 from pathlib import Path
 
 import seaborn as sns
@@ -15,9 +16,10 @@ from analysis.claims import claims_markdown, judge_all
 from analysis.html import write_html_report
 from analysis.figures import plot_final_scores, plot_learning_curves, plot_wall_clock_curves
 from analysis.report import experiment_report, index_section
-from analysis.table import load_runs, score_table, table_csv, table_markdown
+from analysis.table import experiment_dirs, load_runs, read_json, read_plan, score_table, table_csv, table_markdown
 from common.rundir import git_commit
 from core.files import write_atomic, write_json
+from runner.sweep import PLAN
 
 DEFAULT_REPS = 2000
 
@@ -51,11 +53,12 @@ def find_experiments(results_dir: Path) -> list[Path]:
     """The experiment folders; raises ValueError with what to do when there are none."""
     if not results_dir.is_dir():
         raise ValueError(f"{results_dir} is not a directory; pass the sweep's results directory, e.g. results/smoke")
-    if (results_dir / "spec.json").is_file():
+    if (results_dir / "spec.json").is_file() or (results_dir / PLAN).is_file():
         raise ValueError(f"{results_dir} is a single experiment; pass its parent directory {results_dir.parent}")
-    experiments = sorted(spec.parent for spec in results_dir.glob("*/spec.json"))
+    experiments = experiment_dirs(results_dir)
     if not experiments:
-        raise ValueError(f"{results_dir} holds no <experiment>/spec.json; run the sweep first or check the path")
+        raise ValueError(f"{results_dir} holds no <experiment>/runs/plan.json or <experiment>/spec.json; run the sweep "
+                         "first or check the path")
     return experiments
 
 
@@ -73,9 +76,15 @@ def analyse_experiment(experiment_dir: Path, spec: dict, reps: int, commit: str)
     plot_wall_clock_curves(runs, spec, palette, experiment_dir / "figures" / "wall_clock_curves.png")
     plot_final_scores(runs, table, spec, palette, experiment_dir / "figures" / "final_scores.png")
     verdicts = judge_all(spec, runs, reps)
+    # Where the verdicts came from travels with them, so a page that shows them needs no other file.
+    runs_commits = sorted({config["git_commit"] for run in runs if run.run_dir.is_dir()
+                           if (config := read_json(run.run_dir / "config.json")) and config.get("git_commit")})
     write_json(experiment_dir / "verdicts.json", {"experiment": spec["name"], "title": spec["title"],
-                                                  "tier": spec["tier"], "reps": reps, "verdicts": verdicts})
+                                                  "tier": spec["tier"], "reps": reps, "verdicts": verdicts,
+                                                  "commit": commit, "runs_commits": runs_commits,
+                                                  "date": datetime.now(timezone.utc).date().isoformat()})
     write_atomic(experiment_dir / "table.csv", table_csv(table))
+    write_json(experiment_dir / "spec.json", spec)  # the plan these results answer, committed beside the report
     aggregates_md = "\n".join(aggregates_section(runs, spec, verdicts, palette, experiment_dir / "figures", reps)
                               + summary_rows_section(runs, spec))
     write_atomic(experiment_dir / "report.md",
@@ -105,7 +114,7 @@ def main(argv: list[str] | None = None) -> int:
     commit = git_commit()
     links, sections, tables = [], [], []
     for number, experiment_dir in enumerate(experiments, 1):
-        spec = json.loads((experiment_dir / "spec.json").read_text())
+        spec = read_plan(experiment_dir)
         print(f"[{number}/{len(experiments)}] analysing {experiment_dir}", file=sys.stderr)
         skipped = args.only and experiment_dir.name not in args.only.split(",")
         table_md = None if skipped else analyse_experiment(experiment_dir, spec, args.reps, commit)
@@ -129,8 +138,11 @@ def main(argv: list[str] | None = None) -> int:
     print(f"Page (open in a browser, works offline): {write_html_report(args.results_dir)}")
     if args.results_dir.name in history.HISTORY_TIERS:  # smoke runs are not history
         tier, history_dir = args.results_dir.name, args.results_dir.parent / "history"
-        added = history.ingest(args.results_dir, tier, history_dir)
+        added, dirty = history.ingest(args.results_dir, tier, history_dir)
         print(f"History: {added} new run(s) added to {history.history_path(history_dir, tier)}")
+        if dirty:
+            print(f"History: {dirty} run(s) left out, made from uncommitted changes (-dirty): a baseline must be code "
+                  "that can be checked out again; commit, then rerun them", file=sys.stderr)
     return 0
 
 

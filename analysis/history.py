@@ -40,16 +40,20 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
-from analysis.table import SeedRun, load_runs  # noqa: E402
+from analysis.table import SeedRun, experiment_dirs, load_runs, read_plan  # noqa: E402
 from core.files import write_csv  # noqa: E402
 
 COLUMNS = ("commit", "date", "machine", "tier", "spec", "variant", "algo", "env_id", "seed", "config_hash",
-           "score", "steps_per_second", "peak_rss_mb", "wall_time", "status")
+           "score", "steps_per_second", "peak_rss_mb", "wall_time", "status",
+           "cpu_time", "steps_per_cpu_second", "load_average")
+EARLIER_COLUMNS = COLUMNS[:15]  # the history before CPU time was recorded: its rows read with those cells empty
 RUN_KEY = ("commit", "tier", "spec", "variant", "env_id", "seed", "config_hash")  # one row per key
 GROUP = ["spec", "variant", "env_id"]  # what the trend and the regression check follow over commits
 STATUSES = ("completed", "diverged", "failed")
 HISTORY_TIERS = ("nightly", "paper")  # smoke runs are too short to mean anything over time
-NUMERIC = ("score", "steps_per_second", "peak_rss_mb", "wall_time")
+NUMERIC = ("score", "steps_per_second", "peak_rss_mb", "wall_time", "cpu_time", "steps_per_cpu_second",
+           "load_average")
+DIRTY = "-dirty"  # git describe's mark of a tree with uncommitted changes
 DEFAULT_HISTORY_DIR = Path("results") / "history"
 
 
@@ -107,6 +111,8 @@ def run_row(run: SeedRun, tier: str, spec: str, machine: str) -> dict[str, str]:
         "score": number(summary.get("score")) if summary.get("status") == "completed" else "",
         "steps_per_second": number(summary.get("steps_per_second")), "peak_rss_mb": number(summary.get("peak_rss_mb")),
         "wall_time": number(summary.get("wall_time")), "status": str(summary.get("status")),
+        "cpu_time": number(summary.get("cpu_time")), "steps_per_cpu_second": number(summary.get("steps_per_cpu_second")),
+        "load_average": number(summary.get("load_average")),
     }
 
 
@@ -116,9 +122,9 @@ def results_rows(results_dir: Path, tier: str) -> list[dict[str, str]]:
         raise ValueError(f"{results_dir}: expected a sweep's results directory, e.g. results/nightly")
     machine = machine_description()
     rows = []
-    for spec_path in sorted(results_dir.glob("*/spec.json")):
-        spec = read_json_file(spec_path)
-        rows += [run_row(run, tier, spec["name"], machine) for run in load_runs(spec_path.parent, spec)
+    for experiment_dir in experiment_dirs(results_dir):
+        spec = read_plan(experiment_dir)
+        rows += [run_row(run, tier, spec["name"], machine) for run in load_runs(experiment_dir, spec)
                  if run.summary is not None and run.summary.get("status") in STATUSES]
     return rows
 
@@ -128,9 +134,14 @@ def read_rows(path: Path) -> list[dict[str, str]]:
         return []
     with open(path, newline="") as handle:
         reader = csv.DictReader(handle)
-        if tuple(reader.fieldnames or ()) != COLUMNS:
+        if tuple(reader.fieldnames or ()) not in (COLUMNS, EARLIER_COLUMNS):
             raise ValueError(f"{path}: expected the columns {', '.join(COLUMNS)}, got {reader.fieldnames}")
-        return list(reader)
+        return [{column: row.get(column) or "" for column in COLUMNS} for row in reader]
+
+
+def is_clean(commit: str) -> bool:
+    """A run made at a committed tree, which can be checked out again: not "<commit>-dirty", not "unknown"."""
+    return commit != "unknown" and not commit.endswith(DIRTY)
 
 
 def row_order(row: dict[str, str]) -> tuple:
@@ -139,22 +150,26 @@ def row_order(row: dict[str, str]) -> tuple:
             row["config_hash"])
 
 
-def ingest(results_dir: Path, tier: str, history_dir: Path) -> int:
-    """Add the finished runs under results_dir that the tier's history does not hold yet; returns how many."""
+def ingest(results_dir: Path, tier: str, history_dir: Path) -> tuple[int, int]:
+    """Add the finished runs under results_dir that the tier's history does not hold yet and that were made at a clean
+    commit; returns (how many were added, how many were left out as made from uncommitted changes). A baseline must
+    be code that can be checked out again, so a dirty run never enters the history."""
     path = history_path(history_dir, tier)
     rows = read_rows(path)
     known = {tuple(row[column] for column in RUN_KEY) for row in rows}
-    added = []
+    added, dirty = [], 0
     for row in results_rows(results_dir, tier):
         key = tuple(row[column] for column in RUN_KEY)
-        if key not in known:
+        if not is_clean(row["commit"]):
+            dirty += 1
+        elif key not in known:
             known.add(key)
             added.append(row)
     if added:
         history_dir.mkdir(parents=True, exist_ok=True)
         ordered = sorted(rows + added, key=row_order)
         write_csv(path, COLUMNS, [tuple(row[column] for column in COLUMNS) for row in ordered])
-    return len(added)
+    return len(added), dirty
 
 
 def load_history(history_dir: Path, tier: str) -> pd.DataFrame:

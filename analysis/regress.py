@@ -35,12 +35,17 @@ Minimum effect. A drop alarms only if it is also at least --min-drop (default 10
 (any drop from a baseline mean of 0): with many seeds a real but immaterial change would otherwise be
 "significant". A drop smaller than that, or one the test cannot resolve with the seeds at hand, passes.
 
-Speed: the ratio of median steps/s, new over baseline, is a regression when it is below 1 / (1 + tolerance). The
-tolerance is --speed-tolerance if given; else measured from the history: the largest difference in median steps/s
-between the same runs made twice (the same algo, env, config and seeds at one commit on one machine, in two specs;
-the newest NOISE_REPEATS such repeats), kept within SPEED_TOLERANCE_RANGE (a few repeats understate the noise; the
-upper bound keeps a 2x slowdown always flagged); else DEFAULT_SPEED_TOLERANCE (0.3), the run-to-run difference
-measured on this machine (docs/regression.md says where). Speeds from different machines are not compared.
+Speed: judged on steps per CPU-second of the run's own processes (its workers included), not on wall-clock steps/s.
+Other jobs on the machine take turns with a run on its cores, which slows its wall clock but hardly changes the CPU
+time a step costs; slower code costs more CPU per step under any load (docs/regression.md has the measurements). A
+comparison whose runs on either side lack CPU time (history rows made before it was recorded) falls back to
+wall-clock steps/s and says so. The ratio of median speeds, new over baseline, is a regression when it is below
+1 / (1 + tolerance). The tolerance is --speed-tolerance if given; else measured from the history, per measure: the
+largest difference in median speed between the same runs made twice (the same algo, env, config and seeds at one
+commit on one machine, in two specs; the newest NOISE_REPEATS such repeats), kept within SPEED_TOLERANCE_RANGE (a few
+repeats understate the noise; the upper bound keeps a 2x slowdown always flagged); else the measure's default,
+DEFAULT_SPEED_TOLERANCE, what was measured on this machine (docs/regression.md says where). Speeds from different
+machines are not compared.
 
 Failing runs: more of the new seeds diverged or failed (in share) than of the baseline's. Such seeds have no score,
 so the score test cannot see them.
@@ -63,13 +68,17 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from analysis.history import DEFAULT_HISTORY_DIR, GROUP, history_path, load_history, short_commit
+from analysis.history import DEFAULT_HISTORY_DIR, GROUP, history_path, is_clean, load_history, short_commit
 from core.files import write_json
 
 DEFAULT_ALPHA = 0.05
 DEFAULT_MIN_DROP = 0.10
-DEFAULT_SPEED_TOLERANCE = 0.30
-SPEED_TOLERANCE_RANGE = (0.10, 0.80)
+SPEED_MEASURES = {  # measure -> (history column, what it is)
+    "cpu": ("steps_per_cpu_second", "steps per CPU-second of the run's own processes"),
+    "wall": ("steps_per_second", "wall-clock steps/s (the baseline or the new runs have no CPU time)"),
+}
+DEFAULT_SPEED_TOLERANCE = {"cpu": 0.50, "wall": 0.30}  # measured on this machine: docs/regression.md
+SPEED_TOLERANCE_RANGE = {"cpu": (0.50, 0.80), "wall": (0.10, 0.80)}  # measured lows (docs/regression.md); 2x stays seen
 NOISE_REPEATS = 10  # the newest repeated runs the measured tolerance is taken from
 EXACT_LIMIT = 100_000  # relabelings enumerated; C(10+10, 10) = 184,756 is the first common size beyond it
 MONTE_CARLO_DRAWS = 20_000
@@ -127,8 +136,10 @@ class Comparison:
     new_commit: str
     baseline_scores: list[float]
     new_scores: list[float]
+    speed_measure: str
+    """a key of SPEED_MEASURES: cpu when both sides recorded CPU time, else wall"""
     baseline_speed: float
-    """median steps/s of the runs that finished; NaN when there are none or they ran on another machine"""
+    """median speed of the runs that finished, in speed_measure; NaN when there are none or they ran elsewhere"""
     new_speed: float
     baseline_failing: tuple[int, int]
     """(seeds that diverged or failed, seeds run)"""
@@ -183,9 +194,15 @@ def newest_per_seed(runs: pd.DataFrame) -> pd.DataFrame:
     return runs.sort_values("date", kind="stable").drop_duplicates("seed", keep="last")
 
 
-def median_speed(runs: pd.DataFrame) -> float:
-    speeds = runs.steps_per_second[runs.status != "failed"].dropna()
+def median_speed(runs: pd.DataFrame, measure: str) -> float:
+    speeds = runs[SPEED_MEASURES[measure][0]][runs.status != "failed"].dropna()
     return float(speeds.median()) if len(speeds) else math.nan
+
+
+def speed_measure(*sides: pd.DataFrame) -> str:
+    """cpu when every finished run on every side recorded its CPU time, else wall."""
+    finished = [runs[runs.status != "failed"] for runs in sides]
+    return "cpu" if all(len(runs) and runs.steps_per_cpu_second.notna().all() for runs in finished) else "wall"
 
 
 def failing(runs: pd.DataFrame) -> tuple[int, int]:
@@ -216,10 +233,12 @@ def compare(frame: pd.DataFrame, baseline: Baseline) -> tuple[list[Comparison], 
         old = newest_per_seed(rows[rows.commit == baseline_commits[key]])
         new = newest_per_seed(rows[rows.commit == commit])
         same_machine = set(old.machine) == set(new.machine)
+        measure = speed_measure(old, new)
         comparisons.append(Comparison(
             spec, variant, env_id, baseline_commits[key], commit,
-            baseline_scores=old.score.dropna().tolist(), new_scores=new.score.dropna().tolist(),
-            baseline_speed=median_speed(old) if same_machine else math.nan, new_speed=median_speed(new),
+            baseline_scores=old.score.dropna().tolist(), new_scores=new.score.dropna().tolist(), speed_measure=measure,
+            baseline_speed=median_speed(old, measure) if same_machine else math.nan,
+            new_speed=median_speed(new, measure),
             baseline_failing=failing(old), new_failing=failing(new),
             config_changed=set(old.config_hash) != set(new.config_hash)))
     scored = [c for c in comparisons if c.baseline_scores and c.new_scores]
@@ -231,37 +250,37 @@ def compare(frame: pd.DataFrame, baseline: Baseline) -> tuple[list[Comparison], 
     return comparisons, unchanged, no_baseline
 
 
-def measured_speed_noise(frame: pd.DataFrame) -> tuple[float, int] | None:
-    """(the largest relative difference in median steps/s between the same runs made twice, among the newest
+def measured_speed_noise(frame: pd.DataFrame, measure: str) -> tuple[float, int] | None:
+    """(the largest relative difference in median speed between the same runs made twice, among the newest
     NOISE_REPEATS such repeats; how many were used), or None when the history holds no repeat. A repeat is the same
     algo, env, config and seeds at one commit on one machine, in two specs (a2c on CartPole-v1 is in two nightly
     specs): only the machine's load differs. The newest only, so that one bad night long ago does not widen the
     tolerance for good."""
-    completed = frame[frame.status == "completed"]
+    column = SPEED_MEASURES[measure][0]
+    completed = frame[(frame.status == "completed") & frame[column].notna()]
     repeats = []  # (date of the later run, relative difference)
     for _, job in completed.groupby(["machine", "commit", "algo", "env_id", "config_hash"]):
         occasions = [runs.set_index("seed") for _, runs in job.groupby("spec")]
         for first, second in combinations(occasions, 2):
             seeds = first.index.intersection(second.index)
             if len(seeds):
-                faster, slower = sorted([first.steps_per_second[seeds].median(),
-                                         second.steps_per_second[seeds].median()], reverse=True)
+                faster, slower = sorted([first[column][seeds].median(), second[column][seeds].median()], reverse=True)
                 date = max(first.date[seeds].max(), second.date[seeds].max())
                 repeats.append((date, faster / slower - 1))
     newest = sorted(repeats)[-NOISE_REPEATS:]
     return (max(spread for _, spread in newest), len(newest)) if newest else None
 
 
-def speed_tolerance(frame: pd.DataFrame) -> tuple[float, str]:
-    """The tolerance and where it comes from."""
-    measured = measured_speed_noise(frame)
+def speed_tolerance(frame: pd.DataFrame, measure: str) -> tuple[float, str]:
+    """The tolerance of a speed measure and where it comes from."""
+    measured = measured_speed_noise(frame, measure)
     if measured is None:
-        return DEFAULT_SPEED_TOLERANCE, ("the default (no repeated runs in the history to measure this machine's "
-                                         "noise; docs/regression.md says where the default comes from)")
+        return DEFAULT_SPEED_TOLERANCE[measure], ("the default (no repeated runs in the history to measure this "
+                                                  "machine's noise; docs/regression.md says where it comes from)")
     largest, pairs = measured
-    low, high = SPEED_TOLERANCE_RANGE
-    return min(max(largest, low), high), (f"measured: the same runs made twice differed by up to {largest:.0%} in "
-                                          f"median steps/s ({pairs} repeat(s)); kept within [{low:.0%}, {high:.0%}]")
+    low, high = SPEED_TOLERANCE_RANGE[measure]
+    return min(max(largest, low), high), (f"measured: the same runs made twice differed by up to {largest:.0%} "
+                                          f"({pairs} repeat(s)); kept within [{low:.0%}, {high:.0%}]")
 
 
 def accepted_path(history_dir: Path, tier: str) -> Path:
@@ -295,8 +314,12 @@ def resolve_baseline(frame: pd.DataFrame, baseline: str, accepted: Path, history
 
 def accept(frame: pd.DataFrame, path: Path) -> dict:
     """Record the commit of the newest run as the baseline, with the date of its newest run: the history up to that
-    date is the baseline."""
+    date is the baseline. A baseline is code that can be checked out again: never a -dirty commit (the history takes
+    no new dirty runs; older rows may still be)."""
     commit = frame.sort_values("date", kind="stable").commit.iloc[-1]
+    if not is_clean(commit):
+        raise ValueError(f"the newest runs were made at {commit}, not a clean commit, so they cannot be a baseline: "
+                         "commit the code, rerun the nightly tier and accept then")
     record = {"commit": commit, "date": frame.date[frame.commit == commit].max(), "accepted_by": ACCEPTED_BY}
     write_json(path, record)
     return record
@@ -306,9 +329,10 @@ def seeds_text(scores: list[float]) -> str:
     return ", ".join(f"{score:g}" for score in scores)
 
 
-def regressions(comparison: Comparison, alpha: float, min_drop: float, tolerance: float) -> list[str]:
+def regressions(comparison: Comparison, alpha: float, min_drop: float, tolerances: dict[str, float]) -> list[str]:
     """One line per way this comparison got worse, with its size and confidence."""
     c = comparison
+    tolerance = tolerances[c.speed_measure]
     found = []
     if c.score_regressed(alpha, min_drop):
         found.append(f"SCORE {c.name}: mean score {c.baseline_mean:,.2f} -> {c.new_mean:,.2f}, a drop of "
@@ -316,7 +340,8 @@ def regressions(comparison: Comparison, alpha: float, min_drop: float, tolerance
                      f"Benjamini-Hochberg q = {c.q:.4f} ({len(c.baseline_scores)} baseline seeds "
                      f"[{seeds_text(c.baseline_scores)}] vs {len(c.new_scores)} new [{seeds_text(c.new_scores)}])")
     if c.speed_regressed(tolerance):
-        found.append(f"SPEED {c.name}: median {c.baseline_speed:,.0f} -> {c.new_speed:,.0f} steps/s, ratio "
+        unit = "steps per CPU-second" if c.speed_measure == "cpu" else "wall-clock steps/s"
+        found.append(f"SPEED {c.name}: median {c.baseline_speed:,.0f} -> {c.new_speed:,.0f} {unit}, ratio "
                      f"{c.speed_ratio:.2f} ({1 / c.speed_ratio:.2f}x slower), beyond the tolerance (ratio below "
                      f"{1 / (1 + tolerance):.2f})")
     if c.failing_regressed():
@@ -334,7 +359,8 @@ def comparison_line(c: Comparison, flagged: bool, name_width: int) -> str:
         test = f"p={c.p:.4f} q={c.q:.4f}"
     change = 0.0 - c.relative_drop  # 0.0 - 0.0 prints +0.0%, not -0.0%
     means = f"{c.baseline_mean:>9,.1f} -> {c.new_mean:>9,.1f} ({change:+7.1%})" if not math.isnan(c.p) else ""
-    speed = f"x{c.speed_ratio:.2f}" if not math.isnan(c.speed_ratio) else "n/a (no speeds, or another machine)"
+    speed = (f"x{c.speed_ratio:.2f}{'' if c.speed_measure == 'cpu' else ' (wall clock)'}"
+             if not math.isnan(c.speed_ratio) else "n/a (no speeds, or another machine)")
     notes = "  [config changed]" if c.config_changed else ""
     return (f"  {'REGRESSED' if flagged else 'ok':<10}{c.name:<{name_width}}  {len(c.baseline_scores)} vs "
             f"{len(c.new_scores)} seeds  score {means} {test}  steps/s {speed}{notes}")
@@ -345,7 +371,7 @@ def commits_text(commits: set[str]) -> str:
 
 
 def report(comparisons: list[Comparison], unchanged: list[str], no_baseline: list[str], baseline: Baseline,
-           args: argparse.Namespace, tolerance: float, tolerance_source: str) -> int:
+           args: argparse.Namespace, tolerances: dict[str, tuple[float, str]]) -> int:
     """Print what was compared and every regression; the exit status."""
     print(f"Regression check of the {args.tier} history: {len(comparisons)} comparison(s) of (spec, variant, env).")
     print(f"Baseline: {short_commit(baseline.commit)} ({baseline.source}; the history up to {baseline.as_of}), runs at "
@@ -354,14 +380,17 @@ def report(comparisons: list[Comparison], unchanged: list[str], no_baseline: lis
     print(f"Score: one-sided permutation test of lower new scores, Benjamini-Hochberg q <= {args.alpha} over "
           f"{sum(not math.isnan(c.q) for c in comparisons)} test(s) (comparisons with identical scores are not "
           f"tests), and a drop of at least {args.min_drop:.0%}.")
-    print(f"Speed: a regression below {1 / (1 + tolerance):.2f}x the baseline's median steps/s (tolerance "
-          f"{tolerance:.0%}, {tolerance_source}).")
+    for measure in sorted({c.speed_measure for c in comparisons}) or ["cpu"]:
+        tolerance, source = tolerances[measure]
+        print(f"Speed, in {SPEED_MEASURES[measure][1]}: a regression below {1 / (1 + tolerance):.2f}x the "
+              f"baseline's median (tolerance {tolerance:.0%}, {source}).")
     if unchanged:
         print(f"Nothing new since the baseline for {len(unchanged)} (spec, variant, env): their latest runs are the "
               "baseline's.")
     for name in no_baseline:
         print(f"Not compared, no run before the baseline: {name}")
-    found = {c.name: regressions(c, args.alpha, args.min_drop, tolerance) for c in comparisons}
+    found = {c.name: regressions(c, args.alpha, args.min_drop, {m: t for m, (t, _) in tolerances.items()})
+             for c in comparisons}
     if comparisons:
         print()
         width = max(len(c.name) for c in comparisons)
@@ -397,7 +426,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                         help=f"smallest score drop that alarms, as a fraction of the baseline's |mean| "
                              f"(default {DEFAULT_MIN_DROP})")
     parser.add_argument("--speed-tolerance", type=float, metavar="T",
-                        help="a speed regression is new/baseline steps/s below 1/(1+T); default: measured from the "
+                        help="a speed regression is a new/baseline speed ratio below 1/(1+T), speed being steps per "
+                             "CPU-second (wall-clock steps/s where a side has no CPU time); default: measured from the "
                              f"history's repeated runs, else {DEFAULT_SPEED_TOLERANCE}")
     args = parser.parse_args(argv)
     if not 0 < args.alpha < 1:
@@ -422,10 +452,10 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    tolerance, tolerance_source = ((args.speed_tolerance, "given") if args.speed_tolerance is not None
-                                   else speed_tolerance(frame))
+    tolerances = {measure: (args.speed_tolerance, "given") if args.speed_tolerance is not None
+                  else speed_tolerance(frame, measure) for measure in SPEED_MEASURES}
     comparisons, unchanged, no_baseline = compare(frame, baseline)
-    return report(comparisons, unchanged, no_baseline, baseline, args, tolerance, tolerance_source)
+    return report(comparisons, unchanged, no_baseline, baseline, args, tolerances)
 
 
 if __name__ == "__main__":

@@ -16,6 +16,7 @@ import pandas as pd
 from rliable import library as rly
 
 from runner.claims import Normalization, normalize
+from runner.sweep import PLAN
 
 CONFIDENCE = 0.95
 BOOTSTRAP_SEED = 0  # fixed, so that rerunning the analysis reproduces every CI digit for digit
@@ -60,6 +61,19 @@ def seed_problem(run_dir: Path, summary: dict | None) -> str | None:
         return None if score is not None and math.isfinite(score) else "completed without a score"
     error = error_headline(summary.get("error"))
     return f"{summary.get('status')} ({error})" if error else str(summary.get("status"))
+
+
+def experiment_dirs(results_dir: Path) -> list[Path]:
+    """The experiments of a tier's results: those a sweep planned here (runs/plan.json) and those with a committed
+    spec.json (the plan as the last analysis copied it)."""
+    return sorted({path.parent for path in results_dir.glob("*/spec.json")}
+                  | {path.parent.parent for path in results_dir.glob(f"*/{PLAN}")})
+
+
+def read_plan(experiment_dir: Path) -> dict:
+    """The sweep's plan when its runs are on disk, else the spec.json the last analysis wrote beside its report."""
+    path = experiment_dir / PLAN
+    return json.loads((path if path.is_file() else experiment_dir / "spec.json").read_text())
 
 
 def load_runs(experiment_dir: Path, spec: dict) -> list[SeedRun]:

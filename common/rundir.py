@@ -4,9 +4,11 @@
     metrics.csv   one row per finished training episode: step, wall_time, return, length
     eval.csv      one row per evaluation: step, wall_time, mean, std, episodes
     summary.json  status (completed | diverged | failed), score under the score rule, training steps per
-                  second (evaluation time excluded), peak RSS (this process's, plus the peaks its worker
-                  processes reported in `worker_peak_rss_mb`: an upper bound, as peaks need not coincide),
-                  wall and evaluation time
+                  second (evaluation time excluded), training steps per CPU-second of the run's own processes
+                  (what the speed alarm judges: load from other jobs slows the wall clock, not the CPU time a
+                  step costs), the machine's load average while it ran, peak RSS (this process's, plus the peaks its
+                  worker processes reported in `worker_peak_rss_mb`: an upper bound, as peaks need not
+                  coincide), wall, CPU and evaluation time
     checkpoint.pt everything needed to continue the run (networks, optimizers, normalisation statistics,
                   RNG states, step counters, the logger's rows; what else is the algorithm's to say), saved
                   after every evaluation, the last one at the end of training; written atomically
@@ -73,11 +75,21 @@ class RunResult:
     peak_rss_mb: float
     wall_time: float
     eval_time: float
+    cpu_time: float  # seconds of CPU of this process and the worker processes it joined, evaluation included
+    steps_per_cpu_second: float  # training only, like steps_per_second: NaN where no CPU time was measured
+    load_average: float | None  # the machine's 1-minute load average, mean of samples at each evaluation and the end
     error: str | None = None
 
 
 def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
+
+
+def cpu_seconds() -> float:
+    """CPU time of this process (all its threads) and of the child processes it has waited for (A3C's workers,
+    D4PG's actors once joined)."""
+    times = os.times()
+    return times.user + times.system + times.children_user + times.children_system
 
 
 def git_commit() -> str:
@@ -87,6 +99,17 @@ def git_commit() -> str:
         return out.stdout.strip() if out.returncode == 0 else "unknown"
     except (OSError, subprocess.SubprocessError):
         return "unknown"
+
+
+def uncommitted_changes() -> list[str] | None:
+    """`git status --porcelain` of the checkout's tracked files, one line per changed file: the changes that make
+    git_commit() say -dirty (untracked files do not); None when this is not a git checkout."""
+    try:
+        out = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True, text=True, timeout=30,
+                             cwd=Path(__file__).resolve().parent)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.splitlines() if out.returncode == 0 else None
 
 
 def package_versions() -> dict[str, str]:
@@ -128,6 +151,9 @@ class RunLogger:
         self.step = 0
         self.start = time.perf_counter()
         self.eval_time = 0.0
+        self.cpu_start = cpu_seconds()
+        self.eval_cpu_time = 0.0
+        self.load_samples: list[float] = []  # the machine's 1-minute load average: how many jobs shared its cores
         self.earlier_peak_rss_mb = 0.0  # a resumed run's peak before the interruption
         self.worker_peak_rss_mb = 0.0  # summed peaks of worker processes (A3C), which report them
         self.result: RunResult | None = None
@@ -173,6 +199,10 @@ class RunLogger:
         self.step, self.next_eval_step, self.eval_time = logger["step"], logger["next_eval_step"], logger["eval_time"]
         self.earlier_peak_rss_mb = logger["peak_rss_mb"]
         self.start = time.perf_counter() - logger["wall_time"]
+        # Checkpoints written before CPU time was measured lack these: such a run's CPU speed is unknown (NaN).
+        self.cpu_start = cpu_seconds() - logger.get("cpu_time", math.nan)
+        self.eval_cpu_time = logger.get("eval_cpu_time", 0.0)
+        self.load_samples = list(logger.get("load_samples", []))
         self.progress.update(self.step)
         rng = self.saved["rng"]
         torch.set_rng_state(rng["torch"])
@@ -194,6 +224,8 @@ class RunLogger:
             "logger": {"episodes": self.episodes, "evals": self.evals, "step": self.step,
                        "next_eval_step": self.next_eval_step, "eval_time": self.eval_time,
                        "wall_time": time.perf_counter() - self.start,
+                       "cpu_time": cpu_seconds() - self.cpu_start, "eval_cpu_time": self.eval_cpu_time,
+                       "load_samples": self.load_samples,
                        "peak_rss_mb": max(peak_rss_mb(), self.earlier_peak_rss_mb)},
             "rng": {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate()},
         }
@@ -204,6 +236,10 @@ class RunLogger:
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(temp, path)
+
+    def sample_load(self) -> None:
+        if hasattr(os, "getloadavg"):
+            self.load_samples.append(os.getloadavg()[0])
 
     def __enter__(self) -> "RunLogger":
         return self
@@ -237,10 +273,12 @@ class RunLogger:
         """Evaluate every `eval_interval` steps and once at the end of training."""
         if step < self.next_eval_step and step < self.config.total_steps:
             return
-        config, started = self.config, time.perf_counter()
+        self.sample_load()
+        config, started, started_cpu = self.config, time.perf_counter(), cpu_seconds()
         returns = envs.evaluate(act, self.environment, config.eval_episodes, self.seed, round_index=len(self.evals),
                                 epsilon=config.eval_epsilon)
         self.eval_time += time.perf_counter() - started
+        self.eval_cpu_time += cpu_seconds() - started_cpu
         self.log_eval(step, returns)
         while self.next_eval_step <= step:
             self.next_eval_step += self.config.eval_interval
@@ -266,6 +304,9 @@ class RunLogger:
             return False  # KeyboardInterrupt, SystemExit: no summary, so the run counts as unfinished
         wall_time = time.perf_counter() - self.start
         training_time = wall_time - self.eval_time
+        cpu_time = cpu_seconds() - self.cpu_start
+        training_cpu_time = cpu_time - self.eval_cpu_time
+        self.sample_load()
         status = "completed" if kind is None else "diverged" if issubclass(kind, Diverged) else "failed"
         score = compute_score(self.config.score_rule, self.config.total_steps,
                               [row[2] for row in self.episodes], [(row[0], row[2]) for row in self.evals])
@@ -278,11 +319,16 @@ class RunLogger:
             peak_rss_mb=max(peak_rss_mb(), self.earlier_peak_rss_mb) + self.worker_peak_rss_mb,
             wall_time=wall_time,
             eval_time=self.eval_time,
+            cpu_time=cpu_time,
+            steps_per_cpu_second=self.step / training_cpu_time if training_cpu_time > 0 else math.nan,
+            load_average=float(np.mean(self.load_samples)) if self.load_samples else None,
             error=None if kind is None else "".join(traceback.format_exception(kind, error, trace)),
         )
         self.flush()
         self.tensorboard.close()
         summary = asdict(self.result)
         summary["score"] = None if math.isnan(score) or status != "completed" else score  # strict JSON has no NaN
+        for name in ("cpu_time", "steps_per_cpu_second"):
+            summary[name] = None if math.isnan(summary[name]) else summary[name]
         write_json(self.dir / "summary.json", summary)
         return status == "diverged"

@@ -16,12 +16,13 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from common.rundir import git_commit
+from common.rundir import git_commit, uncommitted_changes
 from runner.backends import LocalBackend
 from runner.spec import TIERS, SpecError, load_spec
 from runner.sweep import forget_other_commits, is_done, plan, resumable, write_plan
 
 LOG_STATUS_SECONDS = 60
+RECORDED_TIERS = ("nightly", "reference", "paper")  # committed results and baselines: made at a clean tree only
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -56,6 +57,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="run again the finished (or interrupted) runs that other code made, i.e. whose config.json "
                              "records another git commit than the checkout's: what a nightly regression benchmark "
                              "wants, so that every result it compares comes from the code under test")
+    parser.add_argument("--allow-dirty", action="store_true",
+                        help="run the nightly, reference or paper tier from a tree with uncommitted changes (refused "
+                             "otherwise): its runs record <commit>-dirty, never enter the history and cannot be "
+                             "accepted as a baseline")
     parser.add_argument("--results", type=Path, default=Path("results"), metavar="DIR",
                         help="results root; runs go to DIR/TIER/EXPERIMENT/ (default: results)")
     return parser.parse_args(argv)
@@ -64,6 +69,20 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def fail(message: str) -> None:
     print(f"python -m runner: error: {message}", file=sys.stderr)
     sys.exit(2)
+
+
+def refuse_dirty_tree(tier: str) -> None:
+    """The nightly, reference and paper tiers make results that are committed and compared later: their code must
+    be a commit that can be checked out again."""
+    changes = uncommitted_changes()
+    if changes is None:
+        fail(f"--tier {tier}: expected a git checkout, so that every run records the commit it was made at "
+             "(--allow-dirty runs anyway, and nothing it makes enters the history)")
+    if changes:
+        shown = "\n  ".join(changes[:20]) + (f"\n  ... and {len(changes) - 20} more" if len(changes) > 20 else "")
+        fail(f"--tier {tier}: the tree has uncommitted changes, so its runs could not be checked out again:\n  {shown}"
+             "\ncommit (or stash) them first; --allow-dirty runs anyway, and its runs are recorded as <commit>-dirty, "
+             "left out of the history and never accepted as a baseline")
 
 
 def describe(summary: dict) -> str:
@@ -83,6 +102,8 @@ def main(argv: list[str] | None = None) -> int:
         fail(f"--retries: expected 0 or more, got {args.retries}")
     if args.backend != "ray" and (args.address or args.shared_fs):
         fail("--address and --shared-fs: expected only with --backend ray")
+    if args.tier in RECORDED_TIERS and not args.allow_dirty:
+        refuse_dirty_tree(args.tier)
     paths = args.specs or sorted((PROJECT_ROOT / "experiments").glob("*.yaml"))
     try:
         specs = [load_spec(path) for path in paths]

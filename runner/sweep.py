@@ -1,8 +1,10 @@
 """Turn specs and a tier into jobs, skip what is already finished, run the rest on a backend.
 
-Layout of the results:  RESULTS/<tier>/<experiment>/spec.json           the resolved plan
+Layout of the results:  RESULTS/<tier>/<experiment>/runs/plan.json     the resolved plan
                         RESULTS/<tier>/<experiment>/runs/<variant>/<env>/seed_<n>/   one run
-(<env> is the env id with "/" written "-": ALE-Pong-v5, one directory level). A run directory holds
+(<env> is the env id with "/" written "-": ALE-Pong-v5, one directory level). Everything the sweep writes is under
+runs/, which git ignores: a sweep never touches a tracked file, so the tree it started from stays clean and every
+run records that commit. Analysis copies the plan to <experiment>/spec.json beside the report it writes. A run directory holds
 job.json (what was asked) next to the run's own files. A job counts as done when its summary says
 completed or diverged (both are results; a diverged run would only diverge again) and its job.json
 equals the job asked for now. A run that was interrupted (no summary) for the same job continues
@@ -22,6 +24,7 @@ from core.files import path_part, write_json
 from runner.spec import Spec, Tier
 
 FINISHED = ("completed", "diverged")
+PLAN = Path("runs") / "plan.json"  # under the experiment's directory
 
 
 @dataclass(frozen=True)
@@ -52,11 +55,11 @@ def plan(spec: Spec, tier_name: str, results: Path, seeds: int | None = None) ->
 
 
 def write_plan(spec: Spec, tier_name: str, results: Path, jobs: list[Job]) -> None:
-    """spec.json: what analysis needs to know what was expected, including the runs that never finished."""
+    """runs/plan.json: what analysis needs to know what was expected, including the runs that never finished."""
     tier: Tier = spec.tiers[tier_name]
     experiment_dir = results / tier_name / spec.name
-    experiment_dir.mkdir(parents=True, exist_ok=True)
-    write_json(experiment_dir / "spec.json", {
+    (experiment_dir / PLAN).parent.mkdir(parents=True, exist_ok=True)
+    write_json(experiment_dir / PLAN, {
         "name": spec.name, "title": spec.title, "reproduces": spec.reproduces, "tier": tier_name,
         "score_rule": spec.score_rule, "score_rule_text": SCORE_RULES[spec.score_rule],
         "total_steps": tier.total_steps, "environments": list(tier.environments),

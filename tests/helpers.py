@@ -1,6 +1,7 @@
 """Small spec files and command runners shared by the tests."""
 
 import csv
+from contextlib import contextmanager
 import subprocess
 import sys
 from pathlib import Path
@@ -67,3 +68,37 @@ def stop_after_checkpoints(monkeypatch, count: int) -> list[int]:
 
     monkeypatch.setattr(RunLogger, "save_checkpoint", save_then_die)
     return saved
+
+
+@contextmanager
+def cpu_bound_jobs(count: int):
+    """`count` processes that spin on the CPU until the block ends: load from other jobs on the machine."""
+    spinners = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(count)]
+    try:
+        yield
+    finally:
+        for spinner in spinners:
+            spinner.kill()
+            spinner.wait()
+
+
+def clone_working_tree(source: Path, clone: Path) -> Path:
+    """A git clone of `source` whose last commit is `source`'s working tree as it is (uncommitted changes and new
+    files included, ignored files not), so that a test in the clone runs the code under test, committed: on a
+    fresh checkout, as in CI, that commit is empty."""
+    def git(*args: str, cwd: Path = clone, **options) -> subprocess.CompletedProcess:
+        return subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True, **options)
+
+    git("clone", "-q", str(source), str(clone), cwd=source)
+    git("config", "user.email", "tests@rlrepro")
+    git("config", "user.name", "rlrepro tests")
+    patch = git("diff", "HEAD", "--binary", cwd=source).stdout
+    if patch:
+        git("apply", "--whitespace=nowarn", input=patch)
+    for name in git("ls-files", "--others", "--exclude-standard", "-z", cwd=source).stdout.decode().split("\0"):
+        if name:
+            (clone / name).parent.mkdir(parents=True, exist_ok=True)
+            (clone / name).write_bytes((source / name).read_bytes())
+    git("add", "-A")
+    git("commit", "-q", "--allow-empty", "-m", "the working tree under test")
+    return clone

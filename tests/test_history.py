@@ -15,7 +15,7 @@ from analysis.__main__ import main as analysis_main
 from analysis.history import COLUMNS, history_path, ingest, load_history, main
 
 OLD_COMMIT = "1111111111111111111111111111111111111111"
-NEW_COMMIT = "2222222222222222222222222222222222222222-dirty"
+NEW_COMMIT = "2222222222222222222222222222222222222222"
 CONFIG = {"total_steps": 1000, "env_id": "CartPole-v1", "learning_rate": 0.001}
 # sha256 of the canonical form, keys sorted and no spaces, written out by hand
 CANONICAL_CONFIG = b'{"env_id":"CartPole-v1","learning_rate":0.001,"total_steps":1000}'
@@ -76,7 +76,7 @@ def read_rows(history_dir):
 
 def test_ingest_writes_one_row_per_finished_run_with_its_fields(results):
     results_dir, history_dir = results
-    assert ingest(results_dir, "nightly", history_dir) == FINISHED_RUNS
+    assert ingest(results_dir, "nightly", history_dir) == (FINISHED_RUNS, 0)
     rows = read_rows(history_dir)
     assert list(rows[0]) == list(COLUMNS)
     assert len(rows) == FINISHED_RUNS
@@ -108,7 +108,7 @@ def test_ingesting_twice_adds_nothing_and_leaves_the_file_byte_for_byte(results)
     results_dir, history_dir = results
     ingest(results_dir, "nightly", history_dir)
     before = history_path(history_dir, "nightly").read_bytes()
-    assert ingest(results_dir, "nightly", history_dir) == 0
+    assert ingest(results_dir, "nightly", history_dir) == (0, 0)
     assert history_path(history_dir, "nightly").read_bytes() == before
     assert [path.name for path in history_dir.iterdir()] == ["nightly.csv"]  # no temporary file left behind
 
@@ -118,7 +118,7 @@ def test_a_new_commits_runs_are_appended_after_the_old_rows(results):
     ingest(results_dir, "nightly", history_dir)
     before = history_path(history_dir, "nightly").read_text()
     build_results(results_dir, commit=NEW_COMMIT, when=NEW_TIME)  # the nightly reran every job at a new commit
-    assert ingest(results_dir, "nightly", history_dir) == FINISHED_RUNS
+    assert ingest(results_dir, "nightly", history_dir) == (FINISHED_RUNS, 0)
     after = history_path(history_dir, "nightly").read_text()
     assert after.startswith(before)  # a diff that only adds lines
     assert [row["commit"] for row in read_rows(history_dir)] == [OLD_COMMIT] * 7 + [NEW_COMMIT] * 7
@@ -128,7 +128,7 @@ def test_a_changed_config_at_the_same_commit_is_a_new_row(results):
     results_dir, history_dir = results
     ingest(results_dir, "nightly", history_dir)
     build_results(results_dir, config=CONFIG | {"learning_rate": 0.0001}, when=NEW_TIME)
-    assert ingest(results_dir, "nightly", history_dir) == FINISHED_RUNS
+    assert ingest(results_dir, "nightly", history_dir) == (FINISHED_RUNS, 0)
     assert len({row["config_hash"] for row in read_rows(history_dir)}) == 2
 
 
@@ -158,7 +158,7 @@ def test_history_cli_prints_the_trend_in_commit_order_and_writes_a_png(results, 
     out = capsys.readouterr().out
     assert "pg / reinforce / CartPole-v1" in out and "dqn_family" not in out
     block = out.split("pg / reinforce / CartPole-v1")[1]
-    assert block.index("1111111111") < block.index("2222222222-dirty")  # the old commit first
+    assert block.index("1111111111") < block.index("2222222222")  # the old commit first
     assert "110.2" in block and "55.1" in block  # mean of the 2 scored seeds: (100 + 120.5) / 2, then halved
     assert "2/3" in block  # 2 of 3 runs scored: seed 2 diverged
     figure = history_dir / "nightly_trend.png"
@@ -191,3 +191,25 @@ def test_history_cli_on_an_empty_history_exits_2(tmp_path, capsys):
     (tmp_path / "nightly.csv").write_text(",".join(COLUMNS) + "\n")
     assert main(["--history", str(tmp_path)]) == 2
     assert "nightly.csv is empty" in capsys.readouterr().err
+
+
+def test_runs_made_from_uncommitted_changes_are_left_out(tmp_path):
+    results_dir, history_dir = tmp_path / "nightly", tmp_path / "history"
+    build_results(results_dir, commit=OLD_COMMIT + "-dirty")
+    assert ingest(results_dir, "nightly", history_dir) == (0, FINISHED_RUNS)
+    assert not history_path(history_dir, "nightly").exists()
+
+
+def test_a_history_from_before_cpu_time_was_recorded_reads_with_those_cells_empty(results):
+    results_dir, history_dir = results
+    ingest(results_dir, "nightly", history_dir)
+    path = history_path(history_dir, "nightly")
+    old_columns = COLUMNS[:COLUMNS.index("status") + 1]
+    with open(path, newline="") as handle:
+        rows = [{column: row[column] for column in old_columns} for row in csv.DictReader(handle)]
+    with open(path, "w", newline="") as handle:
+        writer = csv.DictWriter(handle, old_columns)
+        writer.writeheader()
+        writer.writerows(rows)
+    frame = load_history(history_dir, "nightly")
+    assert len(frame) == FINISHED_RUNS and frame.steps_per_cpu_second.isna().all()

@@ -18,15 +18,20 @@ NEW = "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"
 MACHINE = "Test CPU, 2 cores"
 
 
-def runs(commit, day, spec, variant, scores, speeds=None, statuses=None, algo=None, config_hash="c0ffee000000"):
-    """History rows of one (spec, variant, CartPole-v1) at one commit, one per seed."""
-    speeds = speeds or [1000.0] * len(scores)
+def runs(commit, day, spec, variant, scores, speeds=None, statuses=None, algo=None, config_hash="c0ffee000000",
+         wall_speeds=None):
+    """History rows of one (spec, variant, CartPole-v1) at one commit, one per seed. `speeds` are steps per
+    CPU-second, `wall_speeds` wall-clock steps/s (the same unless given); speeds=False: rows from before CPU time was
+    recorded, whose cells are empty."""
+    cpu_speeds = [""] * len(scores) if speeds is False else [repr(float(s)) for s in speeds or [1000.0] * len(scores)]
+    wall_speeds = wall_speeds or (speeds if speeds else None) or [1000.0] * len(scores)
     statuses = statuses or ["completed"] * len(scores)
     return [{"commit": commit, "date": f"2026-11-{day:02d}T02:{seed:02d}:00Z", "machine": MACHINE, "tier": "nightly",
              "spec": spec, "variant": variant, "algo": algo or variant, "env_id": "CartPole-v1", "seed": str(seed),
              "config_hash": config_hash, "score": "" if score is None else repr(float(score)),
-             "steps_per_second": repr(float(speed)), "peak_rss_mb": "400.0", "wall_time": "10.0", "status": status}
-            for seed, (score, speed, status) in enumerate(zip(scores, speeds, statuses))]
+             "steps_per_second": repr(float(wall)), "peak_rss_mb": "400.0", "wall_time": "10.0", "status": status,
+             "cpu_time": "" if cpu == "" else "10.0", "steps_per_cpu_second": cpu, "load_average": "2.0"}
+            for seed, (score, cpu, wall, status) in enumerate(zip(scores, cpu_speeds, wall_speeds, statuses))]
 
 
 def write_history(directory, rows):
@@ -143,14 +148,31 @@ def test_a_drop_three_seeds_cannot_resolve_does_not_alarm(tmp_path):
     assert regress(write_history(tmp_path, rows)) == 0
 
 
-def test_a_2x_slowdown_is_a_speed_regression_and_10_percent_is_not(tmp_path, capsys):
-    speeds = {"ppo": [500.0] * 5, "dqn": [900.0] * 5}
+def test_a_2x_slowdown_is_a_speed_regression_and_20_percent_is_not(tmp_path, capsys):
+    speeds = {"ppo": [500.0] * 5, "dqn": [800.0] * 5}
     assert regress(write_history(tmp_path, nightly_pair(new_speeds=speeds))) == 1
     out = capsys.readouterr().out
-    assert f"tolerance {DEFAULT_SPEED_TOLERANCE:.0%}" in out
+    assert f"Speed, in steps per CPU-second of the run's own processes: a regression below 0.67x the baseline's median " \
+           f"(tolerance {DEFAULT_SPEED_TOLERANCE['cpu']:.0%}" in out
     regressions = out.split("regression(s):")[1].strip().splitlines()
-    assert regressions == ["- SPEED suite / ppo / CartPole-v1: median 1,000 -> 500 steps/s, ratio 0.50 (2.00x slower), "
-                           "beyond the tolerance (ratio below 0.77)"]
+    assert regressions == ["- SPEED suite / ppo / CartPole-v1: median 1,000 -> 500 steps per CPU-second, ratio 0.50 "
+                           "(2.00x slower), beyond the tolerance (ratio below 0.67)"]
+
+
+def test_load_that_slows_the_wall_clock_but_not_the_cpu_time_is_not_flagged(tmp_path, capsys):
+    rows = runs(BASE, 1, "suite", "ppo", [500] * 3)
+    rows += runs(NEW, 2, "suite", "ppo", [500] * 3, [980.0] * 3, wall_speeds=[400.0] * 3)  # 2.5x slower wall clock
+    assert regress(write_history(tmp_path, rows)) == 0
+    assert "steps/s x0.98" in capsys.readouterr().out
+
+
+def test_a_side_without_cpu_time_falls_back_to_the_wall_clock_and_says_so(tmp_path, capsys):
+    rows = runs(BASE, 1, "suite", "ppo", [500] * 3, speeds=False)  # an old row: no CPU time recorded
+    rows += runs(NEW, 2, "suite", "ppo", [500] * 3, [1000.0] * 3, wall_speeds=[500.0] * 3)
+    assert regress(write_history(tmp_path, rows)) == 1
+    out = capsys.readouterr().out
+    assert "Speed, in wall-clock steps/s (the baseline or the new runs have no CPU time)" in out
+    assert "x0.50 (wall clock)" in out and "500 wall-clock steps/s" in out
 
 
 def test_speeds_from_another_machine_are_not_compared(tmp_path, capsys):
@@ -168,13 +190,16 @@ def test_the_speed_tolerance_is_measured_from_repeated_runs_within_bounds(tmp_pa
         rows = runs(BASE, 1, "spec_a", "a2c", [500] * 3, [1000.0] * 3)
         rows += runs(BASE, 1, "spec_b", "a2c", [500] * 3, [1000.0 * ratio] * 3)  # the same job in another spec
         return load_history(write_history_rows(rows), "nightly")
-    assert measured_speed_noise(repeat_history(1.29)) == (pytest.approx(0.29), 1)
-    assert speed_tolerance(repeat_history(1.29))[0] == pytest.approx(0.29)
-    assert speed_tolerance(repeat_history(1.02))[0] == pytest.approx(0.10)  # floor
-    assert speed_tolerance(repeat_history(3.0))[0] == pytest.approx(0.80)  # cap: 2x must stay visible
+    assert measured_speed_noise(repeat_history(1.29), "wall") == (pytest.approx(0.29), 1)
+    assert speed_tolerance(repeat_history(1.29), "wall")[0] == pytest.approx(0.29)
+    assert speed_tolerance(repeat_history(1.02), "wall")[0] == pytest.approx(0.10)  # floor
+    assert speed_tolerance(repeat_history(3.0), "wall")[0] == pytest.approx(0.80)  # cap: 2x must stay visible
+    assert speed_tolerance(repeat_history(1.29), "cpu")[0] == pytest.approx(0.50)  # floor: load's share of CPU time
+    assert speed_tolerance(repeat_history(1.7), "cpu")[0] == pytest.approx(0.70)
     no_repeat = load_history(write_history_rows(runs(BASE, 1, "spec_a", "a2c", [500] * 3)), "nightly")
-    assert measured_speed_noise(no_repeat) is None
-    assert speed_tolerance(no_repeat)[0] == DEFAULT_SPEED_TOLERANCE
+    assert measured_speed_noise(no_repeat, "cpu") is None
+    assert speed_tolerance(no_repeat, "cpu")[0] == DEFAULT_SPEED_TOLERANCE["cpu"]
+    assert speed_tolerance(no_repeat, "wall")[0] == DEFAULT_SPEED_TOLERANCE["wall"]
 
 
 def test_more_seeds_diverging_is_flagged(tmp_path, capsys):
@@ -209,6 +234,13 @@ def test_a_baseline_prefix_resolves_and_an_ambiguous_one_exits_2(tmp_path, capsy
     assert main(["--history", str(history), "--baseline", "aaaa"]) == 0
     assert main(["--history", str(history), "--baseline", "bbbb"]) == 2
     assert "ambiguous" in capsys.readouterr().err
+
+
+def test_accept_refuses_runs_made_from_uncommitted_changes(tmp_path, capsys):
+    history = write_history(tmp_path, nightly_pair() + runs(NEW + "-dirty", 3, "suite", "ppo", STABLE["ppo"]))
+    assert main(["--history", str(history), "--accept"]) == 2
+    assert "not a clean commit" in capsys.readouterr().err
+    assert not (history / "nightly_accepted.json").exists()
 
 
 def test_accept_records_the_latest_commit_and_becomes_the_default_baseline(tmp_path, capsys):
