@@ -2,7 +2,10 @@
 
 It is built from what `python -m analysis RESULTS_DIR` wrote: the index RESULTS_DIR/report.md (its title, commit
 line and one section per experiment) and each experiment's verdicts.json. At the top, every claim's verdict; then
-a card per experiment; then each experiment's section. The CSS is inline and every figure is embedded as a data URI,
+a card per experiment; then each experiment's section. A smoke tier judges no claim, so its page leads instead with
+what the run checked (analysis.front_page gathers it from the runs): the pipeline's stages, each algorithm's smoke
+score beside a random policy's, and the verdicts committed for the nightly tier beside it; its own claims, all
+"not judged", fold into one line. The CSS is inline and every figure is embedded as a data URI,
 so the file can be mailed or archived alone. The Markdown is converted by the small converter below, which knows
 exactly the subset our reports use: headings, paragraphs, bullet lists, bold, inline code, links, images and pipe
 tables.
@@ -14,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import base64
-import json
 import math
 import mimetypes
 import posixpath
@@ -29,16 +31,16 @@ from dataclasses import dataclass
 from html import escape
 from itertools import groupby
 from pathlib import Path
-from typing import Callable
 
-from core.errors import require
+from analysis.front_page import (ABOVE, NIGHTLY, NO_RANDOM, NO_SCORE, NOT_YET, VERDICTS, CommittedVerdicts,
+                                 ExperimentCheck, LearningSignal, Stage, committed_verdicts, nightly_dir, plans_tier,
+                                 plural, read_verdicts, smoke_checks)
+from analysis.table import format_number
 from core.files import write_atomic
 
 BROWSERS = ("chromium", "chromium-browser", "google-chrome", "chromium-headless-shell")
 INSTALL_HINT = "apt-get install -y --no-install-recommends chromium"
 SCREENSHOT_SIZE = (1400, 2000)  # pixels: a desktop window, tall enough to show the verdicts and the first section
-
-VERDICTS = ("reproduced", "contradicted", "inconclusive", "not judged")
 
 
 def slug(verdict: str) -> str:
@@ -252,66 +254,6 @@ def read_index(path: Path) -> Index:
     return Index(titles[0], preamble.strip(), experiments)
 
 
-def is_text(value: object) -> bool:
-    return isinstance(value, str)
-
-
-def is_number(value: object) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-
-
-def is_count(value: object) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
-
-
-def is_interval(value: object) -> bool:
-    return isinstance(value, list) and len(value) == 2 and all(map(is_number, value)) and value[0] <= value[1]
-
-
-def optional(check: Callable[[object], bool]) -> Callable[[object], bool]:
-    return lambda value: value is None or check(value)
-
-
-VERDICT_FIELDS: dict[str, tuple[Callable[[object], bool], str]] = {
-    "claim": (is_text, "a string naming the claim"),
-    "sentence": (is_text, "the paper's sentence"),
-    "form": (is_text, "a string: what was compared, how"),
-    "verdict": (lambda value: value in VERDICTS, f"one of {', '.join(VERDICTS)}"),
-    "probability_of_improvement": (optional(lambda value: is_number(value) and 0 <= value <= 1),
-                                   "a number in [0, 1] or null"),
-    "poi_ci": (optional(is_interval), "[low, high] or null"),
-    "aggregate": (is_text, "a string such as IQM"),
-    "difference": (optional(is_number), "a number or null"),
-    "difference_ci": (optional(is_interval), "[low, high] or null"),
-    "tasks": (is_count, "a count of tasks"),
-    "seeds_a": (is_count, "a count of seeds"),
-    "seeds_b": (is_count, "a count of seeds"),
-    "reason": (is_text, "one sentence"),
-}
-
-
-def read_verdicts(path: Path, experiment: str) -> list[dict] | None:
-    """The claims judged in an experiment's verdicts.json, checked field by field; None when there is no file."""
-    if not path.is_file():
-        return None
-    try:
-        content = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as error:
-        raise ValueError(f"{path}: expected JSON, {error}") from None
-    require(isinstance(content, dict), f"{path}", "a JSON object", type(content).__name__)
-    require(isinstance(content.get("verdicts"), list), f"{path}: verdicts", "a list", content.get("verdicts"))
-    require(content.get("experiment") == experiment, f"{path}: experiment", f"its folder's name {experiment!r}",
-            content.get("experiment"))
-    for number, verdict in enumerate(content["verdicts"]):
-        missing = [field for field in VERDICT_FIELDS if not isinstance(verdict, dict) or field not in verdict]
-        if missing:
-            raise ValueError(f"{path}: verdicts[{number}] lacks {', '.join(missing)}; every verdict needs "
-                             f"{', '.join(VERDICT_FIELDS)}")
-        for field, (check, expected) in VERDICT_FIELDS.items():
-            require(check(verdict[field]), f"{path}: verdicts[{number}].{field}", expected, verdict[field])
-    return content["verdicts"]
-
-
 # ---------------------------------------------------------------------------------------------------------------
 # The page
 # ---------------------------------------------------------------------------------------------------------------
@@ -326,17 +268,22 @@ def interval(low: float, high: float, places: int, sign: str = "") -> str:
 
 
 def probability_cell(verdict: dict) -> str:
-    """P(improvement), its CI, and a bar from 0 to 1 with the CI shaded and a mark at 0.5 (no difference)."""
+    """P(improvement), its CI, and its bar."""
     probability, ci = verdict["probability_of_improvement"], verdict["poi_ci"]
     if probability is None:
         return '<td class="num muted">—</td>'
+    ci_text = f'<div class="ci-text">{interval(*ci, 2)}</div>' if ci else ""
+    return f'<td class="num"><div class="estimate">{probability:.2f}</div>{ci_text}{poi_bar(verdict)}</td>'
+
+
+def poi_bar(verdict: dict) -> str:
+    """A bar from 0 to 1 with the CI shaded, a mark at 0.5 (no difference) and a dot at P(improvement)."""
+    probability, ci = verdict["probability_of_improvement"], verdict["poi_ci"]
     low, high = ci or (probability, probability)
     label = f"P(improvement) {probability:.2f}" + (f", 95% CI {low:.2f} to {high:.2f}" if ci else "")
-    bar = (f'<div class="poi-bar" role="img" aria-label="{label}">'
-           f'<span class="ci" style="left:{low:.1%};width:{high - low:.1%}"></span>'
-           f'<span class="point" style="left:{probability:.1%}"></span></div>')
-    ci_text = f'<div class="ci-text">{interval(low, high, 2)}</div>' if ci else ""
-    return f'<td class="num"><div class="estimate">{probability:.2f}</div>{ci_text}{bar}</td>'
+    return (f'<div class="poi-bar" role="img" aria-label="{label}">'
+            f'<span class="ci" style="left:{low:.1%};width:{high - low:.1%}"></span>'
+            f'<span class="point" style="left:{probability:.1%}"></span></div>')
 
 
 def difference_cell(verdict: dict) -> str:
@@ -394,17 +341,337 @@ def counts(verdicts: list[dict]) -> str:
     return " ".join(badge(kind, tally[kind]) for kind in VERDICTS if tally[kind])
 
 
-def experiment_card(experiment: Experiment, verdicts: list[dict] | None) -> str:
-    judged = counts(verdicts) if verdicts else '<span class="muted">no verdicts yet</span>'
+def experiment_card(experiment: Experiment, badges: str) -> str:
+    badges = badges or '<span class="muted">no verdicts yet</span>'
     return (f'<li><a href="#{anchor(experiment.name)}"><span class="card-title">{escape(experiment.title)}</span>'
-            f'<code>{escape(experiment.name)}</code><span class="card-badges">{judged}</span></a></li>')
+            f'<code>{escape(experiment.name)}</code><span class="card-badges">{badges}</span></a></li>')
 
 
-def experiment_section(experiment: Experiment, verdicts: list[dict] | None, renderer: MarkdownRenderer) -> str:
-    judged = f'<p class="section-verdicts">{counts(verdicts)}</p>' if verdicts else ""
+def experiment_section(experiment: Experiment, badges: str, renderer: MarkdownRenderer) -> str:
+    judged = f'<p class="section-verdicts">{badges}</p>' if badges else ""
     return (f'<section class="experiment" id="{anchor(experiment.name)}">'
-            f'<h2>{escape(experiment.title)} <a class="to-top" href="#top" title="back to the verdicts">↑</a></h2>'
+            f'<h2>{escape(experiment.title)} <a class="to-top" href="#top" title="back to the top">↑</a></h2>'
             f"{judged}{renderer.blocks(experiment.markdown)}</section>")
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# A smoke page's top: what the run checked, each algorithm against a random policy, the committed nightly verdicts
+# ---------------------------------------------------------------------------------------------------------------
+
+STAGE_MARKS = {"passed": "✓", "partial": "!", "failed": "✗", "empty": "–"}
+SIGNAL_KINDS = {ABOVE: "good", NOT_YET: "warn", NO_SCORE: "bad", NO_RANDOM: "neutral"}
+
+
+def check_badge(text: str, kind: str) -> str:
+    """A fact in a colour: good (green), warn (amber), bad (red) or neutral (grey)."""
+    return f'<span class="badge {kind}">{escape(text)}</span>'
+
+
+def share_kind(done: int, total: int) -> str:
+    return "good" if done == total else "bad" if done == 0 else "warn"
+
+
+def stage_strip(stages: list[Stage]) -> str:
+    """The pipeline left to right, each stage with its count and a mark: passed, partial or failed."""
+    items = "".join(
+        f'<li class="stage {stage.status}"><div class="stage-head"><span class="stage-mark" aria-hidden="true">'
+        f'{STAGE_MARKS[stage.status]}</span><span class="stage-name">{escape(stage.name)}</span></div>'
+        f'<div class="stage-count"><strong>{stage.done:,}</strong> of {stage.total:,}</div>'
+        f'<div class="stage-detail">{escape(stage.detail)}</div></li>' for stage in stages)
+    return f'<ol class="stages" id="stages">{items}</ol>'
+
+
+def count_cell(count: int) -> str:
+    """A count of runs that went wrong: faint at zero, red otherwise."""
+    return f'<td class="num {"bad" if count else "zero"}">{count}</td>'
+
+
+def share_cell(done: int, total: int, note: str = "") -> str:
+    note_html = f'<div class="ci-text">{escape(note)}</div>' if note else ""
+    return f'<td class="num {share_kind(done, total)}">{done}/{total}{note_html}</td>'
+
+
+def analysis_cell(check: ExperimentCheck) -> str:
+    if not check.ran:
+        return '<td class="muted">no runs on disk: files kept as they were</td>'
+    if check.outputs_missing:
+        return f'<td class="bad">missing: {escape(", ".join(check.outputs_missing))}</td>'
+    return (f'<td class="good">report, table, {plural(check.figures, "figure")}, '
+            f'{plural(check.claims, "claim")}</td>')
+
+
+CHECK_COLUMNS = ("Experiment", "Runs finished", "Failed", "Diverged", "Not finished", "Checkpoints", "Evaluated",
+                 "Scored", "Analysis wrote")
+
+
+def checks_table(checks: list[ExperimentCheck]) -> str:
+    head = "".join(f'<th class="{"word" if number in (0, 8) else "num"}">{title}</th>'
+                   for number, title in enumerate(CHECK_COLUMNS))
+    rows = "".join(
+        f'<tr><td class="experiment"><a href="#{anchor(check.name)}">{escape(check.title)}</a>'
+        f'<div class="muted"><code>{escape(check.name)}</code></div></td>'
+        f"{share_cell(check.completed, check.planned)}{count_cell(check.failed)}{count_cell(check.diverged)}"
+        f"{count_cell(check.unfinished + check.missing)}{share_cell(check.checkpoints, check.planned)}"
+        f"{share_cell(check.evaluated, check.planned, plural(check.evaluations, 'evaluation'))}"
+        f"{share_cell(check.scored, check.planned)}{analysis_cell(check)}</tr>" for check in checks)
+    return (f'<div class="table-scroll"><table class="checks" id="checks-table"><thead><tr>{head}</tr></thead>'
+            f"<tbody>{rows}</tbody></table></div>")
+
+
+def problems_list(checks: list[ExperimentCheck], without_plan: list[str], results_dir: Path) -> str:
+    """Every run without a score, with where to look (from the results directory) and what to do."""
+    items = [f"<li><code>{escape(name)}</code>: no plan on disk (runs/plan.json or spec.json); run the sweep for it"
+             "</li>" for name in without_plan]
+    items += [f"<li><code>{escape(check.name)}</code> · {escape(problem.variant)} on {escape(problem.env)}, "
+              f"seed {problem.seed}: {escape(problem.problem)}"
+              + (f' <span class="muted">(see <code>{escape(shown_path(problem.run_dir / "log.txt", results_dir))}'
+                 "</code>)</span>" if problem.run_dir.is_dir() else "") + "</li>"
+              for check in checks for problem in check.problems]
+    if not items:
+        return ""
+    return (f'<div class="problems"><p><strong>{plural(len(items), "run")} gave no score.</strong> Run '
+            "<code>./run_all.sh</code> again: finished runs are kept, interrupted ones continue from their checkpoint "
+            f"and failed ones start afresh.</p><ul>{''.join(items)}</ul></div>")
+
+
+def shown_path(path: Path, results_dir: Path) -> str:
+    """A path as the page's reader finds it: from the results root, e.g. smoke/EXPERIMENT/runs/..."""
+    try:
+        return path.resolve().relative_to(results_dir.resolve().parent).as_posix()
+    except ValueError:
+        return str(path)
+
+
+def signal_strip(signal: LearningSignal) -> str:
+    """Where the smoke score (dot) and the best evaluation (ring) fall against the random policy's mean and one
+    standard deviation above it (the band: what a score must clear), on the row's own scale."""
+    random, points = signal.random, [v for v in (signal.score, signal.best_evaluation) if v is not None]
+    if random is None or not points:
+        return '<td class="muted">—</td>'
+    low, high = min(random.mean - random.std, *points), max(random.bar, *points)
+    margin = 0.08 * ((high - low) or max(abs(high), 1.0))
+    low, high = low - margin, high + margin
+
+    def at(value: float) -> str:
+        return f"{(value - low) / (high - low):.1%}"
+
+    best = (f'<span class="best" style="left:{at(signal.best_evaluation)}"></span>'
+            if signal.best_evaluation is not None else "")
+    score = (f'<span class="score {SIGNAL_KINDS[signal.word]}" style="left:{at(signal.score)}"></span>'
+             if signal.score is not None else "")
+    label = (f"smoke score {format_number(signal.score) if signal.score is not None else 'none'}, random policy "
+             f"{format_number(random.mean)} plus one standard deviation {format_number(random.bar)}")
+    return (f'<td><div class="strip" role="img" aria-label="{escape(label)}">'
+            f'<span class="band" style="left:{at(random.mean - random.std)};width:'
+            f'{(2 * random.std) / (high - low):.1%}"></span>'
+            f'<span class="bar-line" style="left:{at(random.bar)}"></span>'
+            f'<span class="tick" style="left:{at(random.mean)}"></span>{best}{score}</div></td>')
+
+
+def breakable(name: str) -> str:
+    """A snake_case name that may wrap after its underscores, never inside a word."""
+    return escape(name).replace("_", "_<wbr>")
+
+
+def signal_cells(signal: LearningSignal) -> str:
+    score = (f'<div class="estimate">{format_number(signal.score)}</div>' if signal.score is not None
+             else '<div class="estimate muted">—</div>')
+    best = (f'<div class="estimate">{format_number(signal.best_evaluation)}</div>'
+            f'<div class="ci-text">step {signal.best_evaluation_step:,}</div>'
+            if signal.best_evaluation is not None else '<div class="muted">no evaluation</div>')
+    random = (f'<div class="estimate">{format_number(signal.random.mean)}</div>'
+              f'<div class="ci-text" title="mean ± standard deviation over {signal.random.episodes} episodes">'
+              f"± {format_number(signal.random.std)}</div>" if signal.random else '<div class="muted">—</div>')
+    algo = f' <span class="muted">({escape(signal.algo)})</span>' if signal.algo != signal.variant else ""
+    return (f'<td class="algorithm"><strong>{breakable(signal.variant)}</strong>{algo}'
+            f'<div class="task">{escape(signal.env)}</div></td>'
+            f'<td class="num">{score}<div class="ci-text">{signal.seeds_scored}/{signal.seeds_planned} seeds</div></td>'
+            f'<td class="num">{best}</td><td class="num">{random}</td>{signal_strip(signal)}'
+            f"<td>{check_badge(signal.word, SIGNAL_KINDS[signal.word])}</td>")
+
+
+SIGNAL_COLUMNS = (("Algorithm · task", 25, False), ("Smoke score", 11, True), ("Best evaluation", 12, True),
+                  ("Random policy", 11, True), ("Against random", 20, False), ("First signal", 21, False))
+
+
+def above_random_badge(signals: list[LearningSignal]) -> str:
+    """How many of the variants that could be compared with a random policy beat it; nothing when none could."""
+    judgeable = [signal for signal in signals if signal.word in (ABOVE, NOT_YET)]
+    above = sum(signal.word == ABOVE for signal in judgeable)
+    if not judgeable:
+        return ""
+    return check_badge(f"{above} of {len(judgeable)} above random", share_kind(above, len(judgeable)))
+
+
+def signals_table(signals: list[LearningSignal], titles: dict[str, str]) -> str:
+    """A group per experiment, a row per variant and task."""
+    columns = "".join(f'<col style="width:{width}%">' for _, width, _ in SIGNAL_COLUMNS)
+    head = "".join(f"<th{' class=num' if numeric else ''}>{title}</th>" for title, _, numeric in SIGNAL_COLUMNS)
+    bodies = []
+    for experiment, group in groupby(signals, key=lambda signal: signal.experiment):
+        group = list(group)
+        title = escape(titles.get(experiment, experiment))
+        header = (f'<tr class="group"><td colspan="{len(SIGNAL_COLUMNS)}"><div class="group-head">'
+                  f'<span class="group-title"><a href="#{anchor(experiment)}">{title}</a> '
+                  f"<code>{escape(experiment)}</code></span>{above_random_badge(group)}</div></td></tr>")
+        bodies.append(f'<tbody id="signals-{anchor(experiment)}">{header}' + "".join(
+            f'<tr class="signal {SIGNAL_KINDS[signal.word]}">{signal_cells(signal)}</tr>' for signal in group)
+            + "</tbody>")
+    return (f'<div class="table-scroll"><table class="signals" id="signal-table"><colgroup>{columns}</colgroup>'
+            f"<thead><tr>{head}</tr></thead>{''.join(bodies)}</table></div>")
+
+
+def short_commit(commit: str) -> str:
+    """The first 10 hex digits, keeping git describe's -dirty (uncommitted changes) mark."""
+    return commit[:10] + ("-dirty" if commit.endswith("-dirty") and len(commit) > 16 else "")
+
+
+def commit_code(commit: str) -> str:
+    return f'<code title="{escape(commit)}">{escape(short_commit(commit))}</code>'
+
+
+def provenance(committed: CommittedVerdicts) -> str:
+    """When and at which commit the verdicts were made, and how to make them again."""
+    report = (f'<a href="{escape(committed.report_link)}">report.md</a>' if committed.report_link
+              else "its report.md")
+    if committed.commit:
+        made = (f"judged at commit {commit_code(committed.commit)}"
+                + (f" on {escape(committed.date)}" if committed.date else ""))
+        if committed.runs_commits and committed.runs_commits != [committed.commit]:
+            made += f"; runs made at {', '.join(map(commit_code, committed.runs_commits))}"
+    else:
+        made = f"commit not recorded in verdicts.json; see {report}"
+    return (f'<div class="provenance"><span>{made}</span><span>reproduce: '
+            f"<code>{escape(committed.reproduce)}</code></span></div>")
+
+
+def estimates_line(verdict: dict) -> str:
+    """A judged claim's numbers in one line; a claim without them, why."""
+    if verdict["probability_of_improvement"] is None and verdict["difference"] is None:
+        return f'<div class="claim-why">{escape(verdict["reason"])}</div>'
+    parts = []
+    if verdict["probability_of_improvement"] is not None:
+        ci = verdict["poi_ci"]
+        parts.append(f"P(improvement) <strong>{verdict['probability_of_improvement']:.2f}</strong>"
+                     + (f" {interval(*ci, 2)}" if ci else ""))
+    if verdict["difference"] is not None:
+        places = decimals(verdict["difference"])
+        ci = verdict["difference_ci"]
+        parts.append(f"{escape(verdict['aggregate'])} difference <strong>{verdict['difference']:+,.{places}f}</strong>"
+                     + (f" {interval(*ci, places, '+')}" if ci else ""))
+    return f'<div class="claim-why" title="{escape(verdict["reason"])}">{" · ".join(parts)}</div>'
+
+
+def committed_claim(verdict: dict) -> str:
+    """One committed claim: its verdict, what it compares (the paper's sentence on hover), its numbers and the
+    P(improvement) bar."""
+    bar = poi_bar(verdict) if verdict["probability_of_improvement"] is not None else ""
+    return (f'<li class="{slug(verdict["verdict"])}"><div class="claim-verdict">{badge(verdict["verdict"])}</div>'
+            f'<div class="claim-body"><div class="form" title="{escape(verdict["sentence"])}">'
+            f'{escape(verdict["form"])}</div>{estimates_line(verdict)}</div><div class="claim-bar">{bar}</div></li>')
+
+
+def committed_claims(verdicts: list[dict]) -> str:
+    """The judged claims one by one; those the tier could not judge in one line, as they say little more."""
+    not_judged = [verdict for verdict in verdicts if verdict["verdict"] == "not judged"]
+    judged = "".join(committed_claim(verdict) for verdict in verdicts if verdict["verdict"] != "not judged")
+    if not not_judged:
+        return judged
+    reasons = list(dict.fromkeys(verdict["reason"] for verdict in not_judged))
+    forms = "; ".join(f'<span title="{escape(verdict["sentence"])}">{escape(verdict["form"])}</span>'
+                      for verdict in not_judged)
+    return (f'{judged}<li class="not-judged"><div class="claim-verdict">{badge("not judged", len(not_judged))}</div>'
+            f'<div class="claim-body"><div class="form">{forms}</div>'
+            + (f'<div class="claim-why">{escape(reasons[0])}</div>' if len(reasons) == 1 else "")
+            + '</div><div class="claim-bar"></div></li>')
+
+
+def committed_list(committed: list[CommittedVerdicts]) -> str:
+    """Each experiment's committed verdicts under where they came from and the command that makes them again."""
+    blocks = []
+    for experiment in committed:
+        title = (f'<a href="{escape(experiment.report_link)}">{escape(experiment.title)}</a>'
+                 if experiment.report_link else escape(experiment.title))
+        claims = (f'<p class="bad">verdicts.json could not be read: {escape(experiment.problem)}</p>'
+                  if experiment.problem else f'<ul class="claims">{committed_claims(experiment.verdicts)}</ul>')
+        blocks.append(f'<article class="committed-experiment" id="nightly-{anchor(experiment.experiment)}">'
+                      f'<div class="group-head"><span class="group-title">{title}</span>'
+                      f'<span class="card-badges">{counts(experiment.verdicts)}</span></div>'
+                      f"{provenance(experiment)}{claims}</article>")
+    return f'<div class="committed" id="nightly-list">{"".join(blocks)}</div>'
+
+
+def own_verdicts(experiments: list[Experiment], verdicts: dict[str, list[dict] | None], tier: str) -> str:
+    """The tier's judged claims in the verdict table; the claims its budgets cannot judge in one collapsed line."""
+    judged = {name: [verdict for verdict in claims or [] if verdict["verdict"] != "not judged"]
+              for name, claims in verdicts.items()}
+    not_judged = [(name, verdict) for name, claims in verdicts.items() for verdict in claims or []
+                  if verdict["verdict"] == "not judged"]
+    with_judged = [experiment for experiment in experiments if judged[experiment.name]]
+    table = verdict_table(with_judged, judged) if with_judged else ""
+    if not not_judged:
+        return table
+    items = "".join(f"<li><code>{escape(name)}</code> · {escape(verdict['form'])} "
+                    f'<span class="muted">({escape(verdict["reason"])})</span></li>' for name, verdict in not_judged)
+    summary = (f"{plural(len(not_judged), 'claim')} {'are' if len(not_judged) != 1 else 'is'} not judged at the "
+               f'{escape(tier)} tier: its budgets are too small; see the <a href="#{NIGHTLY}">committed {NIGHTLY} '
+               "verdicts</a>")  # beside this panel on a wide screen, above it on a narrow one
+    return f'{table}<details class="not-judged-here"><summary>{summary}</summary><ul>{items}</ul></details>'
+
+
+def smoke_top(results_dir: Path, index: Index, verdicts: dict[str, list[dict] | None], tier: str,
+              renderer: MarkdownRenderer) -> tuple[str, str, dict[str, str]]:
+    """The masthead's tally, the panels above the experiments, and each experiment's badges."""
+    checks = smoke_checks(results_dir, [experiment.name for experiment in index.experiments])
+    nightly = nightly_dir(results_dir)
+    ran_here = {check.name for check in checks.experiments}
+    committed = sorted(committed_verdicts(nightly, results_dir.resolve()),
+                       key=lambda entry: entry.experiment not in ran_here)  # this run's experiments first
+    passed = sum(stage.status == "passed" for stage in checks.stages)
+    nightly_verdicts = [verdict for experiment in committed for verdict in experiment.verdicts]
+    tally = " ".join([
+        check_badge(f"{passed} of {len(checks.stages)} stages passed", share_kind(passed, len(checks.stages))),
+        above_random_badge(checks.signals),
+        *([f'<span class="tally-label">{escape(NIGHTLY)}:</span> {counts(nightly_verdicts)}'] if nightly_verdicts
+          else [])])
+    titles = {check.name: check.title for check in checks.experiments}
+    signals = (signals_table(checks.signals, titles) if checks.signals
+               else '<p class="muted">No variant has run yet.</p>')
+    committed_html = (committed_list(committed) if committed else
+                      f'<p class="muted">No committed verdicts beside this results directory (looked for '
+                      f"<code>{escape(str(nightly))}/*/verdicts.json</code>). Make them with "
+                      f"<code>./run_all.sh --tier {NIGHTLY}</code>.</p>")
+    panels = f"""<section class="panel" id="checks"><h2>What this smoke run checked</h2>
+<p class="lead">The smoke tier runs every stage of the pipeline on tiny budgets, in minutes: it shows that the code
+runs end to end and starts to learn, not what it reproduces.</p>
+{stage_strip(checks.stages)}
+{checks_table(checks.experiments)}
+{problems_list(checks.experiments, checks.without_plan, results_dir)}</section>
+<div class="side-by-side">
+<div class="column">
+<section class="panel" id="learning"><h2>First learning signal, against a random policy</h2>
+<p class="lead"><strong>Above random</strong>: the smoke score (the mean over seeds, under the spec's score rule)
+beats a uniformly random policy's mean return by more than one standard deviation of a random episode's return
+(<code>results/baselines/random_scores.csv</code>). Smoke budgets are tiny: <strong>not above random yet</strong> is an
+honest answer for a slow starter.</p>
+<p class="legend"><span><span class="key score good"></span> smoke score</span>
+<span><span class="key best"></span> best evaluation</span>
+<span><span class="key band"></span> random policy, from its mean to one standard deviation above it</span></p>
+{signals}</section>
+<section class="panel" id="verdicts"><h2>This run's own verdicts</h2>{own_verdicts(index.experiments, verdicts, tier)}
+</section>
+</div>
+<section class="panel" id="nightly"><h2>Committed {escape(NIGHTLY)} verdicts</h2>
+<p class="lead">What the {escape(NIGHTLY)} budgets judged, as committed in
+<code>{escape(nightly.parent.name)}/{escape(NIGHTLY)}/</code> (this smoke run did not redo them). P(improvement): how
+likely a run of the first method beats one of the second; 0.5 is no difference. Brackets: 95% CIs.</p>
+{committed_html}</section>
+</div>"""
+    badges = {check.name: " ".join([
+        check_badge(f"{check.completed}/{check.planned} runs finished", share_kind(check.completed, check.planned)),
+        above_random_badge([signal for signal in checks.signals if signal.experiment == check.name])])
+        for check in checks.experiments}
+    return tally, panels, badges
 
 
 IMAGES_LOADED_SCRIPT = """
@@ -412,6 +679,9 @@ window.addEventListener("load", () => {
   const images = Array.from(document.images);
   document.body.dataset.imagesTotal = images.length;
   document.body.dataset.imagesLoaded = images.filter(image => image.complete && image.naturalWidth > 0).length;
+  // Where each panel starts on the page, in CSS pixels: tests check what a screenshot of the top shows.
+  document.body.dataset.panelTops = Array.from(document.querySelectorAll("main .panel"))
+    .map(panel => `${panel.id}:${Math.round(panel.getBoundingClientRect().top + window.scrollY)}`).join(" ");
 });
 """
 
@@ -435,7 +705,7 @@ header.masthead { background: linear-gradient(120deg, #0d1b3e 0%, #1d3d8f 60%, #
 .masthead code { background: rgba(255, 255, 255, 0.14); color: #fff; }
 .masthead .tally { margin-top: 16px; display: flex; gap: 8px; flex-wrap: wrap; }
 .masthead .tally .badge { font-size: 14px; padding: 4px 12px; }
-main { padding: 26px 0 40px; }
+main.wrap { padding-top: 26px; padding-bottom: 40px; }
 .panel { background: var(--paper); border: 1px solid var(--line); border-radius: 10px; padding: 22px 26px;
   margin-bottom: 24px; box-shadow: 0 1px 2px rgba(31, 35, 40, 0.05); }
 .panel > h2, section.experiment > h2 { margin: 0 0 14px; font-size: 22px; font-weight: 650; }
@@ -509,7 +779,124 @@ figcaption { text-align: center; color: var(--muted); font-size: 13px; margin-to
 .missing-figure { padding: 14px; border: 1px dashed var(--contradicted); color: var(--contradicted);
   border-radius: 8px; }
 footer { color: var(--muted); font-size: 12.5px; text-align: center; padding: 0 0 30px; }
+/* A smoke page's top: checks, learning signals, committed verdicts */
+:root { --good: #1a7f37; --good-bg: #dafbe1; --warn: #9a6700; --warn-bg: #fff4c2; --bad: #c62a2f; --bad-bg: #ffebe9; }
+.lead { margin: -6px 0 14px; color: var(--muted); max-width: 980px; }
+.lead strong { color: var(--ink); }
+.badge.good { color: var(--good); background: var(--good-bg); border-color: #aceebb; }
+.badge.warn { color: var(--warn); background: var(--warn-bg); border-color: #f2dd8c; }
+.badge.bad { color: var(--bad); background: var(--bad-bg); border-color: #ffcecb; }
+.badge.neutral { color: var(--not-judged); background: var(--not-judged-bg); border-color: #d0d7de; }
+.masthead .tally { align-items: center; }
+.tally-label { font-size: 13px; opacity: 0.8; margin-left: 10px; text-transform: uppercase; letter-spacing: 0.08em; }
+ol.stages { list-style: none; margin: 4px 0 18px; padding: 0; display: grid; gap: 10px; counter-reset: stage;
+  grid-template-columns: repeat(auto-fit, minmax(170px, 1fr)); }
+ol.stages li { position: relative; padding: 12px 14px 12px; border-radius: 8px; border: 1px solid var(--line);
+  border-top-width: 4px; background: #fafbfc; }
+ol.stages li.passed { border-top-color: var(--good); }
+ol.stages li.partial { border-top-color: #d4a72c; background: #fffdf3; }
+ol.stages li.failed { border-top-color: var(--bad); background: #fff8f7; }
+ol.stages li.empty { border-top-color: #afb8c1; }
+.stage-head { display: flex; align-items: center; gap: 8px; font-weight: 650; font-size: 14px; line-height: 1.25; }
+.stage-mark { flex: none; display: inline-flex; align-items: center; justify-content: center; width: 22px; height: 22px;
+  border-radius: 50%; color: #fff; font-size: 13px; font-weight: 700; background: #afb8c1; }
+.passed .stage-mark { background: var(--good); }
+.partial .stage-mark { background: #d4a72c; }
+.failed .stage-mark { background: var(--bad); }
+.stage-count { margin: 8px 0 2px; font-size: 13px; color: var(--muted); font-variant-numeric: tabular-nums; }
+.stage-count strong { font-size: 24px; color: var(--ink); font-weight: 650; margin-right: 2px; }
+.stage-detail { font-size: 12.5px; color: var(--muted); }
+table.checks td { vertical-align: middle; }
+table.checks td.experiment, table.signals td.experiment { font-weight: 600; }
+table.checks td.experiment .muted, table.signals td.experiment .muted { font-weight: 400; margin-top: 2px; }
+table.checks tbody tr:nth-child(even) { background: #f6f8fa; }
+td.good { color: var(--good); font-weight: 600; }
+td.warn { color: var(--warn); font-weight: 600; }
+td.bad { color: var(--bad); font-weight: 600; }
+td.zero { color: #afb8c1; }
+td.good .ci-text, td.warn .ci-text, td.bad .ci-text { font-weight: 400; }
+.problems { margin-top: 10px; padding: 12px 16px; border-left: 4px solid var(--bad); background: #fff8f7;
+  border-radius: 0 8px 8px 0; font-size: 13.5px; }
+.problems p { margin: 0 0 6px; }
+.problems ul { margin: 0; padding-left: 18px; }
+.legend { display: flex; align-items: center; gap: 4px 14px; flex-wrap: wrap; font-size: 12.5px; color: var(--muted);
+  margin: 0 0 4px; }
+.legend > span { white-space: nowrap; }
+.legend .key { position: relative; display: inline-block; margin: 0 4px 0 0; vertical-align: -2px; }
+table.signals { table-layout: fixed; }
+table.signals tbody { border-top: 2px solid var(--line); }
+table.signals td { vertical-align: middle; padding: 7px 6px; }
+table.signals th { padding: 8px 6px; font-size: 11px; }
+table.signals th:nth-child(5) { padding-left: 12px; }
+table.signals .badge { white-space: normal; text-align: center; padding: 2px 8px; font-size: 12px; }
+table.signals td.experiment { vertical-align: top; background: #fafbfc; border-right: 1px solid #eaeef2; }
+table.signals tr.signal:hover, table.checks tbody tr:hover { background: #eef3ff; }
+.strip { position: relative; height: 22px; margin: 0 6px; }
+.strip::before { content: ""; position: absolute; left: 0; right: 0; top: 10px; height: 2px; background: #eaeef2;
+  border-radius: 1px; }
+.strip .band, .key.band { position: absolute; top: 4px; height: 14px; background: rgba(140, 149, 159, 0.28);
+  border-radius: 3px; }
+.key.band { position: relative; top: 0; width: 26px; }
+.strip .bar-line { position: absolute; top: 1px; height: 20px; width: 2px; margin-left: -1px; background: #8c959f; }
+.strip .tick { position: absolute; top: 4px; height: 14px; width: 2px; margin-left: -1px; background: #57606a; }
+.strip .score, .key.score { position: absolute; top: 4px; width: 14px; height: 14px; margin-left: -7px;
+  border-radius: 50%; border: 2px solid #fff; box-shadow: 0 0 0 1px rgba(0, 0, 0, 0.3); background: #8c959f; }
+.key.score { position: relative; top: 0; margin-left: 7px; }
+.score.good { background: var(--good); }
+.score.warn { background: #d4a72c; }
+.strip .best, .key.best { position: absolute; top: 5px; width: 12px; height: 12px; margin-left: -6px;
+  border-radius: 50%; border: 2px solid #2f4fb5; background: #fff; }
+.key.best { position: relative; top: 0; margin-left: 6px; }
+.side-by-side { display: grid; grid-template-columns: minmax(0, 1.2fr) minmax(0, 1fr); gap: 24px;
+  align-items: start; }
+@media (max-width: 1100px) { .side-by-side { grid-template-columns: minmax(0, 1fr); } }
+.side-by-side .panel { margin-bottom: 24px; padding: 20px 22px; }
+table.signals tr.group td, .committed-experiment > .group-head { background: #f3f6fb; }
+table.signals tr.group td { border-top: 2px solid var(--line); padding: 9px 10px; }
+table.signals td.algorithm strong { font-weight: 650; }
+table.signals .task { color: var(--muted); font-size: 12.5px; }
+.committed-experiment { border: 1px solid var(--line); border-radius: 8px; margin: 0 0 12px; overflow: hidden; }
+.committed-experiment > .group-head { padding: 9px 12px 2px; }
+.committed-experiment > .provenance { padding: 0 12px 9px; background: #f3f6fb; border-bottom: 1px solid var(--line);
+  margin: 0; }
+ul.claims { list-style: none; margin: 0; padding: 0; }
+ul.claims li { display: grid; grid-template-columns: 104px minmax(0, 1fr) 96px; gap: 10px; align-items: center;
+  padding: 8px 12px; border-top: 1px solid #eaeef2; }
+ul.claims li:first-child { border-top: 0; }
+ul.claims li.reproduced { box-shadow: inset 4px 0 0 var(--reproduced); }
+ul.claims li.contradicted { box-shadow: inset 4px 0 0 var(--contradicted); }
+ul.claims li.inconclusive { box-shadow: inset 4px 0 0 #d4a72c; }
+ul.claims li.not-judged { box-shadow: inset 4px 0 0 #afb8c1; }
+ul.claims li.not-judged .form { color: var(--muted); font-weight: 500; font-size: 13px; }
+ul.claims .form { font-weight: 600; font-size: 13.5px; line-height: 1.35; }
+.claim-why { color: var(--muted); font-size: 12px; margin-top: 2px; font-variant-numeric: tabular-nums; }
+.claim-why strong { color: var(--ink); }
+ul.claims .poi-bar { margin: 0; max-width: none; }
+li.reproduced .poi-bar span { background: var(--reproduced); }
+li.contradicted .poi-bar span { background: var(--contradicted); }
+li.inconclusive .poi-bar span { background: #d4a72c; }
+.group-head { display: flex; justify-content: space-between; align-items: center; gap: 12px; flex-wrap: wrap; }
+.group-title { font-weight: 650; font-size: 14.5px; }
+.group-title code { font-weight: 400; margin-left: 6px; }
+.provenance { display: flex; gap: 6px 24px; flex-wrap: wrap; margin-top: 4px; font-size: 12.5px; color: var(--muted); }
+details.not-judged-here { margin: 4px 0 0; padding: 10px 14px; border: 1px solid var(--line); border-radius: 8px;
+  background: #fafbfc; font-size: 13.5px; }
+details.not-judged-here summary { cursor: pointer; color: var(--muted); }
+details.not-judged-here ul { margin: 10px 0 0; padding-left: 18px; }
 """
+
+
+def verdicts_top(index: Index, verdicts: dict[str, list[dict] | None]) -> tuple[str, str, dict[str, str]]:
+    """A tier that judges claims (nightly, paper): every verdict at the top."""
+    judged = [verdict for claims in verdicts.values() if claims for verdict in claims]
+    summary = (f"{len(judged)} claim{'s' * (len(judged) != 1)} in "
+               f"{len(index.experiments)} experiment{'s' * (len(index.experiments) != 1)}")
+    panels = f"""<section class="panel" id="verdicts"><h2>Verdicts</h2><p class="muted">{summary}. P(improvement): the
+probability that a run of the first method beats a run of the second on a task; 0.5 means no difference. In brackets:
+95% CIs.</p>
+{verdict_table(index.experiments, verdicts)}</section>"""
+    badges = {name: counts(claims) if claims else "" for name, claims in verdicts.items()}
+    return counts(judged), panels, badges
 
 
 def render_page(results_dir: Path) -> str:
@@ -517,12 +904,14 @@ def render_page(results_dir: Path) -> str:
     verdicts = {experiment.name: read_verdicts(results_dir / experiment.name / "verdicts.json", experiment.name)
                 for experiment in index.experiments}
     renderer = MarkdownRenderer(results_dir, {experiment.name for experiment in index.experiments})
-    judged = [verdict for claims in verdicts.values() if claims for verdict in claims]
     tier = results_dir.resolve().name
-    summary = (f"{len(judged)} claim{'s' * (len(judged) != 1)} in "
-               f"{len(index.experiments)} experiment{'s' * (len(index.experiments) != 1)}")
-    cards = "".join(experiment_card(experiment, verdicts[experiment.name]) for experiment in index.experiments)
-    sections = "\n".join(experiment_section(experiment, verdicts[experiment.name], renderer)
+    # A smoke run judges no claim, so its page leads with what it did check.
+    smoke = plans_tier(results_dir, [experiment.name for experiment in index.experiments]) == "smoke"
+    tally, panels, badges = (smoke_top(results_dir, index, verdicts, tier, renderer) if smoke
+                             else verdicts_top(index, verdicts))
+    cards = "".join(experiment_card(experiment, badges.get(experiment.name, ""))
+                    for experiment in index.experiments)
+    sections = "\n".join(experiment_section(experiment, badges.get(experiment.name, ""), renderer)
                          for experiment in index.experiments)
     return f"""<!DOCTYPE html>
 <html lang="en">
@@ -532,22 +921,20 @@ def render_page(results_dir: Path) -> str:
 <title>{escape(index.title)} · rlrepro</title>
 <style>{STYLE}</style>
 </head>
-<body id="top">
+<body id="top" class="{'smoke' if smoke else 'judging'}">
 <header class="masthead"><div class="wrap">
 <p class="eyebrow">rlrepro · {escape(tier)} tier</p>
 <h1>{renderer.inline(index.title)}</h1>
 {renderer.blocks(index.preamble)}
-<div class="tally">{counts(judged)}</div>
+<div class="tally">{tally}</div>
 </div></header>
 <main class="wrap">
-<section class="panel" id="verdicts"><h2>Verdicts</h2><p class="muted">{summary}. P(improvement): the probability
-that a run of the first method beats a run of the second on a task; 0.5 means no difference. In brackets: 95% CIs.</p>
-{verdict_table(index.experiments, verdicts)}</section>
+{panels}
 <nav class="panel" id="experiments"><h2>Experiments</h2><ol class="cards">{cards}</ol></nav>
 {sections}
 </main>
 <footer>Written by <code>python -m analysis.html</code> from {escape(tier)}/report.md and each experiment's
-verdicts.json. Self-contained: styles and figures are inside this file.</footer>
+verdicts.json{" and runs" if smoke else ""}. Self-contained: styles and figures are inside this file.</footer>
 <script>{IMAGES_LOADED_SCRIPT}</script>
 </body>
 </html>

@@ -1,6 +1,7 @@
 """RESULTS_DIR/report.html (analysis.html) on a hand-built results tier: one self-contained file, the verdict table,
-the Markdown our reports use, escaping, bad verdicts.json named; then the page in headless Chromium, where every
-figure must load."""
+the Markdown our reports use, escaping, bad verdicts.json named; a smoke tier's page, which leads with what the run
+checked, each algorithm against a random policy and the committed nightly verdicts; then the pages in headless
+Chromium, where every figure must load and the top shows what it should."""
 
 from __future__ import annotations
 
@@ -18,9 +19,11 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import pytest  # noqa: E402
 
-from analysis.html import decimals, main, screenshot, write_html_report  # noqa: E402
+from analysis.html import SCREENSHOT_SIZE, decimals, main, run_headless, screenshot, write_html_report  # noqa: E402
 from analysis.report import index_section  # noqa: E402
 from browser import dom_after_load, require_browser  # noqa: E402
+from test_front_page import (NIGHTLY_COMMIT, NIGHTLY_DATE, NO_RANDOM_TASK, OLD, SMOKE, SMOKE_CLAIMS,  # noqa: E402
+                             build_smoke_tier)
 
 COMMIT = "0123456789abcdef0123456789abcdef01234567"
 HOSTILE_TITLE = "Alpha <script>alert('x')</script> vs beta"
@@ -256,3 +259,131 @@ def test_the_browser_check_sees_a_broken_figure(results):
     dom = dom_after_load(page)
     total = int(re.search(r'data-images-total="(\d+)"', dom).group(1))
     assert int(re.search(r'data-images-loaded="(\d+)"', dom).group(1)) == total - 1
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# A smoke tier's page (the results of tests/test_front_page.py: a smoke tier analysed, a committed nightly beside it)
+# ---------------------------------------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def smoke(tmp_path_factory):
+    return build_smoke_tier(tmp_path_factory.mktemp("tiers"))
+
+
+def top_of(page: str) -> str:
+    """What comes before the experiments' cards and sections: the part a smoke page leads with."""
+    return page.split('<nav class="panel" id="experiments">')[0]
+
+
+def signal_row(page: str, variant: str, task: str) -> str:
+    rows = re.findall(r'<tr class="signal [a-z]+">.*?</tr>', page, flags=re.DOTALL)
+    [row] = [row for row in rows if f"<strong>{variant}</strong>" in row and f">{task}<" in row]
+    return row
+
+
+def test_a_smoke_page_leads_with_the_checks_the_learning_signal_and_the_nightly_verdicts(smoke):
+    page = write_html_report(smoke).read_text()
+    top = top_of(page)
+    places = [top.index(f'<section class="panel" id="{panel}">') for panel in ("checks", "learning", "verdicts",
+                                                                                  "nightly")]
+    assert places == sorted(places)
+    stages = re.search(r'<ol class="stages" id="stages">(.*?)</ol>', top, flags=re.DOTALL).group(1)
+    names = re.findall(r'<span class="stage-name">([^<]*)</span>', stages)
+    assert names == ["Specs loaded and planned", "Runs finished", "Checkpoints written", "Evaluations done",
+                     "Scores computed", "Analysis written"]
+    runs = re.search(r'<li class="stage (\w+)">(?:(?!</li>).)*Runs finished.*?</li>', stages, flags=re.DOTALL)
+    assert runs.group(1) == "partial" and "<strong>5</strong> of 8" in runs.group(0)
+    assert "1 failed, 1 diverged, 1 never started" in runs.group(0)
+    analysed = re.search(r'<li class="stage (\w+)">(?:(?!</li>).)*Analysis written.*?</li>', stages, flags=re.DOTALL)
+    assert analysed.group(1) == "passed"
+    checks = re.search(r'<table class="checks" id="checks-table">.*?</table>', top, flags=re.DOTALL).group(0)
+    assert '<td class="num warn">5/8</td><td class="num bad">1</td><td class="num bad">1</td>' in checks
+    assert "ValueError: bad observation shape" in top and f"smoke/{SMOKE}/runs/broken/CartPole-v1/seed_0/log.txt" in top
+    assert '<span class="badge warn">2 of 6 stages passed</span>' in page  # the masthead's tally
+    assert '<span class="badge warn">1 of 2 above random</span>' in page
+
+
+def test_a_smoke_page_puts_each_algorithm_beside_a_random_policy(smoke):
+    page = write_html_report(smoke).read_text()
+    fast, slow = signal_row(page, "fast", "CartPole-v1"), signal_row(page, "slow", "CartPole-v1")
+    assert '<span class="badge good">above random</span>' in fast and "165.0" in fast and "190.0" in fast
+    assert '<span class="badge warn">not above random yet</span>' in slow and "22.5" in slow
+    for row in (fast, slow):  # the random policy's CartPole score beside ours, with its spread
+        assert ('<div class="estimate">22.2</div><div class="ci-text" title="mean &#177; standard deviation over 200 '
+                'episodes">&#177; 11.5</div>') in row  # ±
+    assert 'class="score good"' in fast and 'class="score warn"' in slow  # the dot on the strip
+    assert '<span class="badge neutral">no random score measured</span>' in signal_row(page, "fast", NO_RANDOM_TASK)
+    broken = signal_row(page, "broken", "CartPole-v1")
+    assert '<span class="badge bad">no score yet</span>' in broken and "0/2 seeds" in broken
+
+
+def test_a_smoke_page_shows_the_committed_nightly_verdicts_with_their_commit_and_command(smoke):
+    top = top_of(write_html_report(smoke).read_text())
+    nightly = re.search(r'<section class="panel" id="nightly">.*?</section>', top, flags=re.DOTALL).group(0)
+    recorded = re.search(rf'<article class="committed-experiment" id="nightly-{SMOKE}">.*?</article>', nightly,
+                         flags=re.DOTALL).group(0)
+    assert (f'judged at commit <code title="{NIGHTLY_COMMIT}">{NIGHTLY_COMMIT[:10]}</code> on {NIGHTLY_DATE}'
+            in recorded)
+    assert f"<code>./run_all.sh --tier nightly --only {SMOKE}</code>" in recorded
+    claims = re.findall(r'<li class="([a-z-]+)">(.*?)</li>', recorded, flags=re.DOTALL)
+    assert [kind for kind, _ in claims] == ["reproduced", "contradicted", "not-judged"]
+    assert '<span class="badge reproduced">reproduced</span>' in claims[0][1] and "fast_beats_slow" in claims[0][1]
+    assert "P(improvement) <strong>0.90</strong> [0.70, 1.00]" in claims[0][1]
+    assert '<span class="badge contradicted">contradicted</span>' in claims[1][1]
+    # the claims the nightly tier cannot judge either: one line, each named, the shared reason once
+    assert '<span class="badge not-judged">2 not judged</span>' in claims[2][1]
+    assert "slow_matches_table_9" in claims[2][1] and "fast_matches_table_9" in claims[2][1]
+    assert claims[2][1].count("the spec judges it in: paper") == 1
+    old = re.search(rf'<article class="committed-experiment" id="nightly-{OLD}">.*?</article>', nightly,
+                    flags=re.DOTALL).group(0)
+    assert f'commit not recorded in verdicts.json; see <a href="../nightly/{OLD}/report.md">report.md</a>' in old
+    assert f"<code>./run_all.sh --tier nightly --only {OLD}</code>" in old and "old_claim" in old
+
+
+def test_a_smoke_page_folds_its_own_not_judged_claims_into_one_line(smoke):
+    top = top_of(write_html_report(smoke).read_text())
+    assert 'id="verdict-table"' not in top and '<tr class="not-judged">' not in top
+    details = re.findall(r"<details[^>]*>.*?</details>", top, flags=re.DOTALL)
+    assert len(details) == 1 and " open" not in details[0].split(">")[0]
+    assert ('<summary>2 claims are not judged at the smoke tier: its budgets are too small; see the <a href="#nightly">'
+            "committed nightly verdicts</a></summary>") in details[0]
+    assert all(claim in details[0] for claim in SMOKE_CLAIMS)
+
+
+def test_a_claim_the_smoke_tier_does_judge_stays_in_the_verdict_table(smoke, tmp_path):
+    path = smoke / SMOKE / "verdicts.json"
+    original = path.read_text()
+    content = json.loads(original)
+    content["verdicts"][0].update(verdict="reproduced", probability_of_improvement=0.8, poi_ci=[0.6, 0.95])
+    path.write_text(json.dumps(content))
+    try:
+        top = top_of(write_html_report(smoke).read_text())
+    finally:
+        path.write_text(original)
+    table = verdict_table(top)
+    assert f"<code>{SMOKE_CLAIMS[0]}</code>" in table and SMOKE_CLAIMS[1] not in table
+    assert "<summary>1 claim is not judged at the smoke tier" in top
+
+
+def test_a_nightly_page_keeps_its_verdicts_on_top(results):
+    top = top_of(write_html_report(results).read_text())
+    assert top.index('<section class="panel" id="verdicts">') < len(top)
+    for smoke_only in ('id="checks"', 'id="learning"', 'id="nightly"', "<details"):
+        assert smoke_only not in top
+    assert verdict_table(top).count('<tr class="not-judged">') == 1  # a nightly page lists its not-judged claims
+
+
+def test_the_smoke_page_in_a_headless_browser_shows_the_checks_and_the_verdicts_on_top(smoke, tmp_path):
+    require_browser()
+    page = write_html_report(smoke)
+    dom = run_headless(page, "--dump-dom", f"--window-size={SCREENSHOT_SIZE[0]},{SCREENSHOT_SIZE[1]}")  # as shot
+    assert int(re.search(r'data-images-loaded="(\d+)"', dom).group(1)) == int(
+        re.search(r'data-images-total="(\d+)"', dom).group(1)) > 0
+    tops = dict((name, int(top)) for name, top in re.findall(r"(\w+):(\d+)",
+                                                             re.search(r'data-panel-tops="([^"]*)"', dom).group(1)))
+    assert list(tops)[:4] == ["checks", "learning", "verdicts", "nightly"]
+    # the checks on top, then the learning signal beside the nightly verdicts: all in the screenshot
+    assert tops["checks"] < tops["learning"] == tops["nightly"] < SCREENSHOT_SIZE[1]
+    png = screenshot(page, tmp_path / "smoke.png")
+    data = png.read_bytes()
+    assert data.startswith(PNG_SIGNATURE) and struct.unpack(">II", data[16:24]) == SCREENSHOT_SIZE
