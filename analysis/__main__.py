@@ -15,7 +15,7 @@ from analysis.aggregates import aggregates_section, summary_rows_section
 from analysis.claims import claims_markdown, judge_all
 from analysis.html import write_html_report
 from analysis.figures import plot_final_scores, plot_learning_curves, plot_wall_clock_curves
-from analysis.report import experiment_report, index_section
+from analysis.report import experiment_report, index_section, sweep_line
 from analysis.table import experiment_dirs, load_runs, read_json, read_plan, score_table, table_csv, table_markdown
 from common.rundir import git_commit
 from core.files import write_atomic, write_json
@@ -129,9 +129,10 @@ def main(argv: list[str] | None = None) -> int:
         links.append(f"- [{spec['title']}]({experiment_dir.name}/report.md)")
         sections.append(index_section(report.read_text(), experiment_dir.name) if report.is_file()
                         else f"## {spec['title']}\n\nNo runs on disk and no report yet.\n")
+    sweep = sweep_line(args.results_dir)
     write_atomic(args.results_dir / "report.md", "\n".join([f"# Results: {args.results_dir.name}", "",
-                                                            f"Index written at commit `{commit}`.", "", *links, "",
-                                                            *sections]))
+                                                            f"Index written at commit `{commit}`.", "",
+                                                            *([sweep, ""] if sweep else []), *links, "", *sections]))
     print("\n".join(tables))
     print(verdict_summary(experiments))
     print(f"Full report with figures: {args.results_dir / 'report.md'}")

@@ -3,13 +3,17 @@ paths from RESULTS_DIR)."""
 
 from __future__ import annotations
 
+import json
 import re
+import time
 from collections import Counter
 from datetime import datetime, timezone
+from pathlib import Path
 
 from analysis.table import SeedRun, read_json
 from common.rundir import package_versions
 from runner.claims import Normalization
+from runner.sweep import SWEEPS, SweepRecord
 
 
 def protocol_lines(runs: list[SeedRun]) -> list[str]:
@@ -119,3 +123,21 @@ def index_section(report: str, experiment: str) -> str:
     """An experiment's report.md inside RESULTS_DIR/report.md: headings one level deeper, links from RESULTS_DIR."""
     report = re.sub(r"^#", "##", report, flags=re.MULTILINE)
     return re.sub(r"\]\((?![a-z]+:|/)", f"]({experiment}/", report)
+
+
+def sweep_line(results_dir: Path) -> str | None:
+    """What the newest sweep of this tier ran and its wall time, from RESULTS/<tier>/sweeps/ (runner.sweep); None when
+    no sweep recorded one here."""
+    records = sorted((results_dir / SWEEPS).glob("*.json"))
+    if not records:
+        return None
+    sweep = SweepRecord(**json.loads(records[-1].read_text()))
+    started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(sweep.started))
+    how = ("in one go: every planned run made from its start, nothing kept or resumed" if sweep.in_one_go else
+           f"{sweep.runs_planned - sweep.runs_to_run} of its runs were kept from before and {sweep.runs_resumed} "
+           f"resumed from a checkpoint, so this is not the tier's time in one go"
+           + (", and it was interrupted" if sweep.interrupted else ""))
+    return (f"Newest sweep: {sweep.runs_to_run} of {sweep.runs_planned} runs of {len(sweep.experiments)} experiment(s) "
+            f"({', '.join(sweep.experiments)}) on {sweep.workers} worker(s) ({sweep.backend}, {sweep.machine_cores} "
+            f"cores), started {started} at commit `{sweep.commit}`: **wall time {sweep.wall_seconds / 60:.1f} min**, "
+            f"{how}; {sweep.runs_failed} run(s) failed.")

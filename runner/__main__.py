@@ -19,7 +19,7 @@ from tqdm import tqdm
 from common.rundir import git_commit, uncommitted_changes
 from runner.backends import LocalBackend
 from runner.spec import TIERS, SpecError, load_spec
-from runner.sweep import forget_other_commits, is_done, plan, resumable, write_plan
+from runner.sweep import SweepRecord, forget_other_commits, is_done, plan, resumable, write_plan
 
 LOG_STATUS_SECONDS = 60
 RECORDED_TIERS = ("nightly", "reference", "paper")  # committed results and baselines: made at a clean tree only
@@ -102,8 +102,6 @@ def main(argv: list[str] | None = None) -> int:
         fail(f"--retries: expected 0 or more, got {args.retries}")
     if args.backend != "ray" and (args.address or args.shared_fs):
         fail("--address and --shared-fs: expected only with --backend ray")
-    if args.tier in RECORDED_TIERS and not args.allow_dirty:
-        refuse_dirty_tree(args.tier)
     paths = args.specs or sorted((PROJECT_ROOT / "experiments").glob("*.yaml"))
     try:
         specs = [load_spec(path) for path in paths]
@@ -122,6 +120,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.tier not in spec.tiers:  # every spec was asked for: one without this tier has nothing to run in it
             print(f"{spec.name}: no {args.tier!r} tier (it has {list(spec.tiers)}); skipped")
     specs = [spec for spec in specs if args.tier in spec.tiers]
+    if args.tier in RECORDED_TIERS and not args.allow_dirty:
+        refuse_dirty_tree(args.tier)
 
     jobs = []
     for spec in specs:
@@ -138,6 +138,8 @@ def main(argv: list[str] | None = None) -> int:
           f"{len(pending)} to run ({continuing} continuing from a checkpoint) on {args.workers} worker(s)")
 
     failed = []
+    sweep = SweepRecord(args.tier, [spec.name for spec in specs], len(jobs), len(pending), continuing, args.workers,
+                        args.backend, git_commit(), started=time.time())
     progress = tqdm(total=len(pending), unit="run", desc="sweep", dynamic_ncols=True)
 
     def on_done(job, summary) -> None:
@@ -154,9 +156,11 @@ def main(argv: list[str] | None = None) -> int:
             LocalBackend(args.workers).run(pending, on_done)
     except KeyboardInterrupt:
         progress.close()
+        sweep.finish(args.results, len(failed), interrupted=True)
         print("interrupted: finished runs are kept; run the same command again to resume", file=sys.stderr)
         return 130
     progress.close()
+    print(f"sweep wall time: {sweep.finish(args.results, len(failed), interrupted=False) / 60:.1f} min")
     if failed:
         print(f"{len(failed)} run(s) failed; their tracebacks are in summary.json and log.txt:", file=sys.stderr)
         for job in failed:

@@ -14,8 +14,10 @@ from its last checkpoint; any other is started afresh.
 from __future__ import annotations
 
 import json
+import os
 import shutil
-from dataclasses import asdict, dataclass
+import time
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from common.config import SCORE_RULES
@@ -25,6 +27,7 @@ from runner.spec import Spec, Tier
 
 FINISHED = ("completed", "diverged")
 PLAN = Path("runs") / "plan.json"  # under the experiment's directory
+SWEEPS = "sweeps"  # under the tier's directory, ignored by git: one record per sweep, read by analysis
 
 
 @dataclass(frozen=True)
@@ -73,6 +76,40 @@ def write_plan(spec: Spec, tier_name: str, results: Path, jobs: list[Job]) -> No
         "normalization": asdict(spec.normalization),
         "expect": [asdict(e) for e in spec.expectations if e.tier == tier_name],
     })
+
+
+@dataclass
+class SweepRecord:
+    """One invocation of the sweep: what it ran and how long it took, start to end. Written when it ends (or is
+    interrupted) to RESULTS/<tier>/sweeps/<start>.json; the tier's report states the newest one's wall time."""
+    tier: str
+    experiments: list[str]
+    runs_planned: int
+    runs_to_run: int
+    runs_resumed: int  # of runs_to_run, continuing from a checkpoint
+    workers: int
+    backend: str
+    commit: str
+    started: float  # Unix time
+    ended: float | None = None
+    wall_seconds: float | None = None
+    runs_failed: int = 0
+    interrupted: bool = False
+    machine_cores: int = field(default_factory=lambda: os.cpu_count() or 0)
+
+    def finish(self, results: Path, failed: int, interrupted: bool) -> float:
+        self.ended, self.runs_failed, self.interrupted = time.time(), failed, interrupted
+        self.wall_seconds = self.ended - self.started
+        stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(self.started))
+        (results / self.tier / SWEEPS).mkdir(parents=True, exist_ok=True)
+        write_json(results / self.tier / SWEEPS / f"{stamp}.json", asdict(self))
+        return self.wall_seconds
+
+    @property
+    def in_one_go(self) -> bool:
+        """Every planned run made by this sweep from its start: nothing kept from before, nothing resumed, not
+        interrupted."""
+        return self.runs_to_run == self.runs_planned and self.runs_resumed == 0 and not self.interrupted
 
 
 def read_summary(run_dir: Path | str) -> dict | None:
