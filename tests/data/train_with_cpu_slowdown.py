@@ -19,13 +19,14 @@ from common.config import config_from_dict  # noqa: E402
 
 def slow_down(factor: float) -> None:
     original = gym.vector.SyncVectorEnv.step
-    since = [time.process_time()]
+    since = [None]  # the CPU time at the end of the last step: the first step only starts the count
 
     def step(self, actions):
         result = original(self, actions)
-        until = time.process_time() + (factor - 1) * (time.process_time() - since[0])
-        while time.process_time() < until:
-            pass
+        if since[0] is not None:
+            until = time.process_time() + (factor - 1) * (time.process_time() - since[0])
+            while time.process_time() < until:
+                pass
         since[0] = time.process_time()
         return result
 
