@@ -160,8 +160,15 @@ def verdict_summary(experiments: list[Path]) -> str:
             lines.append(f"- {experiment_dir.name}: no claim is judged in the {judged['tier']} tier (the spec's claims "
                          "name the tiers whose budgets can judge them, nightly and paper by default)")
         for verdict in judged["verdicts"]:
-            poi = verdict.get("probability_of_improvement")
-            estimate = f", P({verdict['a']} > {verdict['b']}) = {poi:.2f} [{verdict['poi_ci'][0]:.2f}, {verdict['poi_ci'][1]:.2f}]" if poi is not None else ""
+            poi, difference = verdict.get("probability_of_improvement"), verdict.get("difference")
+            if verdict.get("decided_by") == "aggregate_difference" and difference is not None:
+                low, high = verdict["difference_ci"]
+                estimate = f", {verdict['aggregate']} difference {difference:+.3g} [{low:+.3g}, {high:+.3g}] (decides)"
+            elif poi is not None:
+                low, high = verdict["poi_ci"]
+                estimate = f", P({verdict['a']} > {verdict['b']}) = {poi:.2f} [{low:.2f}, {high:.2f}]"
+            else:
+                estimate = ""
             lines.append(f"- {experiment_dir.name} / {verdict['claim']}: {verdict['verdict'].upper()}{estimate} "
                          f"({verdict['form']}; {verdict['tasks']} task(s))"
                          + (f": {verdict['reason']}" if verdict["verdict"] == "not judged" else ""))

@@ -14,7 +14,7 @@ import pandas as pd
 
 from analysis.table import BOOTSTRAP_SEED, SeedRun, format_number
 from analysis.verdicts import AGGREGATES, Verdict, area_under_curve, judge, matches_published
-from runner.claims import Normalization, normalize
+from runner.claims import DEFAULT_POI_MARGIN, Normalization, normalize
 
 TRAINING_WINDOW = 100  # episodes: the train_last_100 score rule's window, used for its learning curves
 
@@ -95,7 +95,8 @@ def claim_environments(claim: dict, runs: list[SeedRun]) -> list[str]:
 def claim_record(claim: dict) -> dict:
     """What verdicts.json says of the claim itself, beside its verdict."""
     return {"claim": claim["id"], "sentence": claim["sentence"], "form": claim["form"], "why": claim["why"],
-            "a": claim["a"], "b": claim["b"], "score": claim["score"]}
+            "a": claim["a"], "b": claim["b"], "score": claim["score"], "statistic": claim["statistic"],
+            "margin": claim["margin"]}
 
 
 def judge_claim(claim: dict, runs: list[SeedRun], spec: dict, normalization: Normalization, reps: int) -> dict:
@@ -109,12 +110,14 @@ def judge_claim(claim: dict, runs: list[SeedRun], spec: dict, normalization: Nor
     if normalized and unscaled:
         verdict = Verdict(claim["id"], claim["kind"], "not judged", None, None, AGGREGATES[claim["aggregate"]][0], None,
                           None, len(environments), 0, 0,
-                          f"no normalization for {', '.join(unscaled)}: declare a reference score in the spec")
+                          f"no normalization for {', '.join(unscaled)}: declare a reference score in the spec",
+                          claim["statistic"])
     else:
         scores_a, scores_b = (task_scores(runs, name, environments, claim, spec, normalization, normalized)
                               for name in (claim["a"], claim["b"]))
         verdict = judge(claim["id"], claim["kind"], scores_a, scores_b, claim["aggregate"], reps, BOOTSTRAP_SEED,
-                        label_a=claim["a"], label_b=claim["b"])
+                        claim["margin"] if claim["margin"] is not None else DEFAULT_POI_MARGIN,
+                        label_a=claim["a"], label_b=claim["b"], statistic=claim["statistic"])
     scale = "normalised" if normalized else "raw"
     return record | verdict.to_dict() | {"scale": scale, "environments": environments}
 
@@ -139,6 +142,7 @@ def judge_published(claim: dict, runs: list[SeedRun], spec: dict, environments: 
         verdict = "reproduced" if inside == len(judged) else "contradicted" if inside == 0 else "inconclusive"
         reason = f"the published number is inside our 95% CI on {inside} of {len(judged)} tasks"
     return {"kind": "matches_published", "verdict": verdict, "reason": reason, "tasks": len(judged),
+            "decided_by": "published_within_ci",
             "per_task": rows, "probability_of_improvement": None, "poi_ci": None, "difference": None,
             "difference_ci": None, "aggregate": "", "seeds_a": min((row.get("seeds", 0) for row in judged), default=0),
             "seeds_b": 0}
@@ -147,7 +151,8 @@ def judge_published(claim: dict, runs: list[SeedRun], spec: dict, environments: 
 def not_in_this_tier(claim: dict, tier: str) -> dict:
     """A claim the tier's budget cannot judge (the spec says which tiers can), shown with its reason."""
     verdict = Verdict(claim["id"], claim["kind"], "not judged", None, None, "", None, None, 0, 0, 0,
-                      f"the {tier} tier's budget cannot judge it; the spec judges it in: {', '.join(claim['tiers'])}")
+                      f"the {tier} tier's budget cannot judge it; the spec judges it in: {', '.join(claim['tiers'])}",
+                      claim["statistic"])
     return claim_record(claim) | verdict.to_dict()
 
 
@@ -172,14 +177,21 @@ def claims_markdown(verdicts: list[dict], reps: int) -> str:
     lines = ["| claim | form | verdict | P(A > B) [95% CI] | difference [95% CI] | tasks | seeds (A, B) | why |",
              "|---|---|---|---|---|---|---|---|"]
     for verdict in verdicts:
+        decided_by = verdict.get("decided_by", "probability_of_improvement")
+        poi = interval(verdict["probability_of_improvement"], verdict["poi_ci"])
+        difference = interval(verdict["difference"], verdict["difference_ci"])
         cells = [f"{verdict['claim']}: {verdict['sentence']}", verdict["form"], f"**{verdict['verdict']}**",
-                 interval(verdict["probability_of_improvement"], verdict["poi_ci"]),
-                 interval(verdict["difference"], verdict["difference_ci"]), str(verdict["tasks"]),
+                 f"{poi} (decides)" if decided_by == "probability_of_improvement" and poi != "n/a" else poi,
+                 f"{difference} (decides)" if decided_by == "aggregate_difference" and difference != "n/a" else difference,
+                 str(verdict["tasks"]),
                  f"{verdict['seeds_a']}, {verdict['seeds_b']}" if verdict["seeds_b"] else str(verdict["seeds_a"]),
                  verdict["reason"]]
         lines.append("| " + " | ".join(cell.replace("|", "\\|") for cell in cells) + " |")
-    lines += ["", f"Verdicts: probability of improvement (rliable) with a stratified-bootstrap 95% CI ({reps} "
-              f"resamples, random state {BOOTSTRAP_SEED}); **reproduced** when the CI lies above 0.5, "
-              "**contradicted** when it lies below (for *at least as good*: below 0.5 minus a 0.1 margin), "
-              "**inconclusive** otherwise. The difference is the aggregate of A minus that of B."]
+    lines += ["", f"Each claim is decided by the statistic its sentence names, marked *(decides)*; the other is shown "
+              f"beside it. Both come from one stratified bootstrap ({reps} resamples, random state {BOOTSTRAP_SEED}). "
+              "On the probability of improvement (rliable): **reproduced** when its 95% CI lies above 0.5, "
+              "**contradicted** when below (for *at least as good*: below 0.5 minus the claim's margin). On the "
+              "difference of the aggregate (A minus B): **reproduced** when its 95% CI lies above 0 (for *at least as "
+              "good*: at or above minus the margin), **contradicted** when below 0 (below minus the margin). "
+              "**inconclusive** otherwise."]
     return "\n".join(lines)

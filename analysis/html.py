@@ -273,7 +273,14 @@ def probability_cell(verdict: dict) -> str:
     if probability is None:
         return '<td class="num muted">—</td>'
     ci_text = f'<div class="ci-text">{interval(*ci, 2)}</div>' if ci else ""
-    return f'<td class="num"><div class="estimate">{probability:.2f}</div>{ci_text}{poi_bar(verdict)}</td>'
+    return (f'<td class="num"><div class="estimate">{probability:.2f}</div>{ci_text}{poi_bar(verdict)}'
+            f'{decides(verdict, "probability_of_improvement")}</td>')
+
+
+def decides(verdict: dict, statistic: str) -> str:
+    """A mark on the figure that decided the verdict: the statistic the claim's sentence names."""
+    decided_by = verdict.get("decided_by", "probability_of_improvement")  # verdicts from before it was recorded
+    return '<div class="decides">decides</div>' if decided_by == statistic else ""
 
 
 def poi_bar(verdict: dict) -> str:
@@ -293,7 +300,8 @@ def difference_cell(verdict: dict) -> str:
         return f'<td class="num muted">—{aggregate}</td>'
     places = decimals(difference)
     ci_text = f'<div class="ci-text">{interval(*ci, places, "+")}</div>' if ci else ""
-    return f'<td class="num"><div class="estimate">{difference:+,.{places}f}</div>{ci_text}{aggregate}</td>'
+    return (f'<td class="num"><div class="estimate">{difference:+,.{places}f}</div>{ci_text}{aggregate}'
+            f'{decides(verdict, "aggregate_difference")}</td>')
 
 
 def seeds(verdict: dict) -> str:
@@ -545,6 +553,10 @@ def provenance(committed: CommittedVerdicts) -> str:
             f"<code>{escape(committed.reproduce)}</code></span></div>")
 
 
+def decides_word(verdict: dict, statistic: str) -> str:
+    return " (decides)" if verdict.get("decided_by", "probability_of_improvement") == statistic else ""
+
+
 def estimates_line(verdict: dict) -> str:
     """A judged claim's numbers in one line; a claim without them, why."""
     if verdict["probability_of_improvement"] is None and verdict["difference"] is None:
@@ -553,12 +565,12 @@ def estimates_line(verdict: dict) -> str:
     if verdict["probability_of_improvement"] is not None:
         ci = verdict["poi_ci"]
         parts.append(f"P(improvement) <strong>{verdict['probability_of_improvement']:.2f}</strong>"
-                     + (f" {interval(*ci, 2)}" if ci else ""))
+                     + (f" {interval(*ci, 2)}" if ci else "") + decides_word(verdict, "probability_of_improvement"))
     if verdict["difference"] is not None:
         places = decimals(verdict["difference"])
         ci = verdict["difference_ci"]
         parts.append(f"{escape(verdict['aggregate'])} difference <strong>{verdict['difference']:+,.{places}f}</strong>"
-                     + (f" {interval(*ci, places, '+')}" if ci else ""))
+                     + (f" {interval(*ci, places, '+')}" if ci else "") + decides_word(verdict, "aggregate_difference"))
     return f'<div class="claim-why" title="{escape(verdict["reason"])}">{" · ".join(parts)}</div>'
 
 
@@ -742,6 +754,7 @@ table.verdicts tr.inconclusive td.claim { box-shadow: inset 4px 0 0 #d4a72c; }
 table.verdicts tr.not-judged td.claim { box-shadow: inset 4px 0 0 #afb8c1; }
 .estimate { font-weight: 650; font-size: 14px; }
 .ci-text { color: var(--muted); font-size: 12px; }
+.decides { color: var(--accent); font-size: 11px; font-weight: 600; text-transform: uppercase; letter-spacing: 0.04em; }
 .aggregate { color: var(--muted); font-size: 11.5px; text-transform: uppercase; letter-spacing: 0.04em; }
 .poi-bar { position: relative; height: 8px; width: 100%; max-width: 150px; margin: 7px 0 2px auto; border-radius: 4px;
   background: #eaeef2; }

@@ -1,8 +1,11 @@
 """Verdicts on a paper's claims from per-run scores already normalized per task, with rliable's statistics.
 
-A comparison claim ("C51 is better than DQN") is judged on the probability of improvement P(A > B) and its 95%
-stratified-bootstrap CI; the difference of an aggregate (IQM, median or mean) comes beside it as an effect size. A
-"matches the published number" claim is judged on whether the published number lies in the CI of our mean.
+A comparison claim ("C51 is better than DQN") is judged on the statistic its sentence names: the probability of
+improvement P(A > B) and its 95% stratified-bootstrap CI for a claim about runs or tasks ("beats DQN on most games"),
+or the 95% CI of the difference of an aggregate (IQM, median or mean) for a claim about that aggregate ("A's mean
+human-normalised score is above B's"). Both figures are computed from one bootstrap and both are reported; the
+verdict says which one decided it. A "matches the published number" claim is judged on whether the published number
+lies in the CI of our mean.
 
 Every bootstrap here is rliable's with a fixed `reps` and `random_state`, so the same scores always give the same
 numbers, digit for digit, and `random_state=analysis.table.BOOTSTRAP_SEED` gives the same CI of a mean as the score
@@ -22,6 +25,7 @@ from rliable import metrics
 from analysis.table import CONFIDENCE, seeded_global_rng
 
 KINDS = ("better", "at_least_as_good")
+STATISTICS = ("probability_of_improvement", "aggregate_difference")
 AGGREGATES = {"iqm": ("IQM", metrics.aggregate_iqm), "median": ("Median", metrics.aggregate_median),
               "mean": ("Mean", metrics.aggregate_mean)}
 AGGREGATE_METRICS = {"IQM": metrics.aggregate_iqm, "Median": metrics.aggregate_median, "Mean": metrics.aggregate_mean,
@@ -97,6 +101,8 @@ class Verdict:
     """runs per task used for A: the fewest any judged task has"""
     seeds_b: int
     reason: str
+    decided_by: str = "probability_of_improvement"
+    """the statistic the verdict was decided on (STATISTICS); the other is shown beside it"""
 
     def to_dict(self) -> dict:
         return {key: list(value) if isinstance(value, tuple) else value for key, value in asdict(self).items()}
@@ -155,11 +161,31 @@ def decide(kind: str, poi: float, low: float, high: float, margin: float, label_
     return "inconclusive", f"{estimate} straddles {CHANCE} - margin {margin} = {threshold:.3f}"
 
 
+def decide_difference(kind: str, aggregate: str, difference: float, low: float, high: float, margin: float,
+                      label_a: str, label_b: str) -> tuple[str, str]:
+    """The verdict and the sentence that says why, from aggregate(A) - aggregate(B) and its CI."""
+    estimate = f"{aggregate}({label_a}) - {aggregate}({label_b}) = {difference:+.4g}, 95% CI [{low:+.4g}, {high:+.4g}]"
+    if kind == "better":
+        if low > 0:
+            return "reproduced", f"{estimate} lies above 0: {label_a}'s {aggregate} is above {label_b}'s"
+        if high < 0:
+            return "contradicted", f"{estimate} lies below 0: {label_b}'s {aggregate} is above {label_a}'s"
+        return "inconclusive", f"{estimate} contains 0: the {aggregate}s are indistinguishable with these runs"
+    if high < -margin:
+        return "contradicted", (f"{estimate} lies below -margin {margin:g}: {label_b}'s {aggregate} is clearly above "
+                                f"{label_a}'s")
+    if low >= -margin:
+        return "reproduced", (f"{estimate} lies at or above -margin {margin:g}: {label_a}'s {aggregate} is no worse "
+                              f"than {label_b}'s beyond the margin")
+    return "inconclusive", f"{estimate} straddles -margin {margin:g}"
+
+
 def judge(claim_id: str, kind: str, scores_a: dict[str, np.ndarray], scores_b: dict[str, np.ndarray],
           aggregate: str, reps: int, random_state: int, margin: float = 0.1, *, label_a: str = "A",
-          label_b: str = "B") -> Verdict:
-    """Judge the claim that A is `better` than B, or `at_least_as_good` (non-inferior within `margin` on the
-    probability scale), from task -> per-seed normalized scores of each side.
+          label_b: str = "B", statistic: str = "probability_of_improvement") -> Verdict:
+    """Judge the claim that A is `better` than B, or `at_least_as_good` (non-inferior within `margin`), from
+    task -> per-seed normalized scores of each side, on `statistic`: the probability of improvement (margin on the
+    probability scale) or the aggregate's difference (margin in the aggregate's units).
 
     Tasks with finite scores on both sides are judged; each needs at least two seeds per side. The probability of
     improvement is rliable's (per task, the Mann-Whitney probability that a run of A beats a run of B, ties counting
@@ -170,10 +196,13 @@ def judge(claim_id: str, kind: str, scores_a: dict[str, np.ndarray], scores_b: d
     """
     if kind not in KINDS:
         raise ValueError(f"claim {claim_id}: kind expected one of {KINDS}, got {kind!r}")
+    if statistic not in STATISTICS:
+        raise ValueError(f"claim {claim_id}: statistic expected one of {STATISTICS}, got {statistic!r}")
     if aggregate not in AGGREGATES:
         raise ValueError(f"claim {claim_id}: aggregate expected one of {tuple(AGGREGATES)}, got {aggregate!r}")
-    if not 0 <= margin < CHANCE:
-        raise ValueError(f"claim {claim_id}: margin expected in [0, {CHANCE}), got {margin}")
+    if not (0 <= margin < CHANCE if statistic == "probability_of_improvement" else 0 <= margin):
+        raise ValueError(f"claim {claim_id}: margin expected in [0, {CHANCE}) for P(A > B), >= 0 for a difference, "
+                         f"got {margin}")
     aggregate_name, aggregate_of = AGGREGATES[aggregate]
     finite_a, dropped_a = finite_scores(scores_a, label_a)
     finite_b, dropped_b = finite_scores(scores_b, label_b)
@@ -186,7 +215,7 @@ def judge(claim_id: str, kind: str, scores_a: dict[str, np.ndarray], scores_b: d
 
     def not_judged(seeds_a: int, seeds_b: int, why: str) -> Verdict:
         return Verdict(claim_id, kind, "not judged", None, None, aggregate_name, None, None, len(tasks), seeds_a,
-                       seeds_b, why)
+                       seeds_b, why, statistic)
 
     if not tasks:
         return not_judged(0, 0, f"no task has finite scores for both sides ({label_a}: {listed(finite_a)}; "
@@ -205,10 +234,13 @@ def judge(claim_id: str, kind: str, scores_a: dict[str, np.ndarray], scores_b: d
         (runs_a, runs_b),
         lambda a, b: np.array([metrics.probability_of_improvement(a, b), aggregate_of(a) - aggregate_of(b)]),
         reps, random_state)
-    verdict, why = decide(kind, poi, low[0], high[0], margin, label_a, label_b)
+    if statistic == "probability_of_improvement":
+        verdict, why = decide(kind, poi, low[0], high[0], margin, label_a, label_b)
+    else:
+        verdict, why = decide_difference(kind, aggregate_name, difference, low[1], high[1], margin, label_a, label_b)
     return Verdict(claim_id, kind, verdict, float(poi), (float(low[0]), float(high[0])), aggregate_name,
                    float(difference), (float(low[1]), float(high[1])), len(tasks), seeds_a, seeds_b,
-                   "; ".join([why] + uneven_a + uneven_b + notes))
+                   "; ".join([why] + uneven_a + uneven_b + notes), statistic)
 
 
 def matches_published(ours: np.ndarray, published: float, reps: int, random_state: int) -> dict:

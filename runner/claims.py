@@ -11,6 +11,14 @@ how scores become comparable across tasks, and the bars each tier must reach.
                                       # auc_wall_clock: its mean over the same wall-clock time for both variants;
                                       # at_equal_wall_clock: its last value within that time
         aggregate: iqm                # iqm | median | mean: the aggregate whose difference is reported
+        statistic: probability_of_improvement   # what decides the verdict, as the claim's sentence words it:
+                                      # probability_of_improvement: P(a run of A beats a run of B), for per-run
+                                      #   and per-task claims ("beats B on most games");
+                                      # aggregate_difference: the bootstrap CI of aggregate(A) - aggregate(B), for
+                                      #   claims about an aggregate ("A's mean normalised score is above B's");
+                                      # published_within_ci: matches_published's per-task test (its only statistic)
+        margin: 0.1                   # at_least_as_good only: how far below B still counts as good as B, in
+                                      # P(A > B) below 0.5 (default 0.1) or in the aggregate's units (required)
         tiers: [nightly, paper]       # the tiers that can judge it (default: nightly and paper)
         environments: [MinAtar/Breakout-v1]   # optional: the tasks it is judged on (default: all it ran on)
         why: "..."                    # optional: why these tiers/environments
@@ -52,6 +60,10 @@ RANDOM_SCORES = PROJECT_ROOT / "results" / "baselines" / "random_scores.csv"
 CLAIM_KINDS = ("better", "at_least_as_good", "matches_published")
 CLAIM_SCORES = ("final", "auc", "auc_wall_clock", "at_equal_wall_clock")
 AGGREGATES = ("iqm", "median", "mean")
+CLAIM_STATISTICS = {"better": ("probability_of_improvement", "aggregate_difference"),
+                    "at_least_as_good": ("probability_of_improvement", "aggregate_difference"),
+                    "matches_published": ("published_within_ci",)}
+DEFAULT_POI_MARGIN = 0.1  # P(A > B) may fall this far below 0.5 for "at least as good"
 JUDGING_TIERS = ("nightly", "paper", "reference")
 
 
@@ -64,19 +76,28 @@ class Claim:
     b: str | None
     score: str
     aggregate: str
+    statistic: str
+    margin: float | None
+    """at_least_as_good: in P(A > B) below 0.5 (probability_of_improvement) or in aggregate units"""
     tiers: tuple[str, ...]
     environments: tuple[str, ...] | None
     why: str
 
     def form(self) -> str:
-        """The machine-checkable form in words, e.g. `c51 better than dqn: final score, IQM`."""
+        """The machine-checkable form in words, e.g. `c51 better than dqn: final score, decided by P(A > B)`."""
         relation = {"better": "better than", "at_least_as_good": "at least as good as"}.get(self.kind)
         what = {"final": "final score", "auc": "area under the learning curve (per step)",
                 "auc_wall_clock": "area under the learning curve over equal wall-clock time",
                 "at_equal_wall_clock": "score reached within equal wall-clock time"}[self.score]
         if relation is None:
-            return f"{self.a} matches the published numbers: {what}"
-        return f"{self.a} {relation} {self.b}: {what}, {self.aggregate.upper() if self.aggregate == 'iqm' else self.aggregate}"
+            return f"{self.a} matches the published numbers: {what}, decided per task by our 95% CI"
+        aggregate = self.aggregate.upper() if self.aggregate == "iqm" else self.aggregate
+        if self.statistic == "aggregate_difference":
+            decided = f"decided by the 95% CI of the {aggregate} difference"
+        else:
+            decided = f"decided by P({self.a} > {self.b}); {aggregate} difference shown"
+        margin = f", margin {self.margin:g}" if self.kind == "at_least_as_good" else ""
+        return f"{self.a} {relation} {self.b}: {what}, {decided}{margin}"
 
 
 @dataclass(frozen=True)

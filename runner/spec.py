@@ -44,8 +44,8 @@ import envs
 from common.config import SCORE_RULES, config_from_dict
 from core.errors import ConfigError
 from envs.scores import TABLES
-from runner.claims import (AGGREGATES, CLAIM_KINDS, CLAIM_SCORES, JUDGING_TIERS, PUBLISHED_DIR, Claim, Expectation,
-                           Normalization, published_entries, random_scores)
+from runner.claims import (AGGREGATES, CLAIM_KINDS, CLAIM_SCORES, CLAIM_STATISTICS, DEFAULT_POI_MARGIN, JUDGING_TIERS,
+                           PUBLISHED_DIR, Claim, Expectation, Normalization, published_entries, random_scores)
 
 TIERS = ("smoke", "nightly", "paper", "reference")
 
@@ -291,8 +291,8 @@ def _claims(entries: object, variant_names: list[str], environments: tuple[str, 
     claims = []
     for index, entry in enumerate(_typed(entries, list, path, "claims")):
         field = f"claims[{index}]"
-        entry = _mapping(entry, path, field, ("id", "sentence", "kind", "a"),
-                         ("b", "score", "aggregate", "tiers", "environments", "why"))
+        entry = _mapping(entry, path, field, ("id", "sentence", "kind", "a", "statistic"),
+                         ("b", "score", "aggregate", "margin", "tiers", "environments", "why"))
         claim_id = _text(entry["id"], path, f"{field}.id")
         if claim_id in {claim.id for claim in claims}:
             raise SpecError(path, f"{field}.id", "an id no other claim has", claim_id)
@@ -306,6 +306,19 @@ def _claims(entries: object, variant_names: list[str], environments: tuple[str, 
                 raise SpecError(path, f"{field}.a", "a variant with published numbers (published.columns)", a)
         else:
             _choice(b, [name for name in variant_names if name != a], path, f"{field}.b")
+        statistic = _choice(entry["statistic"], CLAIM_STATISTICS[kind], path, f"{field}.statistic")
+        margin = entry.get("margin")
+        if kind != "at_least_as_good" and margin is not None:
+            raise SpecError(path, f"{field}.margin", "no margin except for an at_least_as_good claim", margin)
+        if kind == "at_least_as_good":
+            if margin is None and statistic == "aggregate_difference":
+                raise SpecError(path, f"{field}.margin", "a margin in the aggregate's units (how far below b still "
+                                "counts as good as b), required with statistic aggregate_difference")
+            margin = DEFAULT_POI_MARGIN if margin is None else margin
+            if isinstance(margin, bool) or not isinstance(margin, (int, float)) or margin < 0 or (
+                    statistic == "probability_of_improvement" and margin >= 0.5):
+                raise SpecError(path, f"{field}.margin", "a number >= 0 (below 0.5 for probability_of_improvement)",
+                                margin)
         claim_tiers = entry.get("tiers", [tier for tier in JUDGING_TIERS if tier in tier_names])
         for tier_index, tier in enumerate(_typed(claim_tiers, list, path, f"{field}.tiers")):
             _choice(tier, tier_names, path, f"{field}.tiers[{tier_index}]")
@@ -316,7 +329,7 @@ def _claims(entries: object, variant_names: list[str], environments: tuple[str, 
         claims.append(Claim(claim_id, _text(entry["sentence"], path, f"{field}.sentence"), kind, a, b,
                             _choice(entry.get("score", "final"), CLAIM_SCORES, path, f"{field}.score"),
                             _choice(entry.get("aggregate", "iqm"), AGGREGATES, path, f"{field}.aggregate"),
-                            tuple(claim_tiers), tuple(claim_envs) if claim_envs is not None else None,
+                            statistic, None if margin is None else float(margin), tuple(claim_tiers), tuple(claim_envs) if claim_envs is not None else None,
                             _text(entry["why"], path, f"{field}.why") if "why" in entry else ""))
     return tuple(claims)
 

@@ -51,7 +51,8 @@ def fake_runs(tmp_path: Path, variant: str, scores: list[float]) -> list[SeedRun
 
 
 CLAIM = {"id": "c", "sentence": "s", "form": "f", "why": "", "kind": "better", "a": "c51", "b": "dqn",
-         "score": "final", "aggregate": "iqm", "environments": None}
+         "score": "final", "aggregate": "iqm", "statistic": "probability_of_improvement", "margin": None,
+         "environments": None}
 SPEC = {"score_rule": "eval_last_10pct", "total_steps": 1000, "published": []}
 
 

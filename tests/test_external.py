@@ -12,7 +12,7 @@ from helpers import run_module, write_spec
 from runner.spec import load_spec
 
 CLAIM = {"id": "reinforce_beats_random", "sentence": "learning beats acting at random", "kind": "better",
-         "a": "reinforce", "b": "random", "tiers": ["smoke"]}
+         "statistic": "probability_of_improvement", "a": "reinforce", "b": "random", "tiers": ["smoke"]}
 
 
 def test_an_outside_algorithm_runs_beside_ours_and_is_judged(tmp_path):

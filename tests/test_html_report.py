@@ -43,7 +43,8 @@ def verdict(claim: str, kind: str, poi: float | None, poi_ci: list | None, diffe
 VERDICTS = {
     "alpha_vs_beta": [
         verdict("alpha_beats_beta", "reproduced", 0.73, [0.6, 0.85], 1.2, [0.1, 2.0], "The CI lies above 0.5."),
-        verdict("alpha_beats_gamma", "contradicted", 0.2, [0.05, 0.4], -30.5, [-60.0, -2.5], "The CI lies below 0.5."),
+        verdict("alpha_beats_gamma", "contradicted", 0.2, [0.05, 0.4], -30.5, [-60.0, -2.5], "The CI lies below 0.5.")
+        | {"decided_by": "aggregate_difference"},
     ],
     "gamma": [
         verdict("gamma_beats_alpha", "inconclusive", 0.55, [0.3, 0.8], 0.5, [-1.0, 2.0], "The CI contains 0.5."),
@@ -144,6 +145,14 @@ def test_the_verdict_table_lists_every_claim_with_its_badge_and_numbers(results)
     assert '+1.20</div><div class="ci-text">[+0.10, +2.00]' in table
     assert '-30.5</div><div class="ci-text">[-60.0, -2.5]' in table
     assert 'left:60.0%;width:25.0%' in table and 'class="point" style="left:73.0%"' in table  # the CI bar
+    # the figure that decided each verdict is marked: P(A > B) by default, the difference where the claim names it
+    row = table[table.index("<code>alpha_beats_gamma</code>"):]
+    row = row[:row.index("</tr>")]
+    assert row.count('class="decides"') == 1
+    assert row.index('class="decides"') > row.index("-30.5</div>")  # on the difference, not on P(A > B)
+    row = table[table.index("<code>alpha_beats_beta</code>"):]
+    row = row[:row.index("</tr>")]
+    assert row.count('class="decides"') == 1 and row.index('class="decides"') < row.index("+1.20</div>")
 
 
 @pytest.mark.parametrize("value, places", [(0.5, 2), (0.004, 2), (1.2, 2), (-30.5, 1), (321.9, 0), (0, 0)])

@@ -37,7 +37,15 @@ CASES = {
     "claims with the same id": (lambda d: d.update(claims=[CLAIM, CLAIM]), "claims[1].id: expected an id no other claim has"),
     "claim judged in an unknown tier": (lambda d: d.update(claims=[dict(CLAIM, tiers=["weekly"])]), "claims[0].tiers[0]: expected one of"),
     "claim of an unknown score": (lambda d: d.update(claims=[dict(CLAIM, score="best")]), "claims[0].score: expected one of"),
-    "published claim without numbers": (lambda d: d.update(claims=[{"id": "x", "sentence": "s", "kind": "matches_published", "a": "a2c"}]),
+    "claim without the statistic that decides it": (lambda d: d.update(claims=[{k: v for k, v in CLAIM.items() if k != "statistic"}]),
+                                                    "claims[0].statistic: expected a value (the key is required)"),
+    "claim decided by a statistic its kind has not": (lambda d: d.update(claims=[dict(CLAIM, statistic="published_within_ci")]),
+                                                      "claims[0].statistic: expected one of ['probability_of_improvement', 'aggregate_difference']"),
+    "non-inferiority on an aggregate without its margin": (lambda d: d.update(claims=[dict(CLAIM, kind="at_least_as_good", statistic="aggregate_difference")]),
+                                                           "claims[0].margin: expected a margin in the aggregate's units"),
+    "margin on a claim of another kind": (lambda d: d.update(claims=[dict(CLAIM, margin=0.1)]),
+                                          "claims[0].margin: expected no margin except for an at_least_as_good claim"),
+    "published claim without numbers": (lambda d: d.update(claims=[{"id": "x", "sentence": "s", "kind": "matches_published", "statistic": "published_within_ci", "a": "a2c"}]),
                                         "claims[0].a: expected a variant with published numbers"),
     "published file that does not exist": (lambda d: d.update(published=dict(PUBLISHED, file="nope.csv")), "published.file: expected a CSV file"),
     "published column that does not exist": (lambda d: d.update(published=dict(PUBLISHED, columns={"a2c": "a2k"})),
@@ -57,7 +65,8 @@ CASES = {
     "variant budget without a reason": (lambda d: d["tiers"]["smoke"].update(variants={"a2c": {"total_steps": 10}}),
                                         "tiers.smoke.variants.a2c.why: expected a value (the key is required)"),
 }
-CLAIM = {"id": "a2c_beats_reinforce", "sentence": "the paper's sentence", "kind": "better", "a": "a2c", "b": "reinforce"}
+CLAIM = {"id": "a2c_beats_reinforce", "sentence": "the paper's sentence", "kind": "better",
+         "statistic": "probability_of_improvement", "a": "a2c", "b": "reinforce"}
 PUBLISHED = {"file": "ppo_schulman2017_atari49.csv", "key": "game", "columns": {"a2c": "a2c"}, "protocol": "p", "source": "s"}
 
 

@@ -274,3 +274,22 @@ def test_each_figure_writes_a_png(tmp_path):
 def test_sample_efficiency_rejects_mismatched_shapes(tmp_path):
     with pytest.raises(ValueError, match="dqn"):
         plot_sample_efficiency({"dqn": (np.arange(5), np.zeros((3, 2, 4)))}, tmp_path / "x.png", 50, 0)
+
+
+def test_each_claim_follows_the_statistic_it_names_where_they_disagree():
+    """A wins 3 runs in 10 against B but by far, so its mean is higher: P(A > B) says B is better, the mean says A."""
+    scores_a = {"task": np.array([0.9] * 21 + [10.0] * 9)}
+    scores_b = {"task": np.array([1.0] * 30)}
+    by_poi = judge("c", "better", scores_a, scores_b, "mean", REPS, 0, statistic="probability_of_improvement")
+    by_mean = judge("c", "better", scores_a, scores_b, "mean", REPS, 0, statistic="aggregate_difference")
+    assert by_poi.probability_of_improvement == by_mean.probability_of_improvement == pytest.approx(0.3)
+    assert by_poi.difference == by_mean.difference == pytest.approx(0.63 + 3 - 1)
+    assert (by_poi.verdict, by_poi.decided_by) == ("contradicted", "probability_of_improvement")
+    assert (by_mean.verdict, by_mean.decided_by) == ("reproduced", "aggregate_difference")
+    assert "Mean(A) - Mean(B) = +2.63" in by_mean.reason and "lies above 0" in by_mean.reason
+    # non-inferiority on the mean, with a margin in the mean's units
+    behind = {"task": np.array([0.8] * 30)}
+    assert judge("c", "at_least_as_good", behind, scores_b, "mean", REPS, 0, 0.5,
+                 statistic="aggregate_difference").verdict == "reproduced"
+    assert judge("c", "at_least_as_good", behind, scores_b, "mean", REPS, 0, 0.1,
+                 statistic="aggregate_difference").verdict == "contradicted"
