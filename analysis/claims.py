@@ -153,13 +153,41 @@ def not_in_this_tier(claim: dict, tier: str) -> dict:
     verdict = Verdict(claim["id"], claim["kind"], "not judged", None, None, "", None, None, 0, 0, 0,
                       f"the {tier} tier's budget cannot judge it; the spec judges it in: {', '.join(claim['tiers'])}",
                       claim["statistic"])
-    return claim_record(claim) | verdict.to_dict()
+    return claim_record(claim) | verdict.to_dict() | {"judged_in_tier": False}
 
 
 def judge_all(spec: dict, runs: list[SeedRun], reps: int) -> list[dict]:
+    """Every claim's verdict in the spec's tier, with the spec's diagnosis for that tier (None when it has none)."""
     normalization = Normalization.from_record(spec.get("normalization"))
-    return [judge_claim(claim, runs, spec, normalization, reps) if spec["tier"] in claim["tiers"]
-            else not_in_this_tier(claim, spec["tier"]) for claim in spec.get("claims") or []]
+    return [(judge_claim(claim, runs, spec, normalization, reps) if spec["tier"] in claim["tiers"]
+             else not_in_this_tier(claim, spec["tier"])) | {"diagnosis": claim["diagnosis"].get(spec["tier"])}
+            for claim in spec.get("claims") or []]
+
+
+def needs_diagnosis(verdict: dict) -> bool:
+    """A judged verdict that is not "reproduced": the report must say why (a claim the tier cannot judge says so)."""
+    return verdict["verdict"] != "reproduced" and verdict.get("judged_in_tier", True)
+
+
+def diagnosis_lines(verdicts: list[dict]) -> list[str]:
+    """Under the claims table: for each verdict that is not "reproduced", its diagnosis, or that it has none yet."""
+    lines = []
+    for verdict in verdicts:
+        if not needs_diagnosis(verdict):
+            continue
+        diagnosis = verdict.get("diagnosis")
+        if diagnosis is None:
+            lines.append(f"- **{verdict['claim']}** ({verdict['verdict']}): **no diagnosis yet**: the spec must say "
+                         "whether the stand-in cannot judge it (proxy), our code is wrong (defect) or it is open")
+            continue
+        evidence = "; ".join(f"`{item}`" if " " not in item else item for item in diagnosis["evidence"])
+        lines.append(f"- **{verdict['claim']}** ({verdict['verdict']}): **{diagnosis['kind']}**: {diagnosis['text']}"
+                     + (f" Evidence: {evidence}." if evidence else ""))
+    if not lines:
+        return []
+    return ["", "### Diagnoses", "", "Why each verdict that is not *reproduced* is what it is: **proxy** (the claim's "
+            "conditions are not met here: budget, task or hardware), **defect** (our code; to be fixed) or "
+            "**open**.", "", *lines]
 
 
 def interval(point: float | None, ci: list | None) -> str:
@@ -194,4 +222,4 @@ def claims_markdown(verdicts: list[dict], reps: int) -> str:
               "difference of the aggregate (A minus B): **reproduced** when its 95% CI lies above 0 (for *at least as "
               "good*: at or above minus the margin), **contradicted** when below 0 (below minus the margin). "
               "**inconclusive** otherwise."]
-    return "\n".join(lines)
+    return "\n".join(lines + diagnosis_lines(verdicts))

@@ -32,6 +32,7 @@ from html import escape
 from itertools import groupby
 from pathlib import Path
 
+from analysis.claims import needs_diagnosis
 from analysis.front_page import (ABOVE, NIGHTLY, NO_RANDOM, NO_SCORE, NOT_YET, VERDICTS, CommittedVerdicts,
                                  ExperimentCheck, LearningSignal, Stage, committed_verdicts, nightly_dir, plans_tier,
                                  plural, read_verdicts, smoke_checks)
@@ -326,8 +327,19 @@ def verdict_rows(experiment: Experiment, verdicts: list[dict] | None) -> str:
             f'<div class="muted"><code>{escape(verdict["claim"])}</code></div></td>'
             f'<td>{badge(verdict["verdict"])}</td>{probability_cell(verdict)}{difference_cell(verdict)}'
             f'<td class="num">{verdict["tasks"]}</td><td class="num">{seeds(verdict)}</td>'
-            f'<td class="reason">{escape(verdict["reason"])}</td></tr>')
+            f'<td class="reason">{escape(verdict["reason"])}{diagnosis_note(verdict)}</td></tr>')
     return f"<tbody>{''.join(rows)}</tbody>"
+
+
+def diagnosis_note(verdict: dict) -> str:
+    """Under a verdict that is not "reproduced": the spec's diagnosis for the tier, or that there is none yet."""
+    if not needs_diagnosis(verdict):
+        return ""
+    diagnosis = verdict.get("diagnosis")
+    if diagnosis is None:
+        return '<div class="diagnosis missing"><strong>no diagnosis yet</strong></div>'
+    return (f'<div class="diagnosis {escape(diagnosis["kind"])}"><strong>{escape(diagnosis["kind"])}</strong>: '
+            f'{escape(diagnosis["text"])}</div>')
 
 
 # (heading, % of the page's width, numeric): fixed widths, so that long reasons wrap instead of widening the table
@@ -754,6 +766,8 @@ table.verdicts tr.inconclusive td.claim { box-shadow: inset 4px 0 0 #d4a72c; }
 table.verdicts tr.not-judged td.claim { box-shadow: inset 4px 0 0 #afb8c1; }
 .estimate { font-weight: 650; font-size: 14px; }
 .ci-text { color: var(--muted); font-size: 12px; }
+.diagnosis { margin-top: 6px; padding: 4px 8px; border-left: 3px solid var(--line); background: var(--ground); }
+.diagnosis.proxy { border-color: #9a6700; } .diagnosis.defect { border-color: #cf222e; } .diagnosis.missing { border-color: #cf222e; color: #cf222e; }
 .decides { color: var(--accent); font-size: 11px; font-weight: 600; text-transform: uppercase; letter-spacing: 0.04em; }
 .aggregate { color: var(--muted); font-size: 11.5px; text-transform: uppercase; letter-spacing: 0.04em; }
 .poi-bar { position: relative; height: 8px; width: 100%; max-width: 150px; margin: 7px 0 2px auto; border-radius: 4px;

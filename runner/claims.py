@@ -22,6 +22,12 @@ how scores become comparable across tasks, and the bars each tier must reach.
         tiers: [nightly, paper]       # the tiers that can judge it (default: nightly and paper)
         environments: [MinAtar/Breakout-v1]   # optional: the tasks it is judged on (default: all it ran on)
         why: "..."                    # optional: why these tiers/environments
+        diagnosis:                    # per tier: why a verdict there is not "reproduced" (shown under it)
+          nightly:
+            kind: proxy               # proxy: the claim's conditions are not met here (budget, task, hardware);
+                                      # defect: ours (then fix it); open: not known yet
+            text: "..."
+            evidence: ["docs/algorithms/async.md#...", "runs or commands that decide it"]
     published:
       file: c51_bellemare2017_atari57.csv     # in results/published/, one row per game
       key: game                       # the column naming the task (Atari game keys, e.g. beam_rider)
@@ -64,6 +70,19 @@ CLAIM_STATISTICS = {"better": ("probability_of_improvement", "aggregate_differen
                     "at_least_as_good": ("probability_of_improvement", "aggregate_difference"),
                     "matches_published": ("published_within_ci",)}
 DEFAULT_POI_MARGIN = 0.1  # P(A > B) may fall this far below 0.5 for "at least as good"
+DIAGNOSIS_KINDS = {
+    "proxy": "the claim's conditions are not met here (budget, task, hardware): the stand-in cannot judge it",
+    "defect": "our code is wrong (to be fixed)",
+    "open": "not known yet",
+}
+
+
+@dataclass(frozen=True)
+class Diagnosis:
+    """Why a claim's verdict in one tier is not "reproduced", with the evidence that decides it."""
+    kind: str
+    text: str
+    evidence: tuple[str, ...]
 JUDGING_TIERS = ("nightly", "paper", "reference")
 
 
@@ -82,6 +101,8 @@ class Claim:
     tiers: tuple[str, ...]
     environments: tuple[str, ...] | None
     why: str
+    diagnosis: dict[str, Diagnosis]
+    """tier -> why its verdict there is not reproduced"""
 
     def form(self) -> str:
         """The machine-checkable form in words, e.g. `c51 better than dqn: final score, decided by P(A > B)`."""

@@ -44,8 +44,9 @@ import envs
 from common.config import SCORE_RULES, config_from_dict
 from core.errors import ConfigError
 from envs.scores import TABLES
-from runner.claims import (AGGREGATES, CLAIM_KINDS, CLAIM_SCORES, CLAIM_STATISTICS, DEFAULT_POI_MARGIN, JUDGING_TIERS,
-                           PUBLISHED_DIR, Claim, Expectation, Normalization, published_entries, random_scores)
+from runner.claims import (AGGREGATES, CLAIM_KINDS, CLAIM_SCORES, CLAIM_STATISTICS, DEFAULT_POI_MARGIN,
+                           DIAGNOSIS_KINDS, JUDGING_TIERS, PUBLISHED_DIR, Claim, Diagnosis, Expectation, Normalization,
+                           published_entries, random_scores)
 
 TIERS = ("smoke", "nightly", "paper", "reference")
 
@@ -292,7 +293,7 @@ def _claims(entries: object, variant_names: list[str], environments: tuple[str, 
     for index, entry in enumerate(_typed(entries, list, path, "claims")):
         field = f"claims[{index}]"
         entry = _mapping(entry, path, field, ("id", "sentence", "kind", "a", "statistic"),
-                         ("b", "score", "aggregate", "margin", "tiers", "environments", "why"))
+                         ("b", "score", "aggregate", "margin", "tiers", "environments", "why", "diagnosis"))
         claim_id = _text(entry["id"], path, f"{field}.id")
         if claim_id in {claim.id for claim in claims}:
             raise SpecError(path, f"{field}.id", "an id no other claim has", claim_id)
@@ -326,12 +327,26 @@ def _claims(entries: object, variant_names: list[str], environments: tuple[str, 
         if claim_envs is not None:
             for env_index, env_id in enumerate(_typed(claim_envs, list, path, f"{field}.environments")):
                 _choice(env_id, environments, path, f"{field}.environments[{env_index}]")
+        diagnosis = _diagnosis(entry.get("diagnosis", {}), claim_tiers, path, f"{field}.diagnosis")
         claims.append(Claim(claim_id, _text(entry["sentence"], path, f"{field}.sentence"), kind, a, b,
                             _choice(entry.get("score", "final"), CLAIM_SCORES, path, f"{field}.score"),
                             _choice(entry.get("aggregate", "iqm"), AGGREGATES, path, f"{field}.aggregate"),
                             statistic, None if margin is None else float(margin), tuple(claim_tiers), tuple(claim_envs) if claim_envs is not None else None,
-                            _text(entry["why"], path, f"{field}.why") if "why" in entry else ""))
+                            _text(entry["why"], path, f"{field}.why") if "why" in entry else "", diagnosis))
     return tuple(claims)
+
+
+def _diagnosis(section: object, claim_tiers: list[str], path: Path, field: str) -> dict[str, Diagnosis]:
+    diagnoses = {}
+    for tier, entry in _free_mapping(section, path, field).items():
+        _choice(tier, claim_tiers, path, f"{field}.{tier}")
+        entry = _mapping(entry, path, f"{field}.{tier}", ("kind", "text"), ("evidence",))
+        evidence = _typed(entry.get("evidence", []), list, path, f"{field}.{tier}.evidence")
+        diagnoses[tier] = Diagnosis(_choice(entry["kind"], list(DIAGNOSIS_KINDS), path, f"{field}.{tier}.kind"),
+                                    _text(entry["text"], path, f"{field}.{tier}.text"),
+                                    tuple(_text(item, path, f"{field}.{tier}.evidence[{index}]")
+                                          for index, item in enumerate(evidence)))
+    return diagnoses
 
 
 def _normalization(section: object, environments: tuple[str, ...], path: Path) -> Normalization:

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from analysis.claims import judge_claim
+from analysis.claims import claims_markdown, judge_claim
 from analysis.table import SeedRun
 from runner.claims import Normalization, normalize, published_entries
 
@@ -51,7 +51,7 @@ def fake_runs(tmp_path: Path, variant: str, scores: list[float]) -> list[SeedRun
 
 
 CLAIM = {"id": "c", "sentence": "s", "form": "f", "why": "", "kind": "better", "a": "c51", "b": "dqn",
-         "score": "final", "aggregate": "iqm", "statistic": "probability_of_improvement", "margin": None,
+         "score": "final", "aggregate": "iqm", "statistic": "probability_of_improvement", "margin": None, "diagnosis": {},
          "environments": None}
 SPEC = {"score_rule": "eval_last_10pct", "total_steps": 1000, "published": []}
 
@@ -66,3 +66,18 @@ def test_a_clearly_better_variant_is_reproduced_on_final_and_area_scores(tmp_pat
     for score in ("final", "auc", "auc_wall_clock", "at_equal_wall_clock"):
         verdict = judge_claim(CLAIM | {"score": score}, runs, SPEC, CARTPOLE, reps=200)
         assert verdict["verdict"] == "reproduced", (score, verdict)
+
+
+def test_every_verdict_that_is_not_reproduced_shows_its_diagnosis_or_that_it_has_none():
+    def verdict(claim, kind, diagnosis=None, judged_in_tier=True):
+        return {"claim": claim, "sentence": "s", "form": "f", "verdict": kind, "probability_of_improvement": None,
+                "poi_ci": None, "difference": None, "difference_ci": None, "tasks": 1, "seeds_a": 3, "seeds_b": 3,
+                "reason": "r", "diagnosis": diagnosis, "judged_in_tier": judged_in_tier}
+    proxy = {"kind": "proxy", "text": "280k steps is a tenth of what it needs.", "evidence": ["docs/algorithms/async.md"]}
+    text = claims_markdown([verdict("held", "reproduced"), verdict("budget", "contradicted", proxy),
+                            verdict("unknown", "inconclusive"), verdict("paper_only", "not judged", None, False)], 100)
+    diagnoses = text[text.index("### Diagnoses"):]
+    assert "- **budget** (contradicted): **proxy**: 280k steps is a tenth of what it needs. Evidence: " \
+           "`docs/algorithms/async.md`." in diagnoses
+    assert "- **unknown** (inconclusive): **no diagnosis yet**" in diagnoses
+    assert "held" not in diagnoses and "paper_only" not in diagnoses  # reproduced, or not this tier's to judge

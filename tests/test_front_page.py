@@ -54,7 +54,7 @@ def claim(claim_id: str, verdict: str = "not judged", reason: str = "the smoke t
 def spec_claim(claim_id: str) -> dict:
     """A claim as the runner writes it into the plan: judged in the nightly and paper tiers."""
     return {"id": claim_id, "sentence": f"The paper says {claim_id}.", "kind": "better", "a": "fast", "b": "slow",
-            "score": "final", "aggregate": "iqm", "statistic": "probability_of_improvement", "margin": None, "tiers": ["nightly", "paper"], "environments": None,
+            "score": "final", "aggregate": "iqm", "statistic": "probability_of_improvement", "margin": None, "diagnosis": {}, "tiers": ["nightly", "paper"], "environments": None,
             "why": "a test", "form": f"{claim_id}: final score, IQM"}
 
 
