@@ -18,6 +18,7 @@ from tqdm import tqdm
 
 from common.rundir import git_commit, uncommitted_changes
 from runner.backends import LocalBackend
+from runner.resources import run_cores, run_resources
 from runner.spec import TIERS, SpecError, load_spec
 from runner.sweep import SweepRecord, forget_other_commits, is_done, plan, resumable, write_plan
 
@@ -40,7 +41,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--only", default=None, metavar="NAME[,NAME]", help="run only these experiments")
     parser.add_argument("--seeds", type=int, default=None, metavar="N", help="override the tier's number of seeds")
     parser.add_argument("--workers", type=int, default=os.cpu_count(), metavar="N",
-                        help="runs at the same time, one process each (default: the number of cores)")
+                        help="cores the runs may keep busy at once (default: the number of cores): runs start in order "
+                             "while their declared cores fit (one each; A3C's and async Q's workers; D4PG's actors "
+                             "plus its learner; or the spec's resources.cpus), so a 2-worker A3C run on 2 cores runs "
+                             "alone")
     parser.add_argument("--backend", choices=("local", "ray"), default="local",
                         help="where runs execute: local (one OS process per run on this machine) or ray (one Ray "
                              "task per run on a cluster; docs/ray.md)")
@@ -153,7 +157,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.backend == "ray":
             run_on_ray(args, specs, pending, on_done, progress)
         else:
-            LocalBackend(args.workers).run(pending, on_done)
+            said = spec_says(args, specs)
+            LocalBackend(args.workers, lambda job: said[job.run_dir].get("cpus") or run_cores(job.algo, job.config)
+                         ).run(pending, on_done)
     except KeyboardInterrupt:
         progress.close()
         sweep.finish(args.results, len(failed), interrupted=True)
@@ -169,14 +175,17 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def spec_says(args: argparse.Namespace, specs: list) -> dict[str, dict]:
+    """run directory -> the resources its spec's tier says it needs (cpus, gpus, memory_gb; any may be missing)."""
+    return {job.run_dir: spec.tiers[args.tier].for_variant(job.variant).resources
+            for spec in specs for job in plan(spec, args.tier, args.results, args.seeds)}
+
+
 def run_on_ray(args: argparse.Namespace, specs: list, jobs: list, on_done, progress: tqdm) -> None:
     if not jobs:
         return  # every run has finished: no cluster to reach
     from runner.ray_backend import RayBackend  # Ray is imported only when asked for
-    from runner.resources import run_resources
 
-    said = {job.run_dir: spec.tiers[args.tier].for_variant(job.variant).resources  # what the spec says a run needs
-            for spec in specs for job in plan(spec, args.tier, args.results, args.seeds)}
     interactive, last_line = sys.stderr.isatty(), [0.0]
 
     def show(status: dict) -> None:
@@ -190,6 +199,7 @@ def run_on_ray(args: argparse.Namespace, specs: list, jobs: list, on_done, progr
             last_line[0] = time.monotonic()
             progress.write(f"  status: {text}")
 
+    said = spec_says(args, specs)
     backend = RayBackend(args.address, args.retries, args.shared_fs, lambda job: run_resources(job, said[job.run_dir]),
                          local_cpus=args.workers)
     backend.run(jobs, on_done, show)

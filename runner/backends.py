@@ -8,7 +8,8 @@ import ctypes
 import signal
 import subprocess
 import sys
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from collections import deque
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from pathlib import Path
 from typing import Callable, Protocol
 
@@ -27,17 +28,31 @@ class Backend(Protocol):
 
 class LocalBackend:
     """One fresh OS process per run (so a crash, a leak or a segfault stays in its run, and peak
-    memory is the run's own), at most `workers` at a time."""
+    memory is the run's own), started in order as long as the cores the running runs keep busy leave
+    room for it: a run declares its cores (runner.resources: A3C's workers, D4PG's actors and learner,
+    one otherwise), so a 2-worker A3C run on 2 cores runs alone and an equal-wall-clock budget means
+    what it says. A run that asks for more cores than there are runs alone."""
 
-    def __init__(self, workers: int):
-        self.workers = workers
+    def __init__(self, cores: int, cores_of: Callable[[Job], int] = lambda job: 1):
+        self.cores = cores
+        self.cores_of = cores_of
 
     def run(self, jobs: list[Job], on_done: Callable[[Job, dict], None]) -> None:
-        pool = ThreadPoolExecutor(self.workers)
-        futures = {pool.submit(run_in_subprocess, job): job for job in jobs}
+        waiting, running, free = deque(jobs), {}, self.cores
+        pool = ThreadPoolExecutor(self.cores)  # every run keeps at least one core busy
         try:
-            for future in as_completed(futures):
-                on_done(futures[future], future.result())
+            while waiting or running:
+                # In order: a run that does not fit waits for cores, and no later run goes before it.
+                while waiting and min(self.cores_of(waiting[0]), self.cores) <= free:
+                    job = waiting.popleft()
+                    cores = min(self.cores_of(job), self.cores)
+                    free -= cores
+                    running[pool.submit(run_in_subprocess, job)] = (job, cores)
+                finished, _ = wait(running, return_when=FIRST_COMPLETED)
+                for future in finished:
+                    job, cores = running.pop(future)
+                    free += cores
+                    on_done(job, future.result())
         finally:
             pool.shutdown(wait=True, cancel_futures=True)  # on Ctrl-C: start nothing new
 

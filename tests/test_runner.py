@@ -8,6 +8,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -142,3 +143,38 @@ def test_rerun_other_commits_reruns_only_what_other_code_made(tmp_path):
     forget_other_commits(jobs["def"], "abc")
     forget_other_commits(jobs["abc"], "abc")
     assert not Path(jobs["def"].run_dir).exists() and Path(jobs["abc"].run_dir).exists()
+
+
+def test_the_local_backend_keeps_the_declared_cores_busy_and_never_more(monkeypatch):
+    """On 2 cores: a 1-core run, a 2-core A3C run, two 1-core runs and a run asking for 4. The 2-core run waits for
+    the first to end and then runs alone; no later run goes before it; the 4-core run runs alone."""
+    from runner import backends
+    from runner.sweep import Job
+
+    cores = {"one": 1, "a3c": 2, "two": 1, "three": 1, "d4pg": 4}
+    busy, events, lock = [0], [], threading.Lock()
+
+    def fake_run(job):
+        with lock:
+            busy[0] += min(cores[job.variant], 2)
+            events.append(("start", job.variant, busy[0]))
+        time.sleep(0.05)
+        with lock:
+            busy[0] -= min(cores[job.variant], 2)
+            events.append(("end", job.variant, busy[0]))
+        return {"status": "completed"}
+
+    monkeypatch.setattr(backends, "run_in_subprocess", fake_run)
+    jobs = [Job("e", name, "a2c", "CartPole-v1", 0, {}, name) for name in cores]
+    finished = []
+    backends.LocalBackend(2, lambda job: cores[job.variant]).run(jobs, lambda job, summary: finished.append(job.variant))
+    assert sorted(finished) == sorted(cores)
+    assert max(level for _, _, level in events) <= 2
+    starts = [name for kind, name, _ in events if kind == "start"]
+    assert starts == list(cores)  # in order: nothing overtakes a run that waits for cores
+    alone = {name for kind, name, level in events if kind == "start" and name in ("a3c", "d4pg")}
+    assert alone == {"a3c", "d4pg"}
+    for name in ("a3c", "d4pg"):  # nothing else ran while it did
+        start = events.index(next(e for e in events if e[:2] == ("start", name)))
+        end = events.index(next(e for e in events if e[:2] == ("end", name)))
+        assert end == start + 1, events
