@@ -17,6 +17,8 @@ from analysis.verdicts import AGGREGATES, Verdict, area_under_curve, judge, matc
 from runner.claims import DEFAULT_POI_MARGIN, Normalization, normalize
 
 TRAINING_WINDOW = 100  # episodes: the train_last_100 score rule's window, used for its learning curves
+WALL_CLOCK_SCORES = ("auc_wall_clock", "at_equal_wall_clock")
+EQUAL_WALL_CLOCK_TOLERANCE = 0.20  # equal-wall-clock budgets are steps set from measured rates: runs may differ this much
 
 
 def learning_curve(run: SeedRun, score_rule: str) -> pd.DataFrame:
@@ -119,7 +121,32 @@ def judge_claim(claim: dict, runs: list[SeedRun], spec: dict, normalization: Nor
                         claim["margin"] if claim["margin"] is not None else DEFAULT_POI_MARGIN,
                         label_a=claim["a"], label_b=claim["b"], statistic=claim["statistic"])
     scale = "normalised" if normalized else "raw"
-    return record | verdict.to_dict() | {"scale": scale, "environments": environments}
+    record |= verdict.to_dict() | {"scale": scale, "environments": environments}
+    if claim["score"] in WALL_CLOCK_SCORES:
+        record |= equal_wall_clock(runs, claim, environments)
+        record["reason"] += f"; {record['wall_clock_note']}"
+    return record
+
+
+def equal_wall_clock(runs: list[SeedRun], claim: dict, environments: list[str]) -> dict:
+    """Whether the two variants' runs took the same wall-clock time, as an equal-wall-clock claim needs: the median
+    wall time of each side's completed runs and their ratio, against EQUAL_WALL_CLOCK_TOLERANCE. Runs longer than the
+    shortest are cut at its time when scored, so a larger gap only wastes their tail; it is said, not hidden."""
+    medians = {}
+    for side in (claim["a"], claim["b"]):
+        times = [run.summary["wall_time"] for run in runs if run.problem is None and run.variant == side
+                 and run.env in environments]
+        if times:
+            medians[side] = float(np.median(times))
+    if len(medians) < 2:
+        return {"wall_times": medians, "wall_clock_note": "wall times: a side has no completed run"}
+    ratio = max(medians.values()) / min(medians.values())
+    within = ratio <= 1 + EQUAL_WALL_CLOCK_TOLERANCE
+    times = ", ".join(f"{side} {seconds:,.0f} s" for side, seconds in medians.items())
+    return {"wall_times": medians, "wall_times_equal": within,
+            "wall_clock_note": f"median wall times {times}: ratio {ratio:.2f}, "
+                               + (f"equal within {EQUAL_WALL_CLOCK_TOLERANCE:.0%}" if within else
+                                  f"NOT equal within {EQUAL_WALL_CLOCK_TOLERANCE:.0%}: the budgets need re-measuring")}
 
 
 def judge_published(claim: dict, runs: list[SeedRun], spec: dict, environments: list[str], reps: int) -> dict:

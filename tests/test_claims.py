@@ -81,3 +81,16 @@ def test_every_verdict_that_is_not_reproduced_shows_its_diagnosis_or_that_it_has
            "`docs/algorithms/async.md`." in diagnoses
     assert "- **unknown** (inconclusive): **no diagnosis yet**" in diagnoses
     assert "held" not in diagnoses and "paper_only" not in diagnoses  # reproduced, or not this tier's to judge
+
+
+def test_an_equal_wall_clock_claim_says_whether_its_runs_took_equal_time(tmp_path):
+    runs = fake_runs(tmp_path, "dqn", [100, 110, 120, 105]) + fake_runs(tmp_path, "c51", [400, 420, 410, 430])
+    claim = dict(CLAIM, score="at_equal_wall_clock")
+    equal = judge_claim(claim, runs, SPEC, CARTPOLE, reps=200)
+    assert equal["wall_times"] == {"c51": 2.0, "dqn": 2.0} and equal["wall_times_equal"]
+    assert "ratio 1.00, equal within 20%" in equal["reason"]
+    for run in runs[4:]:
+        run.summary["wall_time"] = 3.0  # c51's runs took half as long again
+    unequal = judge_claim(claim, runs, SPEC, CARTPOLE, reps=200)
+    assert not unequal["wall_times_equal"] and "ratio 1.50, NOT equal within 20%" in unequal["reason"]
+    assert "wall_times" not in judge_claim(CLAIM, runs, SPEC, CARTPOLE, reps=200)  # a claim about steps says nothing
