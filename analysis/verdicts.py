@@ -24,7 +24,7 @@ from rliable import metrics
 
 from analysis.table import CONFIDENCE, seeded_global_rng
 
-KINDS = ("better", "at_least_as_good")
+KINDS = ("better", "at_least_as_good", "equivalent")
 STATISTICS = ("probability_of_improvement", "aggregate_difference")
 AGGREGATES = {"iqm": ("IQM", metrics.aggregate_iqm), "median": ("Median", metrics.aggregate_median),
               "mean": ("Mean", metrics.aggregate_mean)}
@@ -151,6 +151,13 @@ def decide(kind: str, poi: float, low: float, high: float, margin: float, label_
                                     f"ties), and equal is not better")
         return "inconclusive", (f"{estimate} contains {CHANCE}: {label_a} and {label_b} are indistinguishable "
                                 f"with these runs")
+    if kind == "equivalent":
+        band = f"[{CHANCE - margin:.3f}, {CHANCE + margin:.3f}]"
+        if CHANCE - margin <= low and high <= CHANCE + margin:
+            return "reproduced", f"{estimate} lies within {CHANCE} +- margin {margin} = {band}: equivalent"
+        if high < CHANCE - margin or low > CHANCE + margin:
+            return "contradicted", f"{estimate} lies outside {band}: one is clearly better"
+        return "inconclusive", f"{estimate} is not within {band}, nor outside it"
     threshold = CHANCE - margin
     if high < threshold:
         return "contradicted", (f"{estimate} lies below {CHANCE} - margin {margin} = {threshold:.3f}: "
@@ -171,6 +178,12 @@ def decide_difference(kind: str, aggregate: str, difference: float, low: float, 
         if high < 0:
             return "contradicted", f"{estimate} lies below 0: {label_b}'s {aggregate} is above {label_a}'s"
         return "inconclusive", f"{estimate} contains 0: the {aggregate}s are indistinguishable with these runs"
+    if kind == "equivalent":
+        if -margin <= low and high <= margin:
+            return "reproduced", f"{estimate} lies within +-margin {margin:g}: equivalent"
+        if high < -margin or low > margin:
+            return "contradicted", f"{estimate} lies outside +-margin {margin:g}: the {aggregate}s differ"
+        return "inconclusive", f"{estimate} is not within +-margin {margin:g}, nor outside it"
     if high < -margin:
         return "contradicted", (f"{estimate} lies below -margin {margin:g}: {label_b}'s {aggregate} is clearly above "
                                 f"{label_a}'s")
@@ -183,7 +196,8 @@ def decide_difference(kind: str, aggregate: str, difference: float, low: float, 
 def judge(claim_id: str, kind: str, scores_a: dict[str, np.ndarray], scores_b: dict[str, np.ndarray],
           aggregate: str, reps: int, random_state: int, margin: float = 0.1, *, label_a: str = "A",
           label_b: str = "B", statistic: str = "probability_of_improvement") -> Verdict:
-    """Judge the claim that A is `better` than B, or `at_least_as_good` (non-inferior within `margin`), from
+    """Judge the claim that A is `better` than B, `at_least_as_good` (non-inferior within `margin`) or `equivalent`
+    (within `margin` either way: the 95% CI inside the band, so equivalence is shown, not assumed from a tie), from
     task -> per-seed normalized scores of each side, on `statistic`: the probability of improvement (margin on the
     probability scale) or the aggregate's difference (margin in the aggregate's units).
 

@@ -4,7 +4,8 @@ how scores become comparable across tasks, and the bars each tier must reach.
     claims:
       - id: c51_beats_dqn
         sentence: "the paper's sentence (a paraphrase says so)"
-        kind: better                  # better | at_least_as_good | matches_published
+        kind: better                  # better | at_least_as_good | equivalent (two-sided, within margin: a parity
+                                      # control against a reference implementation) | matches_published
         a: c51                        # variant
         b: dqn                        # the other variant (not for matches_published)
         score: final                  # final: the spec's score rule; auc: the learning curve's mean over the budget;
@@ -17,8 +18,9 @@ how scores become comparable across tasks, and the bars each tier must reach.
                                       # aggregate_difference: the bootstrap CI of aggregate(A) - aggregate(B), for
                                       #   claims about an aggregate ("A's mean normalised score is above B's");
                                       # published_within_ci: matches_published's per-task test (its only statistic)
-        margin: 0.1                   # at_least_as_good only: how far below B still counts as good as B, in
-                                      # P(A > B) below 0.5 (default 0.1) or in the aggregate's units (required)
+        margin: 0.1                   # at_least_as_good: how far below B still counts as good as B; equivalent:
+                                      # how far either way; in P(A > B) from 0.5 (default 0.1) or in the
+                                      # aggregate's units (required)
         tiers: [nightly, paper]       # the tiers that can judge it (default: nightly and paper)
         environments: [MinAtar/Breakout-v1]   # optional: the tasks it is judged on (default: all it ran on)
         why: "..."                    # optional: why these tiers/environments
@@ -63,11 +65,13 @@ from envs.scores import TABLES, game_key
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 PUBLISHED_DIR = PROJECT_ROOT / "results" / "published"
 RANDOM_SCORES = PROJECT_ROOT / "results" / "baselines" / "random_scores.csv"
-CLAIM_KINDS = ("better", "at_least_as_good", "matches_published")
+CLAIM_KINDS = ("better", "at_least_as_good", "equivalent", "matches_published")
+MARGIN_KINDS = ("at_least_as_good", "equivalent")  # the kinds judged against a margin
 CLAIM_SCORES = ("final", "auc", "auc_wall_clock", "at_equal_wall_clock")
 AGGREGATES = ("iqm", "median", "mean")
 CLAIM_STATISTICS = {"better": ("probability_of_improvement", "aggregate_difference"),
                     "at_least_as_good": ("probability_of_improvement", "aggregate_difference"),
+                    "equivalent": ("probability_of_improvement", "aggregate_difference"),
                     "matches_published": ("published_within_ci",)}
 DEFAULT_POI_MARGIN = 0.1  # P(A > B) may fall this far below 0.5 for "at least as good"
 DIAGNOSIS_KINDS = {
@@ -97,7 +101,7 @@ class Claim:
     aggregate: str
     statistic: str
     margin: float | None
-    """at_least_as_good: in P(A > B) below 0.5 (probability_of_improvement) or in aggregate units"""
+    """at_least_as_good and equivalent: in P(A > B) from 0.5 (probability_of_improvement) or in aggregate units"""
     tiers: tuple[str, ...]
     environments: tuple[str, ...] | None
     why: str
@@ -106,7 +110,8 @@ class Claim:
 
     def form(self) -> str:
         """The machine-checkable form in words, e.g. `c51 better than dqn: final score, decided by P(A > B)`."""
-        relation = {"better": "better than", "at_least_as_good": "at least as good as"}.get(self.kind)
+        relation = {"better": "better than", "at_least_as_good": "at least as good as",
+                    "equivalent": "equivalent to"}.get(self.kind)
         what = {"final": "final score", "auc": "area under the learning curve (per step)",
                 "auc_wall_clock": "area under the learning curve over equal wall-clock time",
                 "at_equal_wall_clock": "score reached within equal wall-clock time"}[self.score]
@@ -117,7 +122,7 @@ class Claim:
             decided = f"decided by the 95% CI of the {aggregate} difference"
         else:
             decided = f"decided by P({self.a} > {self.b}); {aggregate} difference shown"
-        margin = f", margin {self.margin:g}" if self.kind == "at_least_as_good" else ""
+        margin = f", margin {self.margin:g}" if self.kind in MARGIN_KINDS else ""
         return f"{self.a} {relation} {self.b}: {what}, {decided}{margin}"
 
 

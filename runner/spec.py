@@ -45,7 +45,7 @@ from common.config import SCORE_RULES, config_from_dict
 from core.errors import ConfigError
 from envs.scores import TABLES
 from runner.claims import (AGGREGATES, CLAIM_KINDS, CLAIM_SCORES, CLAIM_STATISTICS, DEFAULT_POI_MARGIN,
-                           DIAGNOSIS_KINDS, JUDGING_TIERS, PUBLISHED_DIR, Claim, Diagnosis, Expectation, Normalization,
+                           DIAGNOSIS_KINDS, JUDGING_TIERS, MARGIN_KINDS, PUBLISHED_DIR, Claim, Diagnosis, Expectation, Normalization,
                            published_entries, random_scores)
 
 TIERS = ("smoke", "nightly", "paper", "reference")
@@ -309,11 +309,12 @@ def _claims(entries: object, variant_names: list[str], environments: tuple[str, 
             _choice(b, [name for name in variant_names if name != a], path, f"{field}.b")
         statistic = _choice(entry["statistic"], CLAIM_STATISTICS[kind], path, f"{field}.statistic")
         margin = entry.get("margin")
-        if kind != "at_least_as_good" and margin is not None:
-            raise SpecError(path, f"{field}.margin", "no margin except for an at_least_as_good claim", margin)
-        if kind == "at_least_as_good":
+        if kind not in MARGIN_KINDS and margin is not None:
+            raise SpecError(path, f"{field}.margin", f"no margin except for a claim of kind {' or '.join(MARGIN_KINDS)}",
+                            margin)
+        if kind in MARGIN_KINDS:
             if margin is None and statistic == "aggregate_difference":
-                raise SpecError(path, f"{field}.margin", "a margin in the aggregate's units (how far below b still "
+                raise SpecError(path, f"{field}.margin", "a margin in the aggregate's units (how far from b still "
                                 "counts as good as b), required with statistic aggregate_difference")
             margin = DEFAULT_POI_MARGIN if margin is None else margin
             if isinstance(margin, bool) or not isinstance(margin, (int, float)) or margin < 0 or (

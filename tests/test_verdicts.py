@@ -293,3 +293,16 @@ def test_each_claim_follows_the_statistic_it_names_where_they_disagree():
                  statistic="aggregate_difference").verdict == "reproduced"
     assert judge("c", "at_least_as_good", behind, scores_b, "mean", REPS, 0, 0.1,
                  statistic="aggregate_difference").verdict == "contradicted"
+
+
+def test_equivalence_needs_the_whole_ci_inside_the_margin_either_way():
+    same = {"task": np.linspace(0.0, 1.0, 30)}
+    shifted = {"task": np.linspace(0.0, 1.0, 30) + 0.02}
+    far = {"task": np.linspace(0.0, 1.0, 30) + 5.0}
+    assert judge("c", "equivalent", shifted, same, "mean", REPS, 0, 0.3).verdict == "reproduced"
+    assert judge("c", "equivalent", far, same, "mean", REPS, 0, 0.3).verdict == "contradicted"
+    assert judge("c", "equivalent", shifted, same, "mean", REPS, 0, 0.01).verdict == "inconclusive"  # too narrow
+    on_mean = judge("c", "equivalent", shifted, same, "mean", REPS, 0, 0.25, statistic="aggregate_difference")
+    assert on_mean.verdict == "reproduced" and "within +-margin 0.25" in on_mean.reason
+    assert judge("c", "equivalent", far, same, "mean", REPS, 0, 0.1,
+                 statistic="aggregate_difference").verdict == "contradicted"
