@@ -197,11 +197,14 @@ def test_a_run_with_two_actor_processes_completes(tmp_path):
 
 
 def test_pendulum_learns_in_a_short_run(tmp_path):
-    """The classic preset, one seed, 4,000 steps (~30 s): measured -315 (docs/algorithms/d4pg.md)."""
+    """The classic preset, 4,000 steps (~30 s a seed), 2 of 3 seeds: one seed is a draw of the machine's float
+    arithmetic as much as of the algorithm. Measured on 2026-12-07 (AMD EPYC, no OPENBLAS_CORETYPE): seeds 0, 1, 2
+    scored -311, -964, -206 (seed 1 had scored -315 on the machine of docs/algorithms/d4pg.md)."""
     config = d4pg.Config(env_id="Pendulum-v1", actors=0, total_steps=4_000, eval_interval=1_000, eval_episodes=5)
-    result = d4pg.train(config, 1, tmp_path)
-    assert result.status == "completed"
-    assert result.score > -700, f"score {result.score:.1f}, random {RANDOM_PENDULUM}"
+    results = [d4pg.train(config, seed, tmp_path / f"seed{seed}") for seed in range(3)]
+    assert all(result.status == "completed" for result in results)
+    scores = [result.score for result in results]
+    assert sum(score > -700 for score in scores) >= 2, f"scores {scores}, random {RANDOM_PENDULUM}"
 
 
 def scores_of_seeds(config: d4pg.Config, directory) -> list[float]:
