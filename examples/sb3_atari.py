@@ -1,6 +1,7 @@
 """What the Stable-Baselines3 references on Atari (examples/sb3_ppo.py, examples/sb3_dqn.py) share: the game id
-rl-baselines3-zoo trains on, the training envs (SB3's own path or ours), and the loop that runs SB3's `learn`
-inside the suite's run directory (training returns, evaluations, checkpoints, resuming).
+rl-baselines3-zoo trains on and the training envs (SB3's own path or ours). The loop that runs SB3's `learn` inside
+the suite's run directory (training returns, evaluations, checkpoints, resuming) is examples/sb3_run.py, shared with
+the references on other tasks (examples/sb3_control.py).
 
 SB3's envs: the game's NoFrameskip-v4 id, a Monitor (whole games, raw scores), SB3's AtariWrapper (1..30
 no-ops, frame skip 4 with a max over the last two frames, a lost life ends the training episode, FIRE then
@@ -12,14 +13,14 @@ instead: which side of a difference the environments are on.
 from __future__ import annotations
 
 import dataclasses
-from typing import Callable, ClassVar
+from typing import ClassVar
 
 import gymnasium as gym
-import numpy as np
 
 import envs
 from common.config import RunConfig, config_class
 from core.errors import ConfigError, require
+from examples.sb3_run import our_training_envs
 
 RL_ZOO = "rl-baselines3-zoo hyperparams/{algo}.yml, entry `atari`"
 ENV_PATHS = ("sb3", "ours")
@@ -60,7 +61,7 @@ def reference_game(env_id: str) -> str:
 def training_envs(config, environment: envs.Environment, seed: int, count: int, algo: str):
     """(SB3 vector env, the environment record with what trained, emulator frames per Monitor length unit)."""
     from stable_baselines3.common.env_util import make_atari_env
-    from stable_baselines3.common.vec_env import DummyVecEnv, VecFrameStack
+    from stable_baselines3.common.vec_env import VecFrameStack
 
     if config.env_path == "sb3":
         game = reference_game(config.env_id)
@@ -72,37 +73,4 @@ def training_envs(config, environment: envs.Environment, seed: int, count: int, 
         env = VecFrameStack(make_atari_env(game, n_envs=count, seed=seed), n_stack=config.frame_stack)
         return env, environment, 4  # the Monitor counts emulator frames
     # Our training envs one by one (their frames already stacked, channels first): SB3 resets each at its end.
-    env = DummyVecEnv([lambda: envs.make_single(environment, training=True)] * count)
-    env.seed(seed)
-    return env, environment, 1  # our episode statistics count agent steps
-
-
-def learn(model, config, log, act: Callable[[np.ndarray], np.ndarray], frames_per_length_unit: int) -> None:
-    """Run SB3's `learn` to config.total_steps inside the suite's run: each finished game to the log, evaluations
-    and checkpoints when due; a resumed run restores the parameters and the step counter first (its games and any
-    replay memory restart: SB3's envs cannot be saved)."""
-    from stable_baselines3.common.callbacks import BaseCallback
-
-    log.checkpoint_with(lambda: {"parameters": model.get_parameters(), "step": model.num_timesteps})
-    saved = log.resume()
-    if saved is not None:
-        model.set_parameters(saved["parameters"])
-        model.num_timesteps = saved["step"]
-
-    class Bookkeeping(BaseCallback):
-        def _on_step(self) -> bool:
-            step = self.num_timesteps
-            ended = [info["episode"] for info in self.locals["infos"] if "episode" in info]
-            if ended:
-                # The suite counts agent steps (4 frames each, the no-op frames of a reset aside).
-                lengths = [episode["l"] // frames_per_length_unit for episode in ended]
-                log.log_episodes(step, {"episode": {"r": np.array([episode["r"] for episode in ended]),
-                                                    "l": np.array(lengths)},
-                                        "_episode": np.ones(len(ended), dtype=bool)})
-            log.advance(step)
-            log.evaluate_if_due(step, act)
-            return step < config.total_steps  # stop once the budget is spent, after the final evaluation
-
-    if model.num_timesteps < config.total_steps:
-        model.learn(total_timesteps=config.total_steps - model.num_timesteps, callback=Bookkeeping(),
-                    reset_num_timesteps=saved is None)
+    return our_training_envs(environment, count, seed), environment, 1  # our episode statistics count agent steps

@@ -27,7 +27,8 @@ from common.config import config_class
 from common.rundir import RunLogger, RunResult
 from core.errors import require
 from core.files import write_json
-from examples.sb3_atari import SB3AtariConfig, learn, training_envs
+from examples.sb3_atari import SB3AtariConfig, training_envs
+from examples.sb3_run import learn
 
 
 @config_class

@@ -23,7 +23,7 @@ from runner.spec import TIERS, SpecError, load_spec
 from runner.sweep import SweepRecord, forget_other_commits, is_done, plan, resumable, write_plan
 
 LOG_STATUS_SECONDS = 60
-RECORDED_TIERS = ("nightly", "reference", "paper")  # committed results and baselines: made at a clean tree only
+RECORDED_TIERS = ("nightly", "reference", "paper", "controls")  # committed results and baselines: made at a clean tree only
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -62,7 +62,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                              "records another git commit than the checkout's: what a nightly regression benchmark "
                              "wants, so that every result it compares comes from the code under test")
     parser.add_argument("--allow-dirty", action="store_true",
-                        help="run the nightly, reference or paper tier from a tree with uncommitted changes (refused "
+                        help="run the nightly, reference, paper or controls tier from a tree with uncommitted changes (refused "
                              "otherwise): its runs record <commit>-dirty, never enter the history and cannot be "
                              "accepted as a baseline")
     parser.add_argument("--results", type=Path, default=Path("results"), metavar="DIR",

@@ -73,6 +73,7 @@ CLAIM_STATISTICS = {"better": ("probability_of_improvement", "aggregate_differen
                     "at_least_as_good": ("probability_of_improvement", "aggregate_difference"),
                     "equivalent": ("probability_of_improvement", "aggregate_difference"),
                     "matches_published": ("published_within_ci",)}
+JUDGING_TIERS = ("nightly", "paper", "reference", "controls")
 DEFAULT_POI_MARGIN = 0.1  # P(A > B) may fall this far below 0.5 for "at least as good"
 DIAGNOSIS_KINDS = {
     "proxy": "the claim's conditions are not met here (budget, task, hardware): the stand-in cannot judge it",
@@ -87,7 +88,6 @@ class Diagnosis:
     kind: str
     text: str
     evidence: tuple[str, ...]
-JUDGING_TIERS = ("nightly", "paper", "reference")
 
 
 @dataclass(frozen=True)

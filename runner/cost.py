@@ -106,6 +106,13 @@ def load_rates(path: Path) -> dict[tuple[str, str], Rate]:
     return rates
 
 
+def rate_key(algo: str, run_config: dict) -> str:
+    """The rates file's algo of a run: an outside algorithm that wraps several (examples.sb3_control's `algorithm`)
+    is measured per wrapped algorithm, `module:algorithm`."""
+    wrapped = run_config.get("algorithm")
+    return f"{algo}:{wrapped}" if "." in algo and isinstance(wrapped, str) else algo
+
+
 def costs(spec: Spec, tier: str, rates: dict[tuple[str, str], Rate]) -> list[Cost]:
     """The tier's planned runs, grouped by variant, family, budget and cores, each group with its rate."""
     cores = {}  # (variant, env_id) -> cores: every seed's config is the same
@@ -114,7 +121,7 @@ def costs(spec: Spec, tier: str, rates: dict[tuple[str, str], Rate]) -> list[Cos
         if (job.variant, job.env_id) not in cores:
             cores[job.variant, job.env_id] = (spec.tiers[tier].for_variant(job.variant).resources.get("cpus")
                                               or run_cores(job.algo, job.config))
-        groups[job.variant, job.algo, cost_family(job.env_id), job.config["total_steps"],
+        groups[job.variant, rate_key(job.algo, job.config), cost_family(job.env_id), job.config["total_steps"],
                cores[job.variant, job.env_id]] += 1
     return [Cost(variant, algo, family, runs, steps, run_cores, rates.get((algo, family)))
             for (variant, algo, family, steps, run_cores), runs in groups.items()]

@@ -45,10 +45,10 @@ from common.config import SCORE_RULES, config_from_dict
 from core.errors import ConfigError
 from envs.scores import TABLES
 from runner.claims import (AGGREGATES, CLAIM_KINDS, CLAIM_SCORES, CLAIM_STATISTICS, DEFAULT_POI_MARGIN,
-                           DIAGNOSIS_KINDS, JUDGING_TIERS, MARGIN_KINDS, PUBLISHED_DIR, Claim, Diagnosis, Expectation, Normalization,
-                           published_entries, random_scores)
+                           DIAGNOSIS_KINDS, JUDGING_TIERS, MARGIN_KINDS, PUBLISHED_DIR, Claim, Diagnosis, Expectation,
+                           Normalization, published_entries, random_scores)
 
-TIERS = ("smoke", "nightly", "paper", "reference")
+TIERS = ("smoke", "nightly", "paper", "reference", "controls")
 
 
 class SpecError(ValueError):

@@ -96,3 +96,89 @@ def test_the_sb3_learner_also_trains_on_our_environments(tmp_path):
     assert "training" not in record and record["protocol"] == "dqn2015"  # what trained is what the record says
     with pytest.raises(ValueError, match="env_path"):
         sb3_ppo.Config(env_id="ALE/Pong-v5", env_path="theirs")
+
+
+def test_the_sb3_control_adapter_trains_checkpoints_and_resumes_on_cartpole(tmp_path, monkeypatch):
+    """examples/sb3_control.py (the reference controls): SB3's DQN at our classic preset, killed after its first
+    checkpoint, continues from that step with its replay memory and its step counter (which times SB3's target
+    copies), keeps the rows written before, and ends at the budget; the run records what SB3 cannot match."""
+    import torch
+
+    from examples import sb3_control
+    from helpers import stop_after_checkpoints
+
+    config = sb3_control.Config(algorithm="dqn", env_id="CartPole-v1", total_steps=2000, eval_interval=1000,
+                                eval_episodes=2)
+    saved = stop_after_checkpoints(monkeypatch, 1)
+    with pytest.raises(KeyboardInterrupt):
+        sb3_control.train(config, seed=0, run_dir=tmp_path)
+    assert saved == [1000] and not (tmp_path / "summary.json").exists()
+    state = torch.load(tmp_path / "checkpoint.pt", weights_only=False)["algorithm"]
+    assert state["step"] == 1000 and state["counters"]["_n_calls"] == 1000 and state["replay_buffer"].size() == 1000
+    monkeypatch.undo()
+    result = sb3_control.train(config, seed=0, run_dir=tmp_path, resume=True)
+    assert result.status == "completed" and result.steps == 2000
+    evals = [int(row["step"]) for row in csv.DictReader(open(tmp_path / "eval.csv"))]
+    assert evals == [1000, 2000]  # the first evaluation survived the kill; nothing before 1000 was redone
+    state = torch.load(tmp_path / "checkpoint.pt", weights_only=False)["algorithm"]
+    assert state["counters"]["_n_calls"] == 2000 and state["replay_buffer"].size() == 2000  # restored, then continued
+    hyperparameters = json.loads((tmp_path / "config.json").read_text())["hyperparameters"]
+    assert hyperparameters["algorithm"] == "dqn" and hyperparameters["preset"] == "classic"
+    assert any("initialisation" in text for text in json.loads((tmp_path / "deviations.json").read_text())["differences"])
+    table = json.loads((tmp_path / "sb3_settings.json").read_text())["table"]
+    assert {"ours": {"target_update_period": 500}, "sb3": "target_update_interval", "value": 500} in [
+        {key: row[key] for key in ("ours", "sb3", "value")} for row in table]
+
+
+@pytest.mark.parametrize("algorithm, env_id", [("ppo", "CartPole-v1"), ("ppo", "InvertedPendulum-v5"),
+                                               ("dqn", "CartPole-v1"), ("dqn", "MinAtar/Breakout-v1")])
+def test_the_control_settings_table_puts_our_preset_into_the_sb3_model(algorithm, env_id):
+    """Every value read back from the SB3 model sb3_control builds is our preset's for the task."""
+    from stable_baselines3.common.vec_env import VecNormalize
+
+    from examples import sb3_control
+
+    config = sb3_control.Config(algorithm=algorithm, env_id=env_id, total_steps=100_000)
+    ours = config.ours()
+    assert (config.preset, config.eval_episodes, config.eval_epsilon, config.eval_deterministic) == (
+        ours.preset, ours.eval_episodes, ours.eval_epsilon, ours.eval_deterministic)  # evaluated as ours is
+    model, env, normalization, _ = sb3_control.build(config, seed=0)
+    optimizer = model.policy.optimizer
+    assert model.gamma == ours.discount and model.lr_schedule(1.0) == pytest.approx(ours.learning_rate)
+    if algorithm == "ppo":
+        assert (model.n_envs, model.n_steps, model.batch_size, model.n_epochs) == (
+            ours.num_envs, ours.n_steps, ours.minibatch_size, ours.epochs)
+        assert model.gae_lambda == ours.gae_lambda and model.clip_range(1.0) == pytest.approx(ours.clip_range)
+        assert model.lr_schedule(0.5) == pytest.approx(ours.learning_rate * (0.5 if ours.anneal_lr else 1.0))
+        assert model.clip_range(0.5) == pytest.approx(ours.clip_range * (0.5 if ours.anneal_clip else 1.0))
+        assert (model.vf_coef, model.ent_coef, model.max_grad_norm) == (ours.value_coef, ours.entropy_coef,
+                                                                        ours.max_grad_norm)
+        assert type(optimizer).__name__ == "Adam" and optimizer.defaults["eps"] == ours.adam_eps
+        assert isinstance(model.get_env(), VecNormalize) == ours.normalize_observations == (ours.preset == "mujoco")
+        if normalization is not None:
+            assert (normalization.norm_reward, normalization.gamma) == (ours.normalize_rewards, ours.discount)
+    else:
+        assert (model.buffer_size, model.batch_size, model.learning_starts) == (
+            ours.buffer_size, ours.batch_size, ours.learning_starts)
+        assert (model.train_freq.frequency, model.gradient_steps, model.n_steps) == (
+            ours.train_frequency, ours.gradient_steps, ours.n_step)
+        assert (model.target_update_interval, model.tau) == (ours.target_update_period, 1.0)
+        # epsilon: 1 at the start, final_epsilon once epsilon_anneal_steps are done (SB3 counts from step 0)
+        done = ours.epsilon_anneal_steps / ours.total_steps
+        assert model.exploration_schedule(1.0) == 1.0 and model.exploration_final_eps == ours.final_epsilon
+        assert model.exploration_schedule(1.0 - done) == pytest.approx(ours.final_epsilon)
+        optimizers = {"adam": ("Adam", ours.adam_eps), "torch_rmsprop": ("RMSprop", ours.min_squared_gradient)}
+        assert (type(optimizer).__name__, optimizer.defaults["eps"]) == optimizers[ours.optimizer]
+        assert model.max_grad_norm == (ours.max_grad_norm or float("inf"))
+    env.close()
+
+
+def test_every_setting_of_ours_is_in_the_control_table_or_its_gaps():
+    from examples import sb3_control
+
+    for algorithm in sb3_control.SETTINGS:
+        assert sb3_control.uncovered(algorithm) == [], algorithm
+    with pytest.raises(ValueError, match="env_id"):
+        sb3_control.Config(algorithm="ppo", env_id="ALE/Pong-v5")
+    with pytest.raises(ValueError, match="algorithm"):
+        sb3_control.Config(algorithm="c51")
