@@ -6,6 +6,10 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 venv="$root/.venv"
 stamp="$venv/.requirements.sha256"
 want="$(sha256sum "$root/requirements.txt" | cut -d' ' -f1)"
+# One install at a time: run_all.sh and run_tests.sh started together would otherwise both install
+# into the same .venv and leave it half-written.
+exec 9>"$root/.venv.lock"
+flock 9
 if [ ! -x "$venv/bin/python" ]; then
   echo "setup: creating $venv"
   python3 -m venv "$venv"
@@ -18,5 +22,7 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   "$venv/bin/python" -m pip install --quiet -r "$root/requirements.txt"
   echo "$want" > "$stamp"
 fi
+flock -u 9
+exec 9>&-
 PY="$venv/bin/python"
 export PY
