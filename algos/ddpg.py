@@ -8,28 +8,27 @@ each with a slowly tracking target copy. Every env step, one minibatch from the 
     targets theta' <- tau theta + (1 - tau) theta'
 Exploration adds Ornstein-Uhlenbeck noise to mu(s).
 
-Presets: paper (the defaults, section 7): 400-300 ReLU networks, the action entering the critic's
-second layer, Adam 1e-4 (actor) and 1e-3 (critic), critic L2 weight decay 1e-2, gamma 0.99, tau 0.001,
-minibatch 64, replay 1e6, OU noise theta 0.15 sigma 0.2, final layers ~U(+-3e-3), the others
-~U(+-1/sqrt(fan in)), 2.5M steps (Table 1: "at most 2.5 million steps").
-td3_authors, NOT the DDPG paper's: the re-tuned DDPG of Fujimoto et al. 2018 ("Addressing Function
-Approximation Error in Actor-Critic Methods", ICML; their "OurDDPG", as sfujim/TD3 at 34770cc has it):
-256-256 networks, the action at the critic's input, Adam 3e-4 for both, no weight decay, tau 0.005,
-minibatch 256, Gaussian noise N(0, 0.1^2), 25,000 uniformly random steps first, torch's default init.
+Presets: paper (the defaults, section 7): 400-300 ReLU networks with batch normalisation (section 3),
+the action entering the critic's second layer, Adam 1e-4 (actor) and 1e-3 (critic), critic L2 weight
+decay 1e-2, gamma 0.99, tau 0.001, minibatch 64, replay 1e6, OU noise theta 0.15 sigma 0.2, final layers
+~U(+-3e-3), the others ~U(+-1/sqrt(fan in)), 2.5M steps (Table 1: "at most 2.5 million steps").
+td3_authors, NOT the DDPG paper's: the re-tuned DDPG of Fujimoto et al. 2018 (ICML; "OurDDPG" as
+sfujim/TD3 at 34770cc has it): 256-256, the action at the critic's input, no batch normalisation, Adam
+3e-4, no weight decay, tau 0.005, minibatch 256, N(0, 0.1^2) noise, 25,000 random steps first.
 
-Ambiguities of section 7, decided (measurements: docs/algorithms/continuous.md):
-- Weight decay is Adam's L2 term (gradient + 1e-2 theta) on every critic parameter, biases included,
-  as the TD3 authors' reimplementation of the paper (sfujim/TD3 DDPG.py) applies it.
-- The OU process is discretised with dt = 1 env step and restarts at 0 in every episode (Algorithm 1);
-  noise is added in the [-1, 1] action units and the sum clipped to [-1, 1] (the paper's tasks had
-  unit bounds).
-- Batch normalisation (section 3: the state input, every actor layer, the critic's layers before the
-  action) is an option, --batch-norm, off by default: the paper does not say which statistics the
-  target networks use (here: their own running averages, Polyak-averaged like the weights), and it
-  did not rescue the paper's settings where they failed here (dmc/cartpole-balance).
-Deviations: time-limit truncations bootstrap (Algorithm 1 writes no terminal case at all); gymnasium's
-autoreset steps are neither counted nor stored. A resumed run repeats the uninterrupted one only
-with --checkpoint-replay (off: a 1e6-transition memory is hundreds of MB per checkpoint).
+Batch normalisation where section 3 puts it ("the state input and all layers of the mu network and all
+layers of the Q network prior to the action input"): actor state input and both hidden layers (before
+the ReLU; not the output, whose U(+-3e-3) init keeps first actions near 0), critic state input and first
+layer. Its modes, as rllab's DDPG (Duan et al. 2016) has them, the paper saying only that the running
+averages serve "during exploration or evaluation": acting and evaluation use the actor's running
+averages; the critic step minibatch statistics; the actor step the actor's minibatch statistics and the
+critic's running averages (eval mode: the actor's step moves no critic statistic); the targets their own
+running averages, Polyak-averaged with tau like their weights.
+Decided where section 7 is silent (docs/algorithms/continuous.md): weight decay is Adam's L2 term on the
+critic's weight matrices (output layer included), not on biases nor batch normalisation's scale and
+shift (rllab's "regularizable" parameters); the OU process has dt = 1 env step, restarts every episode,
+and is added in [-1, 1] units, the sum clipped there. Deviations: time-limit truncations bootstrap;
+autoreset steps are neither counted nor stored; a resumed run repeats exactly only with --checkpoint-replay.
 """
 
 from __future__ import annotations
@@ -60,7 +59,7 @@ NOISE_STREAM = 1  # the exploration noise draws from its own generator, apart fr
 TD3_AUTHORS = dict(
     actor_learning_rate=3e-4, critic_learning_rate=3e-4, critic_weight_decay=0.0, tau=0.005, batch_size=256,
     learning_starts=25_000, first_layer_units=256, second_layer_units=256, action_input_layer=1,
-    output_init=0.0, ou_theta=1.0, noise_sigma=0.1, total_steps=1_000_000, eval_interval=5_000,
+    output_init=0.0, batch_norm=False, ou_theta=1.0, noise_sigma=0.1, total_steps=1_000_000, eval_interval=5_000,
 )
 
 
@@ -76,7 +75,8 @@ class Config(RunConfig):
     critic_learning_rate: float = 1e-3
     """Adam step size of the critic (section 7: 1e-3)"""
     critic_weight_decay: float = 1e-2
-    """L2 weight decay of every critic parameter, added to its gradient (section 7: 1e-2)"""
+    """L2 weight decay of the critic's weight matrices, added to their gradient (section 7: 1e-2; biases and
+    batch normalisation's scale and shift are not decayed, as rllab)"""
     discount: float = 0.99
     """reward discount gamma (section 7: 0.99)"""
     tau: float = 0.001
@@ -96,9 +96,9 @@ class Config(RunConfig):
     """critic layer the action enters: 2 (section 7: 'Actions were not included until the 2nd hidden layer of Q') or 1"""
     output_init: float = 3e-3
     """final layers' weights and biases ~ U(-x, x) (section 7: 3e-3); 0: U(+-1/sqrt(fan in)) as the other layers"""
-    batch_norm: bool = False
-    """batch normalisation of the state input, every actor layer and the critic's layers before the action
-    (section 3; off by default, see the module docstring)"""
+    batch_norm: bool = True
+    """batch normalisation of the state input, the actor's hidden layers and the critic's layers before the
+    action (section 3: the low-dimensional networks had it)"""
     ou_theta: float = 0.15
     """mean reversion of the Ornstein-Uhlenbeck exploration noise per env step (section 7: 0.15); 1 makes it
     independent Gaussian noise N(0, noise_sigma^2) at every step"""
@@ -170,11 +170,13 @@ def uniform_init(layer: nn.Linear, bound: float = 0.0) -> nn.Linear:
 
 
 def normalization(size: int, config: Config) -> nn.Module:
+    """Batch normalisation of `size` features (torch's momentum 0.1 and epsilon 1e-5; rllab: 0.1 and 1e-4)."""
     return nn.BatchNorm1d(size) if config.batch_norm else nn.Identity()
 
 
 class Actor(nn.Module):
-    """mu(s) in [-1, 1]^A: two ReLU layers and a tanh output."""
+    """mu(s) in [-1, 1]^A: two ReLU layers and a tanh output; with batch_norm, the state input and both
+    hidden layers (before their ReLU) normalised, the output not (section 3)."""
 
     def __init__(self, observation_size: int, action_size: int, config: Config):
         super().__init__()
@@ -190,7 +192,8 @@ class Actor(nn.Module):
 
 
 class Critic(nn.Module):
-    """Q(s, a): the action joins the state's features at the second layer (or with the state at the first)."""
+    """Q(s, a): the action joins the state's features at the second layer (or with the state at the first);
+    with batch_norm, the state input and the layers before the action normalised (section 3)."""
 
     def __init__(self, observation_size: int, action_size: int, config: Config):
         super().__init__()
@@ -237,6 +240,14 @@ def actor_loss(actor: nn.Module, critic: nn.Module, observations: torch.Tensor) 
 
 # --- the learner ------------------------------------------------------------------------------------------
 
+def critic_parameter_groups(critic: nn.Module) -> tuple[list[nn.Parameter], list[nn.Parameter]]:
+    """(the weight matrices of the critic's linear layers, which weight decay shrinks; every other parameter:
+    biases and batch normalisation's scale and shift), as rllab's regularizable parameters."""
+    decayed = [module.weight for module in critic.modules() if isinstance(module, nn.Linear)]
+    chosen = {id(weight) for weight in decayed}
+    return decayed, [parameter for parameter in critic.parameters() if id(parameter) not in chosen]
+
+
 class DDPG:
     """Actor, critic, their targets and optimizers, and the exploration noise (common.off_policy.Learner)."""
 
@@ -244,13 +255,15 @@ class DDPG:
         self.config, self.device = config, device
         self.actor = Actor(observation_size, action_size, config).to(device)
         self.critic = Critic(observation_size, action_size, config).to(device)
-        # targets always use their running statistics (with --batch-norm); they are never trained
+        # targets always use their running averages (batch_norm), Polyak-averaged by soft_update; never trained
         self.target_actor = copy.deepcopy(self.actor).requires_grad_(False).eval()
         self.target_critic = copy.deepcopy(self.critic).requires_grad_(False).eval()
         # fused: Adam's update in one kernel for all parameters, markedly faster for small networks
         self.actor_optimizer = torch.optim.Adam(self.actor.parameters(), lr=config.actor_learning_rate, fused=True)
-        self.critic_optimizer = torch.optim.Adam(self.critic.parameters(), lr=config.critic_learning_rate,
-                                                 weight_decay=config.critic_weight_decay, fused=True)
+        decayed, other = critic_parameter_groups(self.critic)
+        self.critic_optimizer = torch.optim.Adam(
+            [{"params": decayed, "weight_decay": config.critic_weight_decay}, {"params": other, "weight_decay": 0.0}],
+            lr=config.critic_learning_rate, fused=True)
         self.noise = OrnsteinUhlenbeck(action_size, config.ou_theta, config.noise_sigma,
                                        np.random.default_rng([seed, NOISE_STREAM]))
 
@@ -272,12 +285,14 @@ class DDPG:
         self.critic_optimizer.zero_grad(set_to_none=True)
         loss.backward()
         self.critic_optimizer.step()
-        self.critic.requires_grad_(False)  # the actor's loss moves the actor only
+        # the actor's loss moves the actor only: no critic weight gradient, and (batch_norm) the critic's
+        # running averages neither used from this minibatch nor updated by it
+        self.critic.requires_grad_(False).eval()
         policy_loss = actor_loss(self.actor, self.critic, batch.observations)
         self.actor_optimizer.zero_grad(set_to_none=True)
         policy_loss.backward()
         self.actor_optimizer.step()
-        self.critic.requires_grad_(True)
+        self.critic.requires_grad_(True).train()
         soft_update(self.target_actor, self.actor, self.config.tau)
         soft_update(self.target_critic, self.critic, self.config.tau)
         return {"losses/critic": loss.detach(), "losses/actor": policy_loss.detach(), "charts/mean_q": mean_q}
@@ -302,12 +317,15 @@ def deviations(config: Config) -> list[str]:
     """What this run does that the paper's text did not say (module docstring), and any changed setting."""
     notes = [f"preset td3_authors: {TD3_AUTHORS_SOURCE}"] if config.preset == "td3_authors" else []
     notes += config.differences_from_preset()
-    if not config.batch_norm:
+    if config.batch_norm:
+        notes.append("batch normalisation: acting and targets with running averages (targets' Polyak-averaged), "
+                     "the actor step with the critic's running averages (rllab's DDPG)")
+    else:
         notes.append("no batch normalisation (the paper's low-dimensional networks had it; --batch-norm)")
     notes += ["time-limit truncations bootstrap; terminations do not (Algorithm 1 writes no terminal case)",
               "exploration noise in [-1, 1] action units, clipped there, then scaled onto the env's bounds"]
     if config.critic_weight_decay > 0:
-        notes.append("critic weight decay as Adam's L2 term on every critic parameter (sfujim/TD3 DDPG.py)")
+        notes.append("critic weight decay as Adam's L2 term on the weight matrices only (rllab's DDPG)")
     if config.ou_theta < 1.0:
         notes.append("Ornstein-Uhlenbeck noise discretised with dt = 1 env step, restarted at 0 every episode")
     return notes
