@@ -10,15 +10,17 @@ env step, one minibatch:
     targets  Q'_i <- tau Q_i + (1 - tau) Q'_i
 with a' ~ pi(.|s') and y = r after a termination.
 
-One preset, paper (Table 1): Adam 3e-4 for critics, policy and temperature; gamma 0.99; replay 1e6;
-2 hidden layers of 256 ReLU units; minibatch 256; target smoothing 0.005; one gradient step and one
-target update per env step (both fixed here); target entropy -dim(A).
-From the authors' code, not the paper (softlearning at ad071f1, Dec 2018, the paper's code):
-10,000 uniformly random steps first (n_initial_exploration_steps: 10 x the 1000-step MuJoCo episodes;
-1,000 for tasks their variants do not list); log standard deviations clipped to [-20, 2]; alpha starts
-at 1; the temperature loss is written on log alpha; Keras's default initialisation (Glorot-uniform
-weights, zero biases); evaluation plays tanh(mean); time-limit ends bootstrap (their GymAdapter
-removes the TimeLimit wrapper).
+Table 1: Adam 3e-4 for critics, policy and temperature; gamma 0.99; replay 1e6; 2 hidden layers of 256
+ReLU units; minibatch 256; target smoothing 0.005; one gradient step and one target update per env step
+(both fixed here); target entropy -dim(A).
+From the authors' code, not the paper (softlearning at ad071f1, Dec 2018, the paper's code): uniformly
+random steps first, as examples/development/variants.py's n_initial_exploration_steps, by task (the two
+presets): paper, 10,000 (10 paths of 1000 steps) on the MuJoCo domains its variants list (Swimmer,
+Hopper, HalfCheetah, Walker2d, Ant, Humanoid, Reacher); other_tasks, its base value 1,000, on the tasks
+they do not list (Pendulum, InvertedPendulum, the Control Suite ...); log standard deviations clipped
+to [-20, 2]; alpha starts at 1; the temperature loss is written on log alpha; Keras's default
+initialisation (Glorot-uniform weights, zero biases); evaluation plays tanh(mean); time-limit ends
+bootstrap (their GymAdapter removes the TimeLimit wrapper).
 Decided here: the critic, policy and temperature steps run in that order on one minibatch, the policy
 step seeing the updated critics and all three using alpha from before its step (softlearning's graph
 ran them together from the same parameters); log pi(a|s) subtracts sum log(1 - tanh(u)^2) written as
@@ -47,13 +49,26 @@ from common.rundir import RunResult
 from core.errors import require
 
 PAPER = "Haarnoja et al. 2018, arXiv:1812.05905, Table 1; softlearning at ad071f1 where the paper is silent"
+# softlearning at ad071f1, examples/development/variants.py: n_initial_exploration_steps is int(1e3) in
+# ALGORITHM_PARAMS_BASE, and 10 x the max path length (DEFAULT_MAX_PATH_LENGTH 1000) for every domain of
+# NUM_EPOCHS_PER_DOMAIN (ALGORITHM_PARAMS_PER_DOMAIN). Those domains, by the gymnasium id they stand for
+# (softlearning's 'Walker' is Walker2d; its 'Humanoid' domain has the Standup task; its Pusher2d, Point2DEnv
+# and Hand* domains are not gymnasium ids here):
+SOFTLEARNING_LISTED_DOMAINS = ("Swimmer", "Hopper", "HalfCheetah", "Walker2d", "Ant", "Humanoid", "HumanoidStandup",
+                               "Reacher")
+PRESET_SOURCES = {
+    "paper": "Table 1; 10,000 random steps first: softlearning's n_initial_exploration_steps (10 x 1000-step "
+             "paths) for the MuJoCo domains its variants list",
+    "other_tasks": "Table 1; 1,000 random steps first: softlearning's n_initial_exploration_steps "
+                   "(ALGORITHM_PARAMS_BASE) for the tasks its variants do not list",
+}
 LOG_STD_BOUNDS = (-20.0, 2.0)  # softlearning's SCALE_DIAG_MIN_MAX (policies/gaussian_policy.py at ad071f1)
 LOG_2 = math.log(2.0)
 
 
 @config_class
 class Config(RunConfig):
-    PRESETS: ClassVar[dict[str, dict]] = {"paper": {}}
+    PRESETS: ClassVar[dict[str, dict]] = {"paper": {}, "other_tasks": {"learning_starts": 1_000}}
 
     env_id: str = "Pendulum-v1"
     """environment id with continuous actions: dmc/<domain>-<task>, a MuJoCo id such as HalfCheetah-v5, or
@@ -70,7 +85,8 @@ class Config(RunConfig):
     """replay memory size in transitions (Table 1: 10^6)"""
     learning_starts: int = 10_000
     """env steps of uniformly random actions before the policy acts and learning starts (softlearning
-    at ad071f1: 10 episodes of 1000 steps on MuJoCo; the paper gives none)"""
+    at ad071f1: 10 paths of 1000 steps on the MuJoCo domains its variants list, 1,000 elsewhere, preset
+    other_tasks; the paper gives none)"""
     hidden_layers: int = 2
     """hidden layers of the policy and of each Q network (Table 1: 2)"""
     hidden_size: int = 256
@@ -103,8 +119,15 @@ class Config(RunConfig):
 
     @staticmethod
     def preset_for(env_id: str) -> str:
-        """paper everywhere: Table 1 is SAC's one setting."""
-        return "paper"
+        """paper on the MuJoCo domains softlearning lists (SOFTLEARNING_LISTED_DOMAINS), other_tasks elsewhere."""
+        return "paper" if softlearning_domain(env_id) in SOFTLEARNING_LISTED_DOMAINS else "other_tasks"
+
+
+def softlearning_domain(env_id: str) -> str | None:
+    """The gymnasium id's name without its version (HalfCheetah-v5 -> HalfCheetah); None for dmc/, ALE/ ... ids."""
+    if envs.family_of(env_id)[0] != "gymnasium" or "/" in env_id:
+        return None
+    return env_id.rsplit("-v", 1)[0]
 
 
 # --- networks -------------------------------------------------------------------------------------------
@@ -265,7 +288,7 @@ class SAC:
 
 def deviations(config: Config) -> list[str]:
     """The authors' code choices in effect (module docstring), and any changed setting."""
-    return [*config.differences_from_preset(),
+    return [f"preset {config.preset}: {PRESET_SOURCES[config.preset]}", *config.differences_from_preset(),
             f"{config.learning_starts} uniformly random steps first (softlearning's n_initial_exploration_steps)",
             f"log standard deviation clipped to {list(LOG_STD_BOUNDS)}, alpha starting at "
             f"{config.initial_temperature}, Glorot-uniform initialisation (softlearning at ad071f1)",
