@@ -18,11 +18,20 @@ networks.py; each field says which). Presets: control_suite (the defaults; suppo
 Acme's) and classic (gymnasium tasks such as Pendulum-v1, NOT from a paper: the support from the
 task's reward bounds, a minibatch of 64 per env step and larger steps, for 10k-step budgets).
 
+The paper's or Acme's, field by field (Acme: acme/agents/jax/d4pg/*.py; docs/algorithms/d4pg.md):
+- policy loss at the sampled s_t: the paper's (Algorithm 1's x_i); Acme's learner takes it at the
+  transition's next observation s_{t+N} (learning.py, sgd_step: policy_loss(..., next_observation))
+- actors get the online policy every t_actors = 100 updates: the paper's (Algorithm 1 sends theta);
+  Acme's fetch the target policy (learning.py get_variables: 'policy' -> target_policy_params)
+- N = 5: both (the paper's D4PG runs; Acme config.py n_step)
+- targets copied every t_target = 100 updates, no Polyak average: both (Algorithm 1's periodic copy;
+  Acme config.py target_update_period, learning.py rlax.periodic_update); the value 100 is Acme's
+- support [-150, 150] on the Control Suite: Acme's (networks.py vmin, vmax; the paper gives none)
+- noise pi(s) + 0.3 N(0, 1) in action units, clipped to the bounds: the form is the paper's, 0.3 is
+  Acme's (config.py sigma; rlax.add_gaussian_noise), the clipping Acme TF's (ClippedGaussian, ClipToSpec)
 Deviations: time-limit truncations bootstrap; gymnasium's autoreset steps are never stored or counted;
-the actor loss is taken at the sampled s_t, as Algorithm 1 (Acme's learner takes it at s_{t+N}); the
-actors receive the online policy (Acme's receive the target policy); K actors may pass the limiter's
-bound by at most K - 1 inserts (lock-free counts). A resumed run with actor processes restarts the
-actors' episodes; with --actors 0 it continues exactly (with --checkpoint-replay).
+K actors may pass the limiter's bound by at most K - 1 inserts (lock-free counts). A resumed run with
+actor processes restarts the actors' episodes; with --actors 0 it continues exactly (--checkpoint-replay).
 """
 
 from __future__ import annotations
