@@ -6,6 +6,7 @@ An environment is an env id plus a protocol: every setting that changes a score.
     DM Control dmc/<domain>-<task>    protocol dmc (action_repeat, pixels)          envs/dmc.py
     MinAtar    MinAtar/<Game>-v1      protocol minatar2019                          envs/minatar.py
     gymnasium  CartPole-v1, Hopper-v5, ... any registered id; protocol gymnasium    envs/standard.py
+               (and ours: CartPoleNoVelocity-v1, CartPole without its velocities)
 
 A protocol is named, optionally with options: `machado2018:full_action_space=true`,
 `dmc:action_repeat=4`. Every algorithm gets a gymnasium vector env whose info["episode"] holds raw
@@ -108,7 +109,7 @@ def resolve(env_id: str, protocol: str = "default", backend: str = "gymnasium") 
     record = {"env_id": env_id, "family": family_name, "protocol": chosen.name, **family.describe(chosen),
               "backend": backend, "gymnasium_version": gym.__version__, "autoreset": AUTORESET}
     if family is standard:
-        record["max_episode_steps"] = gym.spec(env_id).max_episode_steps
+        record.update(standard.describe_id(env_id), max_episode_steps=gym.spec(env_id).max_episode_steps)
     return Environment(env_id, family_name, chosen, backend, record)
 
 

@@ -133,3 +133,25 @@ def test_an_env_that_cannot_be_saved_restarts_seeded_from_the_step():
     _, again = envs.restore(None, hopper, 1, seed=3, step=500)
     _, later = envs.restore(None, hopper, 1, seed=3, step=1000)
     assert np.array_equal(first, again) and not np.array_equal(first, later)
+
+
+def test_cartpole_without_velocities_is_cartpole_seen_through_position_and_angle():
+    masked, full = envs.resolve("CartPoleNoVelocity-v1"), envs.resolve("CartPole-v1")
+    assert "velocities hidden" in masked.record["observations"] and masked.record["max_episode_steps"] == 500
+    assert full.record["observations"] == "raw"
+    single = envs.make_single(masked, training=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # "different from the unwrapped version": our wrappers, as above
+        check_env(single, skip_render_check=True)
+    single.close()
+    masked_env, masked_observation = envs.make(masked, 2, seed=4)
+    full_env, full_observation = envs.make(full, 2, seed=4)
+    assert masked_env.single_observation_space.shape == (2,)
+    ended = 0
+    for action in np.random.default_rng(0).integers(0, 2, size=(300, 2)):  # through episode ends and resets
+        assert np.array_equal(masked_observation, full_observation[:, [0, 2]])  # x and theta; not x_dot, theta_dot
+        masked_observation, masked_reward, masked_end, _, _ = masked_env.step(action)
+        full_observation, full_reward, full_end, _, _ = full_env.step(action)
+        assert np.array_equal(masked_reward, full_reward) and np.array_equal(masked_end, full_end)
+        ended += masked_end.sum()
+    assert ended > 10
