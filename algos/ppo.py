@@ -1,10 +1,17 @@
-"""PPO: proximal policy optimization with the clipped surrogate objective
-(Schulman et al. 2017, "Proximal Policy Optimization Algorithms", arXiv:1707.06347).
+"""PPO: proximal policy optimization (Schulman et al. 2017, "Proximal Policy Optimization Algorithms",
+arXiv:1707.06347).
 
 N actors each run the policy for T steps; GAE(lambda) gives advantages A_t and value targets
 R_t = A_t + V_old(s_t); then K epochs of Adam steps on shuffled minibatches minimise (equation 9)
-    -mean(min(r_t A_t, clip(r_t, 1 - eps, 1 + eps) A_t))        r_t = pi(a_t|s_t) / pi_old(a_t|s_t)
-  + c1 mean((V(s_t) - R_t)^2)  -  c2 mean(entropy of pi(.|s_t))
+    -mean(L_t)  +  c1 mean((V(s_t) - R_t)^2)  -  c2 mean(entropy of pi(.|s_t))
+where L_t is one of the surrogate objectives Table 1 compares (`objective`; r_t = pi(a_t|s_t) / pi_old(a_t|s_t)):
+    clip         min(r_t A_t, clip(r_t, 1 - eps, 1 + eps) A_t)                   equation 7, the default
+    adaptive_kl  r_t A_t - beta KL[pi_old(.|s_t), pi(.|s_t)], beta adapted        equation 8 and section 4
+    fixed_kl     the same at a fixed beta                                         equation 8
+    none         r_t A_t                                                          equation 6 (L^CPI)
+The KL is the exact divergence of the two policies (Gaussian or categorical) at s_t. Section 4's rule:
+after each update, d = the rollout's mean KL; beta halves when d < d_targ / 1.5 and doubles when
+d > 1.5 d_targ, for the next update.
 
 Presets (auto picks one by family; sources and measurements: docs/algorithms/policy_gradient.md):
 - atari: the defaults, Table 5: 8 actors, horizon 128, 3 epochs, minibatch 256, Adam 2.5e-4 and
@@ -30,24 +37,32 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Callable, ClassVar
+import copy
+from typing import ClassVar
 
 import gymnasium as gym
-import numpy as np
 import torch
 from torch import nn
+from torch.distributions import kl_divergence
 
 import envs
-from common.actor_critic import ActorCritic, acting_policy
+from common.actor_critic import ActorCritic, acting_policy, evaluation_policy, gae, standardize
 from common.config import RunConfig, config_class, resolve_device
 from common.nets import ENCODERS, action_sizes, observation_space, spaces
 from common.rollout import Rollout
 from common.rundir import RunLogger, RunResult, check_finite
 from core.errors import require
 from core.files import write_json
-from envs.normalize import EPSILON, add_normalization, load_normalization_state, normalization_state, save_normalization
+from envs.normalize import normalization_state, normalized, save_normalization
 
 ADVANTAGE_NORMALIZATION = ("none", "rollout", "minibatch")
+# The surrogate objectives of Table 1 and the settings each one reads (the others are ignored).
+OBJECTIVES = {
+    "clip": ("clip_range", "anneal_clip"),
+    "adaptive_kl": ("kl_coef", "kl_target"),
+    "fixed_kl": ("kl_coef",),
+    "none": (),
+}
 PAPER = "Schulman et al. 2017, arXiv:1707.06347"
 # Where each preset comes from, for deviations.json.
 PRESET_SOURCES = {
@@ -99,6 +114,15 @@ class Config(RunConfig):
     """epsilon of the clipped surrogate at the start of training (Table 5: 0.1 x alpha)"""
     anneal_clip: bool = True
     """multiply epsilon by alpha too (Table 5)"""
+    objective: str = "clip"
+    """the surrogate objective: clip (equation 7), adaptive_kl (equation 8, beta adapted as section 4),
+    fixed_kl (equation 8, fixed beta) or none (equation 6): Table 1's settings"""
+    kl_coef: float = 1.0
+    """beta, the KL penalty's weight: fixed_kl keeps it, adaptive_kl starts from it (Table 1: fixed 0.3, 1, 3, 10;
+    adaptive starts at 1, whose value 'is not important in practice', section 4)"""
+    kl_target: float = 0.01
+    """d_targ of adaptive_kl: the rollout's mean KL after an update that keeps beta unchanged, within a factor
+    1.5 (section 4; Table 1: 0.003, 0.01, 0.03)"""
     discount: float = 0.99
     """reward discount gamma (Table 5)"""
     gae_lambda: float = 0.95
@@ -144,6 +168,9 @@ class Config(RunConfig):
                 self.minibatch_size)
         require(self.learning_rate > 0, "learning_rate", "a positive number", self.learning_rate)
         require(self.clip_range > 0, "clip_range", "a positive number", self.clip_range)
+        require(self.objective in OBJECTIVES, "objective", f"one of {list(OBJECTIVES)}", self.objective)
+        require(self.kl_coef > 0, "kl_coef", "a positive weight", self.kl_coef)
+        require(self.kl_target > 0, "kl_target", "a positive KL", self.kl_target)
         require(0.0 < self.discount <= 1.0, "discount", "a number in (0, 1]", self.discount)
         require(0.0 <= self.gae_lambda <= 1.0, "gae_lambda", "a number in [0, 1]", self.gae_lambda)
         require(self.value_coef >= 0, "value_coef", "0 or more", self.value_coef)
@@ -192,6 +219,10 @@ def deviations(config: Config, environment: envs.Environment) -> list[str]:
     if note := unfit_preset_note(config):
         notes.append(note)
     notes += config.differences_from_preset()
+    if config.objective != "clip":
+        ignored = sorted({name for fields in OBJECTIVES.values() for name in fields} - set(OBJECTIVES[config.objective]))
+        notes.append(f"surrogate objective {config.objective} (Table 1's comparison; not PPO's clipped objective): "
+                     f"{', '.join(ignored)} unused by the policy loss")
     if getattr(environment.protocol, "fire_reset", False):
         notes.append("FIRE pressed after every reset (Baselines' Atari wrappers; not in the paper's text)")
     if config.max_grad_norm > 0:
@@ -211,42 +242,27 @@ def deviations(config: Config, environment: envs.Environment) -> list[str]:
     return notes
 
 
-def gae(rewards: torch.Tensor, values: torch.Tensor, terminated: torch.Tensor, truncated: torch.Tensor,
-        gamma: float, lam: float) -> tuple[torch.Tensor, torch.Tensor]:
-    """GAE(lambda) advantages and value targets (advantage + V(s_t)) over a (T, N) rollout.
-
-    `values` holds V(s_0) ... V(s_T) (T+1 rows), where s_{t+1} is the observation step t returned:
-    the last state of the episode when step t ended it. At an episode end the sum of TD errors
-    stops: delta_t = r_t - V(s_t) after a termination, r_t + gamma V(last state) - V(s_t) after a
-    truncation; the rollout's end bootstraps from V(s_T). Rows after an episode end are gymnasium's
-    autoreset steps: their outputs are meaningless and the caller masks them out.
-    """
-    # The TD errors of all steps at once; only the discounted sum runs step by step (a third of the operations).
-    deltas = rewards + gamma * torch.where(terminated, torch.zeros_like(rewards), values[1:]) - values[:-1]
-    continues = ~(terminated | truncated)
-    advantages = torch.empty_like(rewards)
-    zeros = running = torch.zeros_like(values[-1])
-    for t in reversed(range(rewards.shape[0])):
-        running = deltas[t] + gamma * lam * torch.where(continues[t], running, zeros)
-        advantages[t] = running
-    return advantages, advantages + values[:-1]
-
-
-def standardize(advantages: torch.Tensor) -> torch.Tensor:
-    """Mean 0, std 1; the population std, as Baselines (numpy's), so a single sample gives 0, not NaN."""
-    return (advantages - advantages.mean()) / (advantages.std(correction=0) + 1e-8)
-
-
 def ppo_loss(new_log_probs: torch.Tensor, old_log_probs: torch.Tensor, advantages: torch.Tensor,
              values: torch.Tensor, returns: torch.Tensor, old_values: torch.Tensor, entropy: torch.Tensor,
-             clip: float, value_coef: float, entropy_coef: float, clip_value: bool) -> tuple[torch.Tensor, dict]:
-    """The paper's equation 9 as a loss to minimise, over one minibatch of valid transitions; with
-    `clip_value`, ppo2's pessimistic value loss max((V - R)^2, (V_old + clip(V - V_old, +-clip) - R)^2).
-    Also returns its parts, the approximate KL(old || new) and the fraction of clipped ratios."""
+             clip: float, value_coef: float, entropy_coef: float, clip_value: bool, objective: str = "clip",
+             kl: torch.Tensor | None = None, kl_coef: float = 0.0) -> tuple[torch.Tensor, dict]:
+    """Equation 9 as a loss to minimise, over one minibatch of valid transitions, with `objective`'s
+    surrogate (the module docstring); `kl` is KL[pi_old, pi] per transition, which the KL objectives
+    need. With `clip_value`, ppo2's pessimistic value loss
+    max((V - R)^2, (V_old + clip(V - V_old, +-clip) - R)^2). Also returns its parts, the approximate
+    KL(old || new) and the fraction of ratios outside [1 - clip, 1 + clip]."""
     log_ratio = new_log_probs - old_log_probs
     ratio = log_ratio.exp()
-    surrogate = torch.min(ratio * advantages, ratio.clamp(1 - clip, 1 + clip) * advantages)
+    if objective == "clip":
+        surrogate = torch.min(ratio * advantages, ratio.clamp(1 - clip, 1 + clip) * advantages)
+    else:
+        surrogate = ratio * advantages
     policy_loss = -surrogate.mean()
+    parts = {}
+    if objective in ("adaptive_kl", "fixed_kl"):
+        penalty = kl.mean()
+        policy_loss = policy_loss + kl_coef * penalty
+        parts["kl"] = penalty.item()
     value_error = (values - returns).pow(2)
     if clip_value:
         clipped_values = old_values + (values - old_values).clamp(-clip, clip)
@@ -258,45 +274,17 @@ def ppo_loss(new_log_probs: torch.Tensor, old_log_probs: torch.Tensor, advantage
         approx_kl = ((ratio - 1) - log_ratio).mean()  # non-negative, unbiased estimator of KL(old || new)
         clip_fraction = ((ratio - 1).abs() > clip).float().mean()
     return loss, {"policy_loss": policy_loss.item(), "value_loss": value_loss.item(), "entropy": entropy_bonus.item(),
-                  "approx_kl": approx_kl.item(), "clip_fraction": clip_fraction.item()}
+                  "approx_kl": approx_kl.item(), "clip_fraction": clip_fraction.item(), **parts}
 
 
-def observation_normalizer(statistics: dict) -> Callable[[np.ndarray], np.ndarray]:
-    """Raw observations -> normalised as the training env normalises them, with the statistics of
-    `statistics` (envs.normalize.normalization_state) frozen: evaluation envs are built raw, and the
-    policy only knows normalised inputs."""
-    mean, var = np.asarray(statistics["observations"]["mean"]), np.asarray(statistics["observations"]["var"])
-    clip = statistics["clip"]
-
-    def normalize(observations: np.ndarray) -> np.ndarray:
-        # The running statistics take the observations' dtype: computing in it gives the wrapper's very numbers.
-        kind = observations.dtype
-        scaled = (observations - mean.astype(kind)) / np.sqrt(var.astype(kind) + EPSILON)
-        return np.clip(scaled.astype(np.float32), -clip, clip)
-
-    return normalize
-
-
-def evaluation_policy(model: ActorCritic, config: Config, device: torch.device,
-                      statistics: dict | None) -> Callable[[np.ndarray], np.ndarray]:
-    """What evaluation plays: the policy, on observations normalised with frozen statistics if the run normalised them."""
-    act = acting_policy(model, config.eval_deterministic, device)
-    if not config.normalize_observations:
-        return act
-    normalize = observation_normalizer(statistics)
-    return lambda observations: act(normalize(observations))
-
-
-def normalized(env: gym.vector.VectorEnv, config: Config, seeds: list[int] | None = None,
-               statistics: dict | None = None) -> tuple[gym.vector.VectorEnv, np.ndarray]:
-    """`env` with the run's observation and reward normalisation, from `statistics` (a checkpoint's) or
-    from scratch, and its first observations, reset again through the statistics (with `seeds`, or
-    continuing the envs' own random streams)."""
-    env = add_normalization(env, config.normalize_observations, config.normalize_rewards, config.discount)
-    if statistics is not None:
-        load_normalization_state(env, statistics)
-    observation, _ = env.reset(seed=seeds)
-    return env, observation
+def adapted_kl_coef(kl_coef: float, mean_kl: float, kl_target: float) -> float:
+    """Section 4: beta for the next update, from the KL d the last update reached: halved when
+    d < d_targ / 1.5, doubled when d > 1.5 d_targ, else kept."""
+    if mean_kl < kl_target / 1.5:
+        return kl_coef / 2
+    if mean_kl > kl_target * 1.5:
+        return kl_coef * 2
+    return kl_coef
 
 
 def make_model(space, action_size: int, discrete: bool, config: Config) -> ActorCritic:
@@ -307,7 +295,7 @@ def policy_from_checkpoint(config: Config, environment: envs.Environment, state:
     """The evaluation `act` of a saved run, on `environment` (its spaces must be the run's)."""
     model = make_model(*spaces(environment), config)
     model.load_state_dict(state["model"])
-    return evaluation_policy(model, config, torch.device("cpu"), state["normalization"])
+    return evaluation_policy(model, config.eval_deterministic, torch.device("cpu"), state["normalization"])
 
 
 def train(config: Config, seed: int, run_dir: Path | str, resume: bool = False) -> RunResult:
@@ -317,9 +305,11 @@ def train(config: Config, seed: int, run_dir: Path | str, resume: bool = False) 
     device = resolve_device(config.device)
     T, N = config.n_steps, config.num_envs
     normalizing = config.normalize_observations or config.normalize_rewards
+    normalize = lambda env, **given: normalized(  # noqa: E731
+        env, config.normalize_observations, config.normalize_rewards, config.discount, **given)
     env, observation = envs.make(environment, N, seed)
     if normalizing:
-        env, observation = normalized(env, config, seeds=envs.env_seeds(seed, N))
+        env, observation = normalize(env, seeds=envs.env_seeds(seed, N))
     space = observation_space(env)
     action_size, discrete = action_sizes(env)
     model = make_model(space, action_size, discrete, config).to(device)
@@ -333,21 +323,24 @@ def train(config: Config, seed: int, run_dir: Path | str, resume: bool = False) 
     note = unfit_preset_note(config)
     if note:
         print(note, file=sys.stderr)
-    step = 0
+    penalized = config.objective in ("adaptive_kl", "fixed_kl")
+    step, kl_coef = 0, config.kl_coef
     with RunLogger(run_dir, config, environment, seed, "ppo", str(device), resume) as log:
         write_json(log.dir / "deviations.json", {"paper": PAPER, "preset": config.preset,
                                                  "source": PRESET_SOURCES[config.preset],
                                                  "deviations": deviations(config, environment)})
         log.checkpoint_with(lambda: {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                                     "rollout": rollout.state(env), "step": step, "normalization": statistics()})
+                                     "rollout": rollout.state(env), "step": step, "normalization": statistics(),
+                                     "kl_coef": kl_coef})
         saved = log.resume()
         if saved is not None:
             model.load_state_dict(saved["model"])
             optimizer.load_state_dict(saved["optimizer"])
             step = saved["step"]
+            kl_coef = saved.get("kl_coef", config.kl_coef)  # checkpoints from before the KL objectives: all clip runs
             env.close()
             # A saved env holds its normalisation wrappers; a fresh one gets them with the saved statistics.
-            prepare = (lambda fresh: normalized(fresh, config, statistics=saved["normalization"])) if normalizing else None
+            prepare = (lambda fresh: normalize(fresh, statistics=saved["normalization"])) if normalizing else None
             env = rollout.resume(saved["rollout"], environment, seed, step, prepare)
         while step < config.total_steps:
             alpha = 1.0 - step / config.total_steps  # Table 5's alpha, as Baselines: fixed for the whole update
@@ -357,7 +350,8 @@ def train(config: Config, seed: int, run_dir: Path | str, resume: bool = False) 
             with torch.no_grad():
                 output, values = model(tensor(rollout.observations).flatten(0, 1))
                 values = values.view(T + 1, N)
-                old_log_probs = model.head(output.view(T + 1, N, -1)[:T]).log_prob(tensor(rollout.actions))
+                old_outputs = output.view(T + 1, N, -1)[:T]
+                old_log_probs = model.head(old_outputs).log_prob(tensor(rollout.actions))
                 advantages, returns = gae(tensor(rollout.rewards), values, tensor(rollout.terminated),
                                           tensor(rollout.truncated), config.discount, config.gae_lambda)
             keep = tensor(rollout.valid).flatten()
@@ -367,7 +361,9 @@ def train(config: Config, seed: int, run_dir: Path | str, resume: bool = False) 
             batch = {"observations": tensor(rollout.observations[:T]).flatten(0, 1)[keep],
                      "actions": tensor(rollout.actions).flatten(0, 1)[keep],
                      "old_log_probs": old_log_probs.flatten()[keep], "advantages": advantages.flatten()[keep],
-                     "returns": returns.flatten()[keep], "old_values": values[:T].flatten()[keep]}
+                     "returns": returns.flatten()[keep], "old_values": values[:T].flatten()[keep],
+                     "old_outputs": old_outputs.flatten(0, 1)[keep]}
+            old_head = copy.deepcopy(model.head)  # pi_old's own parameters (a Gaussian's log std) for the exact KL
             if config.normalize_advantages == "rollout":
                 batch["advantages"] = standardize(batch["advantages"])
             optimizer.param_groups[0]["lr"] = config.learning_rate * (alpha if config.anneal_lr else 1.0)
@@ -381,10 +377,11 @@ def train(config: Config, seed: int, run_dir: Path | str, resume: bool = False) 
                         part["advantages"] = standardize(part["advantages"])
                     output, new_values = model(part["observations"])
                     distribution = model.head(output)
+                    kl = kl_divergence(old_head(part["old_outputs"]), distribution) if penalized else None
                     loss, parts = ppo_loss(distribution.log_prob(part["actions"]), part["old_log_probs"],
                                            part["advantages"], new_values, part["returns"], part["old_values"],
                                            distribution.entropy(), clip, config.value_coef, config.entropy_coef,
-                                           config.clip_value_loss)
+                                           config.clip_value_loss, config.objective, kl, kl_coef)
                     check_finite(step, loss=loss.item())
                     optimizer.zero_grad()
                     loss.backward()
@@ -394,8 +391,15 @@ def train(config: Config, seed: int, run_dir: Path | str, resume: bool = False) 
                     for name, value in parts.items():
                         totals[name] = totals.get(name, 0.0) + value
             log.log_scalars(step, **{"charts/learning_rate": optimizer.param_groups[0]["lr"], "charts/clip_range": clip})
+            if penalized:
+                with torch.no_grad():
+                    mean_kl = kl_divergence(old_head(batch["old_outputs"]),
+                                            model.head(model.policy(batch["observations"]))).mean().item()
+                log.log_scalars(step, **{"charts/kl_coef": kl_coef, "charts/kl_after_update": mean_kl})
+                if config.objective == "adaptive_kl":
+                    kl_coef = adapted_kl_coef(kl_coef, mean_kl, config.kl_target)
             losses = {name: value / (config.epochs * minibatches) for name, value in totals.items()}
-            log.after_update(step, losses, evaluation_policy(model, config, device, statistics()))
+            log.after_update(step, losses, evaluation_policy(model, config.eval_deterministic, device, statistics()))
         if normalizing:
             save_normalization(env, log.dir / "normalization.json")
     env.close()

@@ -1,6 +1,6 @@
-"""What the actor-critic algorithms (A2C, A3C, PPO) share: the network with a policy and a value head
-over one encoder (or two), the policy evaluation runs, the n-step bootstrapped return, and the
-advantage actor-critic loss.
+"""What the actor-critic algorithms (A2C, A3C, PPO, TRPO) share: the network with a policy and a value
+head over one encoder (or two), the policy evaluation runs, the n-step bootstrapped return, GAE(lambda)
+and the advantage actor-critic loss.
 
 `config` is any algorithm config with the fields network, hidden_layers, hidden_size and shared_network.
 """
@@ -14,6 +14,7 @@ import torch
 from torch import nn
 
 from common.nets import ActionHead, encoder, orthogonal
+from envs.normalize import observation_normalizer
 
 
 class ActorCritic(nn.Module):
@@ -48,6 +49,17 @@ def acting_policy(model: ActorCritic, deterministic: bool, device: torch.device)
     return act
 
 
+def evaluation_policy(model: ActorCritic, deterministic: bool, device: torch.device,
+                      statistics: dict | None) -> Callable[[np.ndarray], np.ndarray]:
+    """What evaluation plays: the policy, on observations normalised with the frozen `statistics`
+    (envs.normalize.normalization_state) when the run normalised its observations."""
+    act = acting_policy(model, deterministic, device)
+    if statistics is None or statistics["observations"] is None:
+        return act
+    normalize = observation_normalizer(statistics)
+    return lambda observations: act(normalize(observations))
+
+
 def n_step_returns(rewards: torch.Tensor, values: torch.Tensor, terminated: torch.Tensor,
                    truncated: torch.Tensor, discount: float) -> torch.Tensor:
     """Bootstrapped returns R_t = r_t + discount * R_{t+1} over a (T, N) rollout.
@@ -76,3 +88,29 @@ def actor_critic_loss(log_probs: torch.Tensor, entropy: torch.Tensor, values: to
     entropy_bonus = entropy[valid].mean()
     loss = policy_loss + value_coef * value_loss - entropy_coef * entropy_bonus
     return loss, {"policy_loss": policy_loss.item(), "value_loss": value_loss.item(), "entropy": entropy_bonus.item()}
+
+
+def gae(rewards: torch.Tensor, values: torch.Tensor, terminated: torch.Tensor, truncated: torch.Tensor,
+        gamma: float, lam: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """GAE(lambda) advantages and value targets (advantage + V(s_t)) over a (T, N) rollout.
+
+    `values` holds V(s_0) ... V(s_T) (T+1 rows), where s_{t+1} is the observation step t returned:
+    the last state of the episode when step t ended it. At an episode end the sum of TD errors
+    stops: delta_t = r_t - V(s_t) after a termination, r_t + gamma V(last state) - V(s_t) after a
+    truncation; the rollout's end bootstraps from V(s_T). Rows after an episode end are gymnasium's
+    autoreset steps: their outputs are meaningless and the caller masks them out.
+    """
+    # The TD errors of all steps at once; only the discounted sum runs step by step (a third of the operations).
+    deltas = rewards + gamma * torch.where(terminated, torch.zeros_like(rewards), values[1:]) - values[:-1]
+    continues = ~(terminated | truncated)
+    advantages = torch.empty_like(rewards)
+    zeros = running = torch.zeros_like(values[-1])
+    for t in reversed(range(rewards.shape[0])):
+        running = deltas[t] + gamma * lam * torch.where(continues[t], running, zeros)
+        advantages[t] = running
+    return advantages, advantages + values[:-1]
+
+
+def standardize(advantages: torch.Tensor) -> torch.Tensor:
+    """Mean 0, std 1; the population std, as Baselines (numpy's), so a single sample gives 0, not NaN."""
+    return (advantages - advantages.mean()) / (advantages.std(correction=0) + 1e-8)

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 from gymnasium.vector import AutoresetMode, VectorEnv, VectorWrapper
@@ -107,6 +108,33 @@ def load_normalization_state(env: VectorEnv, state: dict) -> None:
                 "statistics exactly when the env normalizes them", state.get(key))
         if wrapper is not None:
             _set_statistics(getattr(wrapper, statistics), state[key], f"normalization state {key}")
+
+
+def normalized(env: VectorEnv, observations: bool, returns: bool, gamma: float, clip: float = 10.0,
+               seeds: list[int] | None = None, statistics: dict | None = None) -> tuple[VectorEnv, np.ndarray]:
+    """`env` with observation and/or return normalisation (add_normalization), its statistics from
+    `statistics` (a checkpoint's) or from scratch, and its first observations, reset again through the
+    statistics (with `seeds`, or continuing the envs' own random streams)."""
+    env = add_normalization(env, observations, returns, gamma, clip)
+    if statistics is not None:
+        load_normalization_state(env, statistics)
+    first, _ = env.reset(seed=seeds)
+    return env, first
+
+
+def observation_normalizer(statistics: dict) -> Callable[[np.ndarray], np.ndarray]:
+    """Raw observations -> normalised as the training env normalises them, with `statistics`
+    (normalization_state) frozen: evaluation envs are built raw, and the policy only knows normalised inputs."""
+    mean, var = np.asarray(statistics["observations"]["mean"]), np.asarray(statistics["observations"]["var"])
+    clip = statistics["clip"]
+
+    def normalize(observations: np.ndarray) -> np.ndarray:
+        # The running statistics take the observations' dtype: computing in it gives the wrapper's very numbers.
+        kind = observations.dtype
+        scaled = (observations - mean.astype(kind)) / np.sqrt(var.astype(kind) + EPSILON)
+        return np.clip(scaled.astype(np.float32), -clip, clip)
+
+    return normalize
 
 
 def freeze(env: VectorEnv) -> None:

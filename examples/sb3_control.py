@@ -285,6 +285,9 @@ GAPS: dict[str, tuple[Gap, ...]] = {
     "ppo": (
         Gap(("normalize_advantages",), lambda c: c.normalize_advantages == "rollout",
             "advantages: ours standardised over the whole rollout (Baselines ppo1); SB3 standardises each minibatch"),
+        Gap(("objective", "kl_coef", "kl_target"), lambda c: c.objective != "clip",
+            "surrogate objective: SB3's PPO has only the clipped one (its target_kl stops an update early, a different "
+            "rule from the PPO paper's KL penalty)"),
     ),
     "dqn": (
         Gap(("anneal_after_learning_starts",), lambda c: c.anneal_after_learning_starts,

@@ -11,11 +11,11 @@ import torch
 
 import envs
 from algos import ppo
-from common.actor_critic import n_step_returns
+from common.actor_critic import gae, n_step_returns
 from common.config import config_from_dict
 from common.nets import ActionHead
 from common.rundir import CHECKPOINT
-from envs.normalize import add_normalization, normalization_state
+from envs.normalize import add_normalization, normalization_state, observation_normalizer
 from helpers import random_score, rows_without_wall_time
 
 
@@ -27,7 +27,7 @@ def test_gae_stops_at_a_termination_and_bootstraps_at_a_truncation():
     values = torch.tensor([[1.0, 1.0], [2.0, 2.0], [4.0, 4.0], [3.0, 3.0], [6.0, 6.0]])
     terminated = torch.tensor([[False, False], [True, False], [False, False], [False, False]])
     truncated = torch.tensor([[False, False], [False, True], [False, False], [False, False]])
-    advantages, returns = ppo.gae(rewards, values, terminated, truncated, gamma=0.5, lam=0.5)
+    advantages, returns = gae(rewards, values, terminated, truncated, gamma=0.5, lam=0.5)
     # t=3: delta = 3 + 0.5 * V(s_4)=6 - 3 = 3                              A = 3
     # t=2 (autoreset, masked by the caller): delta = 0 + 0.5 * 3 - 4 = -2.5; A = -2.5 + 0.25 * 3 = -1.75
     # t=1 terminated: delta = 5 + 0 - 2 = 3, the sum stops               A = 3
@@ -44,7 +44,7 @@ def test_gae_with_lambda_one_gives_the_bootstrapped_returns_of_a2c():
     values = torch.randn(21, 3, generator=generator)
     ends = torch.rand(20, 3, generator=generator)
     terminated, truncated = ends < 0.1, (ends >= 0.1) & (ends < 0.2)
-    _, returns = ppo.gae(rewards, values, terminated, truncated, gamma=0.9, lam=1.0)
+    _, returns = gae(rewards, values, terminated, truncated, gamma=0.9, lam=1.0)
     torch.testing.assert_close(returns, n_step_returns(rewards, values, terminated, truncated, 0.9))
 
 
@@ -65,7 +65,7 @@ def test_gae_gives_the_step_by_step_recursion_bit_for_bit():
         values = torch.randn(steps + 1, envs_count, generator=generator) * 10
         ends = torch.rand(steps, envs_count, generator=generator)
         terminated, truncated = ends < 0.05, (ends >= 0.05) & (ends < 0.08)
-        advantages, returns = ppo.gae(rewards, values, terminated, truncated, gamma=0.99, lam=0.95)
+        advantages, returns = gae(rewards, values, terminated, truncated, gamma=0.99, lam=0.95)
         assert torch.equal(advantages, step_by_step(rewards, values, terminated, truncated, 0.99, 0.95))
         assert torch.equal(returns, advantages + values[:-1])
 
@@ -215,7 +215,7 @@ def test_evaluation_normalizes_with_frozen_training_statistics(env_id):
     env.reset(seed=0)
     for _ in range(50):
         env.step(env.action_space.sample())
-    normalize = ppo.observation_normalizer(normalization_state(env))
+    normalize = observation_normalizer(normalization_state(env))
     running = env.obs_rms
     mean, var, count = running.mean.copy(), running.var.copy(), running.count
     other, raw = envs.make(envs.resolve(env_id), 2, seed=1)  # raw observations, as evaluation envs give them

@@ -16,6 +16,7 @@ from torch import nn
 
 import envs
 from algos import ppo
+from common.actor_critic import gae, standardize
 from common.nets import spaces
 
 pytest.importorskip("stable_baselines3")
@@ -63,7 +64,7 @@ def test_our_ppo_update_is_sb3s_update_on_the_same_rollout():
     np.testing.assert_allclose(old_log_probs.numpy(), buffer["log_probs"].flatten(), atol=1e-5)
     np.testing.assert_allclose(values.numpy(), buffer["values"].flatten(), atol=1e-5)
     terminated = torch.as_tensor(np.concatenate([buffer["episode_starts"][1:], theirs._last_episode_starts[None]]) > 0)
-    advantages, returns = ppo.gae(torch.as_tensor(buffer["rewards"]), torch.cat([values.view(T, N), last_values[None]]),
+    advantages, returns = gae(torch.as_tensor(buffer["rewards"]), torch.cat([values.view(T, N), last_values[None]]),
                                   terminated, torch.zeros_like(terminated), SETTINGS["gamma"], SETTINGS["gae_lambda"])
     np.testing.assert_allclose(advantages.numpy(), buffer["advantages"], atol=1e-4)
     np.testing.assert_allclose(returns.numpy(), buffer["returns"], atol=1e-4)
@@ -73,7 +74,7 @@ def test_our_ppo_update_is_sb3s_update_on_the_same_rollout():
     for _ in range(2):
         logits, new_values = ours(observations)
         distribution = ours.head(logits)
-        loss, _ = ppo.ppo_loss(distribution.log_prob(actions), old_log_probs, ppo.standardize(advantages.flatten()),
+        loss, _ = ppo.ppo_loss(distribution.log_prob(actions), old_log_probs, standardize(advantages.flatten()),
                                new_values, returns.flatten(), values, distribution.entropy(), SETTINGS["clip_range"],
                                config.value_coef, config.entropy_coef, config.clip_value_loss)
         optimizer.zero_grad()
