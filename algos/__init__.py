@@ -11,7 +11,7 @@ is a complete one; docs/external_algorithms.md says what each piece must do.
 import importlib
 from types import ModuleType
 
-ALGORITHMS = ("reinforce", "a2c", "a3c", "async_q", "ppo", "dqn", "c51", "ddpg", "d4pg", "sac")
+ALGORITHMS = ("reinforce", "a2c", "a3c", "async_q", "ppo", "trpo", "dqn", "c51", "ddpg", "d4pg", "sac")
 REQUIRED = ("Config", "train")  # what an outside algorithm's module must define
 
 

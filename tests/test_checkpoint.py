@@ -14,12 +14,13 @@ SETTINGS = {
     "reinforce": {"batch_size": 500},
     "a2c": {},
     "ppo": {},
+    "trpo": {"n_steps": 500},
     "dqn": {"learning_starts": 500},
     "c51": {"learning_starts": 500},
     "a3c": {"workers": 1},
     "async_q": {"workers": 1},
 }
-SYNCHRONOUS = ("reinforce", "a2c", "ppo", "dqn", "c51")
+SYNCHRONOUS = ("reinforce", "a2c", "ppo", "trpo", "dqn", "c51")
 ASYNCHRONOUS = ("a3c", "async_q")
 
 

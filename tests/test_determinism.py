@@ -9,7 +9,7 @@ from helpers import rows_without_wall_time
 # A3C and async Q-learning are not reproducible by design with several workers (Hogwild), so with one.
 # Their evaluations run on snapshots taken at interval boundaries, so with one worker those repeat too.
 # DQN and C51 start learning after 500 steps (not their preset's 1,000), so that updates shape the episodes.
-SHORT = {"reinforce": {"batch_size": 500}, "a2c": {"num_envs": 4}, "ppo": {"num_envs": 2, "n_steps": 256},
+SHORT = {"reinforce": {"batch_size": 500}, "a2c": {"num_envs": 4}, "ppo": {"num_envs": 2, "n_steps": 256}, "trpo": {"n_steps": 500},
          "a3c": {"workers": 1, "learning_rate": 1e-2}, "async_q": {"workers": 1, "learning_rate": 1e-2},
          "dqn": {"learning_starts": 500}, "c51": {"learning_starts": 500}}
 
