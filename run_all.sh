@@ -2,7 +2,8 @@
 # The main job: set up the environment if needed, run every experiment at one budget tier,
 # then aggregate the results into RESULTS/TIER/report.md (tables + figures) and print the tables.
 #
-#   ./run_all.sh [--tier smoke|nightly|paper] [--only NAME[,NAME]] [--seeds N] [--workers N] [--results DIR]
+#   ./run_all.sh [--tier smoke|nightly|paper|reference|controls] [--only NAME[,NAME]] [--variants NAME[,NAME]]
+#                [--seeds N] [--workers N] [--results DIR]
 #                [--rerun-other-commits]
 #
 # The nightly tier ends with the regression alarm (python -m analysis regress) against the accepted baseline.

@@ -39,6 +39,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                              "(long comparisons with reference implementations, e.g. ppo_atari_parity); "
                              "specs without the tier are skipped")
     parser.add_argument("--only", default=None, metavar="NAME[,NAME]", help="run only these experiments")
+    parser.add_argument("--variants", default=None, metavar="NAME[,NAME]",
+                        help="run only these variants of the chosen experiments, to fill a long tier in the order you "
+                             "choose; the plan and the report still list every run, the others as not run yet")
     parser.add_argument("--seeds", type=int, default=None, metavar="N", help="override the tier's number of seeds")
     parser.add_argument("--workers", type=int, default=os.cpu_count(), metavar="N",
                         help="cores the runs may keep busy at once (default: the number of cores): runs start in order "
@@ -124,6 +127,12 @@ def main(argv: list[str] | None = None) -> int:
         if args.tier not in spec.tiers:  # every spec was asked for: one without this tier has nothing to run in it
             print(f"{spec.name}: no {args.tier!r} tier (it has {list(spec.tiers)}); skipped")
     specs = [spec for spec in specs if args.tier in spec.tiers]
+    variants = args.variants.split(",") if args.variants else None
+    if variants:
+        known = {variant.name for spec in specs for variant in spec.variants}
+        unknown = sorted(set(variants) - known)
+        if unknown:
+            fail(f"--variants: expected variant names of the chosen experiments {sorted(known)}, got {unknown}")
     if args.tier in RECORDED_TIERS and not args.allow_dirty:
         refuse_dirty_tree(args.tier)
 
@@ -133,13 +142,15 @@ def main(argv: list[str] | None = None) -> int:
         write_plan(spec, args.tier, args.results, spec_jobs)
         jobs += spec_jobs
     commit = git_commit() if args.rerun_other_commits else None
-    pending = [job for job in jobs if not is_done(job, commit)]
+    chosen_jobs = [job for job in jobs if variants is None or job.variant in variants]
+    pending = [job for job in chosen_jobs if not is_done(job, commit)]
     if commit is not None:
         for job in pending:
             forget_other_commits(job, commit)
     continuing = sum(resumable(job) for job in pending)
-    print(f"{len(jobs)} runs in tier {args.tier!r}: {len(jobs) - len(pending)} already finished, "
-          f"{len(pending)} to run ({continuing} continuing from a checkpoint) on {args.workers} worker(s)")
+    others = f" ({len(jobs) - len(chosen_jobs)} of other variants left for later)" if variants else ""
+    print(f"{len(jobs)} runs in tier {args.tier!r}: {len(chosen_jobs) - len(pending)} already finished, "
+          f"{len(pending)} to run ({continuing} continuing from a checkpoint) on {args.workers} worker(s){others}")
 
     failed = []
     sweep = SweepRecord(args.tier, [spec.name for spec in specs], len(jobs), len(pending), continuing, args.workers,

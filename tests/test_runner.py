@@ -178,3 +178,22 @@ def test_the_local_backend_keeps_the_declared_cores_busy_and_never_more(monkeypa
         start = events.index(next(e for e in events if e[:2] == ("start", name)))
         end = events.index(next(e for e in events if e[:2] == ("end", name)))
         assert end == start + 1, events
+
+
+def test_variants_runs_the_named_variants_first_and_the_plan_keeps_the_others(tmp_path):
+    spec = write_spec(tmp_path, tiers={"smoke": {"total_steps": 1000, "seeds": 1, "eval_interval": 1000,
+                                                 "overrides": {"eval_episodes": 2}}})
+    results = tmp_path / "results"
+    process = run_module("runner", str(spec), "--results", str(results), "--variants", "a2c")
+    assert process.returncode == 0, process.stderr
+    assert "0 already finished, 1 to run" in process.stdout and "1 of other variants left for later" in process.stdout
+    runs = results / "smoke" / "tiny" / "runs"
+    assert [run.parent.parent.name for run in summaries(results)] == ["a2c"]
+    planned = json.loads((runs / "plan.json").read_text())
+    assert sorted(job["variant"] for job in planned["jobs"]) == ["a2c", "reinforce"]
+
+    process = run_module("runner", str(spec), "--results", str(results))  # the rest, later
+    assert process.returncode == 0 and "1 already finished, 1 to run" in process.stdout
+
+    wrong = run_module("runner", str(spec), "--results", str(results), "--variants", "a2c,ppo")
+    assert wrong.returncode == 2 and "--variants" in wrong.stderr and "'ppo'" in wrong.stderr
