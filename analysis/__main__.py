@@ -16,7 +16,8 @@ from analysis.claims import claims_markdown, judge_all
 from analysis.html import write_html_report
 from analysis.figures import plot_final_scores, plot_learning_curves, plot_wall_clock_curves
 from analysis.report import experiment_report, index_section, sweep_line
-from analysis.table import experiment_dirs, load_runs, read_json, read_plan, score_table, table_csv, table_markdown
+from analysis.table import (experiment_dirs, load_runs, read_json, read_plan, score_table, table_csv, table_markdown,
+                            with_best_of_references)
 from common.rundir import git_commit
 from core.files import write_atomic, write_json
 from runner.sweep import PLAN
@@ -68,6 +69,7 @@ def analyse_experiment(experiment_dir: Path, spec: dict, reps: int, commit: str)
     runs = load_runs(experiment_dir, spec)
     if not any(run.run_dir.is_dir() for run in runs):
         return None
+    spec = with_best_of_references(spec, runs)
     table = score_table(runs, spec, reps)
     table_md = table_markdown(table)
     variants = [variant["name"] for variant in spec["variants"]]
@@ -86,7 +88,7 @@ def analyse_experiment(experiment_dir: Path, spec: dict, reps: int, commit: str)
     write_atomic(experiment_dir / "table.csv", table_csv(table))
     write_json(experiment_dir / "spec.json", spec)  # the plan these results answer, committed beside the report
     aggregates_md = "\n".join(aggregates_section(runs, spec, verdicts, palette, experiment_dir / "figures", reps)
-                              + summary_rows_section(runs, spec))
+                              + summary_rows_section(runs, spec, reps))
     write_atomic(experiment_dir / "report.md",
                  experiment_report(spec, runs, claims_markdown(verdicts, reps), table_md, aggregates_md, reps, commit))
     return table_md

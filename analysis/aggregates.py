@@ -102,15 +102,18 @@ def aggregates_section(runs: list[SeedRun], spec: dict, verdicts: list[dict], pa
     return lines
 
 
-def summary_rows_section(runs: list[SeedRun], spec: dict) -> list[str]:
+def summary_rows_section(runs: list[SeedRun], spec: dict, reps: int) -> list[str]:
     """The paper's own summary rows (e.g. A3C's Table 1: mean and median human-normalised score and training time
     per method) beside the same statistics of ours over the Atari games this tier ran, each normalised with the
-    table its scores were measured under."""
+    table its scores were measured under; or, for a `best_of` scale (PPO's Table 1), each setting's mean
+    normalised score over its runs beside the published one."""
     summary = spec.get("published_summary")
     if not summary:
         return []
     with open(PUBLISHED_DIR / summary["file"], newline="") as handle:
         rows = {row[summary["key"]]: row for row in csv.DictReader(handle)}
+    if summary["table"] == "best_of":
+        return best_of_summary_lines(runs, spec, summary, rows, reps)
     ours_table = Normalization.from_record(spec.get("normalization")).atari_table
     columns = summary["columns"]
     lines = ["## The paper's summary rows", "",
@@ -128,4 +131,32 @@ def summary_rows_section(runs: list[SeedRun], spec: dict) -> list[str]:
         ours = (f"{np.mean(means):.1f}%", f"{np.median(means):.1f}%") if means else ("not run", "not run")
         lines.append(f"| {variant} | {published.get(columns.get('training', ''), '')} | {published[columns['mean']]}% | "
                      f"{published[columns['median']]}% | {len(means)} | {ours[0]} | {ours[1]} |")
+    return lines + [""]
+
+
+def best_of_summary_lines(runs: list[SeedRun], spec: dict, summary: dict, rows: dict, reps: int) -> list[str]:
+    """Each setting's mean normalised score over its runs (seeds x tasks), with a stratified-bootstrap CI, beside
+    the published average; a setting that has not run on every task yet says how far it got."""
+    normalization = Normalization.from_record(spec.get("normalization"))
+    tasks = scaled_tasks(runs, normalization)
+    matrices = score_matrices(runs, tasks, normalization) if tasks else {}
+    chosen = {variant: matrices[variant] for variant in summary["rows"] if variant in matrices}
+    estimates = aggregate_estimates(chosen, reps, BOOTSTRAP_SEED) if chosen else {}
+    column = summary["columns"]["mean"]
+    lines = ["## The paper's table beside ours", "",
+             f"Published: {summary['file']}, column `{column}`. Ours: the mean normalised score over each setting's runs "
+             f"on the {len(tasks)} task(s) scaled so far ({', '.join(tasks) or 'none'}), each task scaled so that "
+             "the random policy scores 0 and the best setting's mean 1 (the references are listed at the top), with "
+             f"its 95% stratified-bootstrap CI ({reps} resamples).", "",
+             "| setting | published | ours [95% CI] | runs (seeds x tasks) |", "|---|---|---|---|"]
+    for variant, row_key in summary["rows"].items():
+        completed = sum(1 for run in runs if run.variant == variant and run.problem is None)
+        if variant in estimates:
+            point, low, high = estimates[variant]["Mean"]
+            ours = f"{format_number(point, 2)} [{format_number(low, 2)}, {format_number(high, 2)}]"
+            shape = f"{chosen[variant].shape[0]} x {chosen[variant].shape[1]}"
+        else:
+            ours = "not run on every task yet"
+            shape = f"{completed} run(s) completed"
+        lines.append(f"| {variant} | {rows[row_key][column]} | {ours} | {shape} |")
     return lines + [""]

@@ -86,6 +86,26 @@ def load_runs(experiment_dir: Path, spec: dict) -> list[SeedRun]:
     return runs
 
 
+
+def with_best_of_references(spec: dict, runs: list[SeedRun]) -> dict:
+    """The spec with its `best_of` scale resolved from the runs (the PPO paper's Table 1, section 6.1): on each
+    task, 1 is the highest mean over completed seeds among the listed variants, 0 the random policy's score.
+    A spec without `best_of`, or a task none of those variants completed, is left as it is."""
+    normalization = spec.get("normalization") or {}
+    if not normalization.get("best_of"):
+        return spec
+    reference = dict(normalization["reference"])
+    for env_id in spec["environments"]:
+        means = {variant: (float(np.mean(scores)), len(scores)) for variant in normalization["best_of"]
+                 if (scores := [run.summary["score"] for run in runs
+                                if run.variant == variant and run.env == env_id and run.problem is None])}
+        if means:
+            best = max(means, key=lambda variant: means[variant][0])
+            reference[env_id] = {"score": means[best][0],
+                                 "source": f"the best setting's mean, {best} over {means[best][1]} seed(s), among "
+                                           f"{len(means)} setting(s) run ({normalization['best_of_source']})"}
+    return {**spec, "normalization": {**normalization, "reference": reference}}
+
 @contextmanager
 def seeded_global_rng(seed: int) -> Iterator[None]:
     """rliable 1.2 draws every resample with np.random.choice, numpy's global RNG (the random_state it accepts goes

@@ -46,6 +46,9 @@ how scores become comparable across tasks, and the bars each tier must reach.
       atari: human_starts             # the human/random table for ALE tasks (envs.scores.TABLES)
       reference:                      # other tasks: the score that maps to 1, with its source; 0 is the
         CartPole-v1: {score: 500, source: "..."}   # random policy's, measured in results/baselines/random_scores.csv
+      best_of:                        # or: on each task, 1 is the highest mean over seeds among these variants
+        variants: [clip_0.2, fixed_kl_1]           # (the PPO paper's Table 1); analysis finds it from the runs
+        source: "Schulman et al. 2017, section 6.1"
     expect:
       nightly:
         - {variant: c51, env_id: CartPole-v1, min_score: 475, at_least: 4}   # on 4 of the tier's seeds
@@ -156,11 +159,16 @@ class Expectation:
 class Normalization:
     atari_table: str | None
     reference: dict  # env id -> {"score": float, "source": str}
+    best_of: tuple[str, ...] = ()  # variants whose best mean per task is that task's reference (analysis fills it)
+    best_of_source: str = ""
 
     @classmethod
     def from_record(cls, record: dict | None) -> Normalization:
         """From spec.json's `normalization` (older spec.json files have none: no scale)."""
-        return cls(record["atari_table"], record["reference"]) if record else cls(None, {})
+        if not record:
+            return cls(None, {})
+        return cls(record["atari_table"], record["reference"], tuple(record.get("best_of", ())),
+                   record.get("best_of_source", ""))
 
     def describe(self, env_id: str) -> str:
         if envs.family_of(env_id)[0] == "atari" and self.atari_table:

@@ -281,10 +281,11 @@ def _published_summary(summary: object, variant_names: list[str], path: Path) ->
     for variant, method in _free_mapping(summary["rows"], path, "published.summary.rows").items():
         _choice(variant, variant_names, path, f"published.summary.rows.{variant}")
         _choice(method, methods, path, f"published.summary.rows.{variant}")
-    columns = _mapping(summary["columns"], path, "published.summary.columns", ("mean", "median"), ("training",))
+    columns = _mapping(summary["columns"], path, "published.summary.columns", ("mean",), ("median", "training"))
     for name, column in columns.items():
         _choice(column, header, path, f"published.summary.columns.{name}")
-    _choice(summary["table"], sorted(TABLES), path, "published.summary.table")
+    # an Atari human/random table, or best_of: the spec's normalization.best_of scale (the PPO paper's Table 1)
+    _choice(summary["table"], [*sorted(TABLES), "best_of"], path, "published.summary.table")
 
 
 def _claims(entries: object, variant_names: list[str], environments: tuple[str, ...], tier_names: tuple[str, ...],
@@ -350,13 +351,25 @@ def _diagnosis(section: object, claim_tiers: list[str], path: Path, field: str) 
     return diagnoses
 
 
-def _normalization(section: object, environments: tuple[str, ...], path: Path) -> Normalization:
-    section = _mapping(section, path, "normalization", (), ("atari", "reference"))
+def _normalization(section: object, environments: tuple[str, ...], variant_names: list[str],
+                   path: Path) -> Normalization:
+    section = _mapping(section, path, "normalization", (), ("atari", "reference", "best_of"))
     atari = section.get("atari")
     if atari is not None:
         _choice(atari, sorted(TABLES), path, "normalization.atari")
     reference = {}
     measured = random_scores()
+    best_of, best_of_source = (), ""
+    if "best_of" in section:
+        body = _mapping(section["best_of"], path, "normalization.best_of", ("variants", "source"))
+        best_of = tuple(_choice(name, variant_names, path, f"normalization.best_of.variants[{index}]")
+                        for index, name in enumerate(_typed(body["variants"], list, path,
+                                                            "normalization.best_of.variants")))
+        best_of_source = _text(body["source"], path, "normalization.best_of.source")
+        unmeasured = [env_id for env_id in environments if env_id not in measured and envs.family_of(env_id)[0] != "atari"]
+        if unmeasured:
+            raise SpecError(path, "normalization.best_of", "tasks whose random-policy scores are measured in "
+                            "results/baselines/random_scores.csv (python -m benchmarks.random_scores)", unmeasured)
     for env_id, body in _free_mapping(section.get("reference", {}), path, "normalization.reference").items():
         field = f"normalization.reference.{env_id}"
         _choice(env_id, environments, path, field)
@@ -369,7 +382,7 @@ def _normalization(section: object, environments: tuple[str, ...], path: Path) -
         if body["score"] == measured[env_id]:
             raise SpecError(path, f"{field}.score", "a reference score other than the random policy's", body["score"])
         reference[env_id] = {"score": float(body["score"]), "source": body["source"]}
-    return Normalization(atari, reference)
+    return Normalization(atari, reference, best_of, best_of_source)
 
 
 def _expectations(section: object, tiers: dict, variant_names: list[str], path: Path) -> tuple[Expectation, ...]:
@@ -444,7 +457,10 @@ def load_spec(path: Path | str) -> Spec:
 
     published = _published(data.get("published"), variant_names, environments, path)
     claims = _claims(data.get("claims", []), variant_names, environments, tuple(tiers), published, path)
-    normalization = _normalization(data.get("normalization", {}), environments, path)
+    normalization = _normalization(data.get("normalization", {}), environments, variant_names, path)
+    if ((data.get("published") or {}).get("summary") or {}).get("table") == "best_of" and not normalization.best_of:
+        raise SpecError(path, "published.summary.table", "an Atari table, or best_of with normalization.best_of "
+                        "naming the variants whose best mean scores 1", "best_of")
     expectations = _expectations(data.get("expect", {}), tiers, variant_names, path)
     spec = Spec(path, name, _typed(data["title"], str, path, "title"), reproduces, score_rule, environments,
                 tuple(variants), tiers, tuple(published), claims, (data.get("published") or {}).get("summary"),
