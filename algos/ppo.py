@@ -361,9 +361,10 @@ def train(config: Config, seed: int, run_dir: Path | str, resume: bool = False) 
             batch = {"observations": tensor(rollout.observations[:T]).flatten(0, 1)[keep],
                      "actions": tensor(rollout.actions).flatten(0, 1)[keep],
                      "old_log_probs": old_log_probs.flatten()[keep], "advantages": advantages.flatten()[keep],
-                     "returns": returns.flatten()[keep], "old_values": values[:T].flatten()[keep],
-                     "old_outputs": old_outputs.flatten(0, 1)[keep]}
-            old_head = copy.deepcopy(model.head)  # pi_old's own parameters (a Gaussian's log std) for the exact KL
+                     "returns": returns.flatten()[keep], "old_values": values[:T].flatten()[keep]}
+            if penalized:  # the exact KL needs pi_old: its outputs and its own parameters (a Gaussian's log std)
+                batch["old_outputs"] = old_outputs.flatten(0, 1)[keep]
+                old_head = copy.deepcopy(model.head)
             if config.normalize_advantages == "rollout":
                 batch["advantages"] = standardize(batch["advantages"])
             optimizer.param_groups[0]["lr"] = config.learning_rate * (alpha if config.anneal_lr else 1.0)
