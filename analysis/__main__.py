@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from dataclasses import asdict
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -20,6 +21,7 @@ from analysis.table import (experiment_dirs, load_runs, read_json, read_plan, sc
                             with_best_of_references)
 from common.rundir import git_commit
 from core.files import write_atomic, write_json
+from runner.spec import SPECS_DIR, SpecError, load_spec
 from runner.sweep import PLAN
 
 DEFAULT_REPS = 2000
@@ -94,6 +96,21 @@ def analyse_experiment(experiment_dir: Path, spec: dict, reps: int, commit: str)
     return table_md
 
 
+def with_current_diagnoses(spec: dict) -> dict:
+    """The plan with each claim's diagnosis taken from experiments/<name>.yaml as it is now: a diagnosis is written
+    after its results are seen, so the one the runs' commit carried is older than they are. A spec no longer on disk
+    (or no longer valid) leaves the plan's own."""
+    path = SPECS_DIR / f"{spec['name']}.yaml"
+    try:
+        current = {claim.id: claim for claim in load_spec(path).claims} if path.is_file() else {}
+    except SpecError:
+        return spec
+    claims = [claim | ({"diagnosis": {tier: asdict(d) for tier, d in current[claim["id"]].diagnosis.items()}}
+                       if claim["id"] in current else {})
+              for claim in spec.get("claims") or []]
+    return spec | {"claims": claims}
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     if argv[:1] == ["history"]:
@@ -116,7 +133,7 @@ def main(argv: list[str] | None = None) -> int:
     commit = git_commit()
     links, sections, tables = [], [], []
     for number, experiment_dir in enumerate(experiments, 1):
-        spec = read_plan(experiment_dir)
+        spec = with_current_diagnoses(read_plan(experiment_dir))
         print(f"[{number}/{len(experiments)}] analysing {experiment_dir}", file=sys.stderr)
         skipped = args.only and experiment_dir.name not in args.only.split(",")
         table_md = None if skipped else analyse_experiment(experiment_dir, spec, args.reps, commit)

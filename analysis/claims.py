@@ -101,9 +101,22 @@ def claim_record(claim: dict) -> dict:
             "margin": claim["margin"]}
 
 
+def left_out(claim: dict, spec: dict) -> str | None:
+    """Why the tier does not run a variant the claim compares (`environments: []` in the tier), or None."""
+    for name in (claim["a"], claim["b"]):
+        own = (spec.get("per_variant") or {}).get(name)
+        if own is not None and not own["environments"]:
+            return f"{name} does not run in the {spec['tier']} tier: {own['why']}"
+    return None
+
+
 def judge_claim(claim: dict, runs: list[SeedRun], spec: dict, normalization: Normalization, reps: int) -> dict:
     environments = claim_environments(claim, runs)
     record = claim_record(claim)
+    if (reason := left_out(claim, spec)) is not None:
+        verdict = Verdict(claim["id"], claim["kind"], "not judged", None, None, AGGREGATES[claim["aggregate"]][0], None,
+                          None, 0, 0, 0, reason, claim["statistic"])
+        return record | verdict.to_dict() | {"scale": "raw", "environments": [], "judged_in_tier": False}
     if claim["kind"] == "matches_published":
         return record | judge_published(claim, runs, spec, environments, reps)
     # Aggregates across tasks need one scale; on one task the raw score is that scale.

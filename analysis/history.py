@@ -45,14 +45,16 @@ from core.files import write_csv  # noqa: E402
 
 COLUMNS = ("commit", "date", "machine", "tier", "spec", "variant", "algo", "env_id", "seed", "config_hash",
            "score", "steps_per_second", "peak_rss_mb", "wall_time", "status",
-           "cpu_time", "steps_per_cpu_second", "load_average")
-EARLIER_COLUMNS = COLUMNS[:15]  # the history before CPU time was recorded: its rows read with those cells empty
+           "cpu_time", "steps_per_cpu_second", "load_average", "machine_speed")
+# The history's earlier headers: before CPU time was recorded, and before the machine's speed was; their rows read
+# with the missing cells empty.
+EARLIER_COLUMNS = (COLUMNS[:15], COLUMNS[:18])
 RUN_KEY = ("commit", "tier", "spec", "variant", "env_id", "seed", "config_hash")  # one row per key
 GROUP = ["spec", "variant", "env_id"]  # what the trend and the regression check follow over commits
 STATUSES = ("completed", "diverged", "failed")
 HISTORY_TIERS = ("nightly", "paper")  # smoke runs are too short to mean anything over time
 NUMERIC = ("score", "steps_per_second", "peak_rss_mb", "wall_time", "cpu_time", "steps_per_cpu_second",
-           "load_average")
+           "load_average", "machine_speed")
 DIRTY = "-dirty"  # git describe's mark of a tree with uncommitted changes
 DEFAULT_HISTORY_DIR = Path("results") / "history"
 
@@ -112,7 +114,7 @@ def run_row(run: SeedRun, tier: str, spec: str, machine: str) -> dict[str, str]:
         "steps_per_second": number(summary.get("steps_per_second")), "peak_rss_mb": number(summary.get("peak_rss_mb")),
         "wall_time": number(summary.get("wall_time")), "status": str(summary.get("status")),
         "cpu_time": number(summary.get("cpu_time")), "steps_per_cpu_second": number(summary.get("steps_per_cpu_second")),
-        "load_average": number(summary.get("load_average")),
+        "load_average": number(summary.get("load_average")), "machine_speed": number(summary.get("machine_speed")),
     }
 
 
@@ -134,7 +136,7 @@ def read_rows(path: Path) -> list[dict[str, str]]:
         return []
     with open(path, newline="") as handle:
         reader = csv.DictReader(handle)
-        if tuple(reader.fieldnames or ()) not in (COLUMNS, EARLIER_COLUMNS):
+        if tuple(reader.fieldnames or ()) not in (COLUMNS, *EARLIER_COLUMNS):
             raise ValueError(f"{path}: expected the columns {', '.join(COLUMNS)}, got {reader.fieldnames}")
         return [{column: row.get(column) or "" for column in COLUMNS} for row in reader]
 

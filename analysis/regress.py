@@ -35,11 +35,13 @@ Minimum effect. A drop alarms only if it is also at least --min-drop (default 10
 (any drop from a baseline mean of 0): with many seeds a real but immaterial change would otherwise be
 "significant". A drop smaller than that, or one the test cannot resolve with the seeds at hand, passes.
 
-Speed: judged on steps per CPU-second of the run's own processes (its workers included), not on wall-clock steps/s.
-Other jobs on the machine take turns with a run on its cores, which slows its wall clock but hardly changes the CPU
-time a step costs; slower code costs more CPU per step under any load (docs/regression.md has the measurements). A
-comparison whose runs on either side lack CPU time (history rows made before it was recorded) falls back to
-wall-clock steps/s and says so. The ratio of median speeds, new over baseline, is a regression when it is below
+Speed: judged on steps per CPU-second of the run's own processes (its workers included), not on wall-clock steps/s,
+and that relative to the machine's own speed as the run measured it (common.machine_speed). Other jobs on the
+machine take turns with a run on its cores, which slows its wall clock but hardly changes the CPU time a step costs;
+slower code costs more CPU per step under any load (docs/regression.md has the measurements). A host that runs the
+whole virtual machine slower (seen here: half speed for a day) slows the CPU time too, and the fixed workload with
+it. A comparison whose runs on either side did not measure the machine falls back to steps per CPU-second, and one
+that lacks CPU time (history rows made before it was recorded) to wall-clock steps/s; its line says which. The ratio of median speeds, new over baseline, is a regression when it is below
 1 / (1 + tolerance). The tolerance is --speed-tolerance if given; else measured from the history, per measure: the
 largest difference in median speed between the same runs made twice (the same algo, env, config and seeds at one
 commit on one machine, in two specs; the newest NOISE_REPEATS such repeats), kept within SPEED_TOLERANCE_RANGE (a few
@@ -73,12 +75,19 @@ from core.files import write_json
 
 DEFAULT_ALPHA = 0.05
 DEFAULT_MIN_DROP = 0.10
-SPEED_MEASURES = {  # measure -> (history column, what it is)
-    "cpu": ("steps_per_cpu_second", "steps per CPU-second of the run's own processes"),
-    "wall": ("steps_per_second", "wall-clock steps/s (the baseline or the new runs have no CPU time)"),
+SPEED_MEASURES = {  # measure -> (history column, what it is, the unit a regression line names), best first
+    "relative": ("relative_speed", "steps per CPU-second over the machine's own speed as each run measured it "
+                 "(common.machine_speed)", "steps per CPU-second per unit of machine speed"),
+    "cpu": ("steps_per_cpu_second", "steps per CPU-second of the run's own processes (the baseline or the new runs "
+            "did not measure the machine's speed)", "steps per CPU-second"),
+    "wall": ("steps_per_second", "wall-clock steps/s (the baseline or the new runs have no CPU time)",
+             "wall-clock steps/s"),
 }
-DEFAULT_SPEED_TOLERANCE = {"cpu": 0.50, "wall": 0.30}  # measured on this machine: docs/regression.md
-SPEED_TOLERANCE_RANGE = {"cpu": (0.50, 0.80), "wall": (0.10, 0.80)}  # measured lows (docs/regression.md); 2x stays seen
+SPEED_MARKS = {"relative": "", "cpu": " (CPU, host not measured)", "wall": " (wall clock)"}  # on a comparison's line
+# Measured on this machine (docs/regression.md). The relative measure divides CPU speed by a CPU speed measured in
+# the same conditions, so load's share of CPU time (the floor of 50%) stays in it until measured otherwise.
+DEFAULT_SPEED_TOLERANCE = {"relative": 0.50, "cpu": 0.50, "wall": 0.30}
+SPEED_TOLERANCE_RANGE = {"relative": (0.50, 0.80), "cpu": (0.50, 0.80), "wall": (0.10, 0.80)}  # 2x stays seen
 NOISE_REPEATS = 10  # the newest repeated runs the measured tolerance is taken from
 EXACT_LIMIT = 100_000  # relabelings enumerated; C(10+10, 10) = 184,756 is the first common size beyond it
 MONTE_CARLO_DRAWS = 20_000
@@ -137,7 +146,7 @@ class Comparison:
     baseline_scores: list[float]
     new_scores: list[float]
     speed_measure: str
-    """a key of SPEED_MEASURES: cpu when both sides recorded CPU time, else wall"""
+    """a key of SPEED_MEASURES: the first that every finished run on both sides recorded"""
     baseline_speed: float
     """median speed of the runs that finished, in speed_measure; NaN when there are none or they ran elsewhere"""
     new_speed: float
@@ -200,9 +209,16 @@ def median_speed(runs: pd.DataFrame, measure: str) -> float:
 
 
 def speed_measure(*sides: pd.DataFrame) -> str:
-    """cpu when every finished run on every side recorded its CPU time, else wall."""
+    """relative when every finished run on every side measured the machine's speed and its CPU time, cpu when they
+    recorded CPU time, else wall."""
     finished = [runs[runs.status != "failed"] for runs in sides]
-    return "cpu" if all(len(runs) and runs.steps_per_cpu_second.notna().all() for runs in finished) else "wall"
+    return next(measure for measure, (column, _, _) in SPEED_MEASURES.items()
+                if measure == "wall" or all(len(runs) and column in runs and runs[column].notna().all() for runs in finished))
+
+
+def with_relative_speed(frame: pd.DataFrame) -> pd.DataFrame:
+    """The history with the relative measure's column: steps per CPU-second over the machine's speed."""
+    return frame.assign(relative_speed=frame.steps_per_cpu_second / frame.machine_speed)
 
 
 def failing(runs: pd.DataFrame) -> tuple[int, int]:
@@ -329,6 +345,12 @@ def seeds_text(scores: list[float]) -> str:
     return ", ".join(f"{score:g}" for score in scores)
 
 
+def speed_text(speed: float) -> str:
+    """Steps/s to the step; a relative speed (steps per CPU-second over the workload's updates per CPU-second, about
+    0.1-20) to three digits."""
+    return f"{speed:,.0f}" if speed >= 100 else f"{speed:.3g}"
+
+
 def regressions(comparison: Comparison, alpha: float, min_drop: float, tolerances: dict[str, float]) -> list[str]:
     """One line per way this comparison got worse, with its size and confidence."""
     c = comparison
@@ -340,8 +362,8 @@ def regressions(comparison: Comparison, alpha: float, min_drop: float, tolerance
                      f"Benjamini-Hochberg q = {c.q:.4f} ({len(c.baseline_scores)} baseline seeds "
                      f"[{seeds_text(c.baseline_scores)}] vs {len(c.new_scores)} new [{seeds_text(c.new_scores)}])")
     if c.speed_regressed(tolerance):
-        unit = "steps per CPU-second" if c.speed_measure == "cpu" else "wall-clock steps/s"
-        found.append(f"SPEED {c.name}: median {c.baseline_speed:,.0f} -> {c.new_speed:,.0f} {unit}, ratio "
+        unit = SPEED_MEASURES[c.speed_measure][2]
+        found.append(f"SPEED {c.name}: median {speed_text(c.baseline_speed)} -> {speed_text(c.new_speed)} {unit}, ratio "
                      f"{c.speed_ratio:.2f} ({1 / c.speed_ratio:.2f}x slower), beyond the tolerance (ratio below "
                      f"{1 / (1 + tolerance):.2f})")
     if c.failing_regressed():
@@ -359,7 +381,7 @@ def comparison_line(c: Comparison, flagged: bool, name_width: int) -> str:
         test = f"p={c.p:.4f} q={c.q:.4f}"
     change = 0.0 - c.relative_drop  # 0.0 - 0.0 prints +0.0%, not -0.0%
     means = f"{c.baseline_mean:>9,.1f} -> {c.new_mean:>9,.1f} ({change:+7.1%})" if not math.isnan(c.p) else ""
-    speed = (f"x{c.speed_ratio:.2f}{'' if c.speed_measure == 'cpu' else ' (wall clock)'}"
+    speed = (f"x{c.speed_ratio:.2f}{SPEED_MARKS[c.speed_measure]}"
              if not math.isnan(c.speed_ratio) else "n/a (no speeds, or another machine)")
     notes = "  [config changed]" if c.config_changed else ""
     return (f"  {'REGRESSED' if flagged else 'ok':<10}{c.name:<{name_width}}  {len(c.baseline_scores)} vs "
@@ -380,7 +402,7 @@ def report(comparisons: list[Comparison], unchanged: list[str], no_baseline: lis
     print(f"Score: one-sided permutation test of lower new scores, Benjamini-Hochberg q <= {args.alpha} over "
           f"{sum(not math.isnan(c.q) for c in comparisons)} test(s) (comparisons with identical scores are not "
           f"tests), and a drop of at least {args.min_drop:.0%}.")
-    for measure in sorted({c.speed_measure for c in comparisons}) or ["cpu"]:
+    for measure in [m for m in SPEED_MEASURES if m in {c.speed_measure for c in comparisons}] or ["relative"]:
         tolerance, source = tolerances[measure]
         print(f"Speed, in {SPEED_MEASURES[measure][1]}: a regression below {1 / (1 + tolerance):.2f}x the "
               f"baseline's median (tolerance {tolerance:.0%}, {source}).")
@@ -443,7 +465,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
     accepted = accepted_path(args.history, args.tier)
     try:
-        frame = load_history(args.history, args.tier)
+        frame = with_relative_speed(load_history(args.history, args.tier))
         if args.accept:
             record = accept(frame, accepted)
             print(f"Accepted {record['commit']} (runs of {record['date']}) as the {args.tier} baseline: {accepted}")

@@ -6,7 +6,8 @@
     summary.json  status (completed | diverged | failed), score under the score rule, training steps per
                   second (evaluation time excluded), training steps per CPU-second of the run's own processes
                   (what the speed alarm judges: load from other jobs slows the wall clock, not the CPU time a
-                  step costs), the machine's load average while it ran, peak RSS (this process's, plus the peaks its
+                  step costs), the machine's load average while it ran, the machine's own speed at the run's
+                  start and end on a fixed workload (common.machine_speed: what the host gave it), peak RSS (this process's, plus the peaks its
                   worker processes reported in `worker_peak_rss_mb`: an upper bound, as peaks need not
                   coincide), wall, CPU and evaluation time
     checkpoint.pt everything needed to continue the run (networks, optimizers, normalisation statistics,
@@ -45,6 +46,7 @@ from tqdm import tqdm
 
 import envs
 from common.config import SCORE_RULES, RunConfig
+from common.machine_speed import calibration_speed
 from core.errors import ConfigError, require
 from core.files import write_csv, write_json
 
@@ -78,6 +80,7 @@ class RunResult:
     cpu_time: float  # seconds of CPU of this process and the worker processes it joined, evaluation included
     steps_per_cpu_second: float  # training only, like steps_per_second: NaN where no CPU time was measured
     load_average: float | None  # the machine's 1-minute load average, mean of samples at each evaluation and the end
+    machine_speed: float | None  # common.machine_speed's workload, updates per CPU-second: mean of start and end samples
     error: str | None = None
 
 
@@ -149,6 +152,7 @@ class RunLogger:
         self.episodes: list[tuple] = []
         self.evals: list[tuple] = []
         self.step = 0
+        self.machine_speed_samples = [calibration_speed()]  # before the clocks start: not the run's own time
         self.start = time.perf_counter()
         self.eval_time = 0.0
         self.cpu_start = cpu_seconds()
@@ -203,6 +207,7 @@ class RunLogger:
         self.cpu_start = cpu_seconds() - logger.get("cpu_time", math.nan)
         self.eval_cpu_time = logger.get("eval_cpu_time", 0.0)
         self.load_samples = list(logger.get("load_samples", []))
+        self.machine_speed_samples = list(logger.get("machine_speed_samples", [])) + self.machine_speed_samples
         self.progress.update(self.step)
         rng = self.saved["rng"]
         torch.set_rng_state(rng["torch"])
@@ -225,7 +230,7 @@ class RunLogger:
                        "next_eval_step": self.next_eval_step, "eval_time": self.eval_time,
                        "wall_time": time.perf_counter() - self.start,
                        "cpu_time": cpu_seconds() - self.cpu_start, "eval_cpu_time": self.eval_cpu_time,
-                       "load_samples": self.load_samples,
+                       "load_samples": self.load_samples, "machine_speed_samples": self.machine_speed_samples,
                        "peak_rss_mb": max(peak_rss_mb(), self.earlier_peak_rss_mb)},
             "rng": {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate()},
         }
@@ -307,6 +312,7 @@ class RunLogger:
         cpu_time = cpu_seconds() - self.cpu_start
         training_cpu_time = cpu_time - self.eval_cpu_time
         self.sample_load()
+        self.machine_speed_samples.append(calibration_speed())
         status = "completed" if kind is None else "diverged" if issubclass(kind, Diverged) else "failed"
         score = compute_score(self.config.score_rule, self.config.total_steps,
                               [row[2] for row in self.episodes], [(row[0], row[2]) for row in self.evals])
@@ -322,6 +328,7 @@ class RunLogger:
             cpu_time=cpu_time,
             steps_per_cpu_second=self.step / training_cpu_time if training_cpu_time > 0 else math.nan,
             load_average=float(np.mean(self.load_samples)) if self.load_samples else None,
+            machine_speed=float(np.mean(self.machine_speed_samples)),
             error=None if kind is None else "".join(traceback.format_exception(kind, error, trace)),
         )
         self.flush()

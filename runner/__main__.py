@@ -19,13 +19,12 @@ from tqdm import tqdm
 from common.rundir import git_commit, uncommitted_changes
 from runner.backends import LocalBackend
 from runner.resources import run_cores, run_resources
-from runner.spec import TIERS, SpecError, load_spec
+from runner.spec import SPECS_DIR, TIERS, SpecError, load_spec
 from runner.sweep import SweepRecord, forget_other_commits, is_done, plan, resumable, write_plan
 
 LOG_STATUS_SECONDS = 60
 RECORDED_TIERS = ("nightly", "reference", "paper", "controls")  # committed results and baselines: made at a clean tree only
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -109,7 +108,7 @@ def main(argv: list[str] | None = None) -> int:
         fail(f"--retries: expected 0 or more, got {args.retries}")
     if args.backend != "ray" and (args.address or args.shared_fs):
         fail("--address and --shared-fs: expected only with --backend ray")
-    paths = args.specs or sorted((PROJECT_ROOT / "experiments").glob("*.yaml"))
+    paths = args.specs or sorted(SPECS_DIR.glob("*.yaml"))
     try:
         specs = [load_spec(path) for path in paths]
     except SpecError as error:

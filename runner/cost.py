@@ -32,7 +32,7 @@ import gymnasium as gym
 import envs
 from core.errors import ConfigError
 from runner.resources import run_cores
-from runner.spec import TIERS, Spec, SpecError, load_spec
+from runner.spec import SPECS_DIR, TIERS, Spec, SpecError, load_spec
 from runner.sweep import plan
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -177,7 +177,7 @@ def fail(message: str) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    paths = args.specs or sorted((PROJECT_ROOT / "experiments").glob("*.yaml"))
+    paths = args.specs or sorted(SPECS_DIR.glob("*.yaml"))
     if args.only:  # a spec's name is its file's name (load_spec checks)
         wanted = args.only.split(",")
         unknown = sorted(set(wanted) - {path.stem for path in paths})

@@ -21,6 +21,8 @@ A tier may give a variant its own environments, budget or overrides, with the re
 
     nightly: {..., variants: {a3c: {total_steps: 180000, why: "equal wall-clock: ..."}}}
 
+`environments: []` leaves the variant out of the tier; its claims there say "not judged" with the why.
+
 and may say what one run needs of a cluster node (the Ray backend packs runs by it; what is not said
 comes from the run's settings, runner/resources.py), for the whole tier or one variant:
 
@@ -49,6 +51,7 @@ from runner.claims import (AGGREGATES, CLAIM_KINDS, CLAIM_SCORES, CLAIM_STATISTI
                            Normalization, published_entries, random_scores)
 
 TIERS = ("smoke", "nightly", "paper", "reference", "controls")
+SPECS_DIR = Path(__file__).resolve().parent.parent / "experiments"  # the committed specs, one YAML file each
 
 
 class SpecError(ValueError):
@@ -212,7 +215,10 @@ def _tier(body: object, environments: tuple[str, ...], variant_names: list[str],
         own = _mapping(own, path, own_field, ("why",),
                        ("environments", "total_steps", "eval_interval", "overrides", "resources"))
         _typed(own["why"], str, path, f"{own_field}.why")
-        own_envs = _tier_environments(own, tier_envs, path, own_field) if "environments" in own else tier_envs
+        if own.get("environments") == []:  # the variant does not run in this tier; its why says why
+            own_envs = ()
+        else:
+            own_envs = _tier_environments(own, tier_envs, path, own_field) if "environments" in own else tier_envs
         steps = {env_id: tier.total_steps[env_id] for env_id in own_envs}
         interval = {env_id: tier.eval_interval[env_id] for env_id in own_envs}
         per_variant[name] = replace(

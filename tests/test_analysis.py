@@ -161,3 +161,15 @@ def test_an_experiment_without_runs_on_disk_keeps_its_report(tmp_path, capsys):
     assert "## Committed report\n\n![Learning curves](committed/figures/learning_curves.png)" in index
     assert "seed 3 missing" in (tmp_path / "rerun" / "report.md").read_text()  # the other one was analysed
     assert "![Learning curves](rerun/figures/learning_curves.png)" in index
+
+
+def test_diagnoses_come_from_the_spec_as_it_is_now_not_from_the_runs_commit():
+    """A diagnosis is written after the results are seen: the plan the runs carry is older than it."""
+    from analysis.__main__ import with_current_diagnoses
+    old_plan = {"name": "a2c_vs_a3c", "claims": [{"id": "a2c_at_least_as_good_per_step", "diagnosis": {}},
+                                                 {"id": "a_claim_since_removed", "diagnosis": {"nightly": "kept"}}]}
+    claims = with_current_diagnoses(old_plan)["claims"]
+    assert claims[0]["diagnosis"]["nightly"]["kind"] == "proxy"
+    assert claims[1]["diagnosis"] == {"nightly": "kept"}
+    unknown = {"name": "no_such_spec", "claims": [{"id": "c", "diagnosis": {}}]}
+    assert with_current_diagnoses(unknown) == unknown

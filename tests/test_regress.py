@@ -19,10 +19,10 @@ MACHINE = "Test CPU, 2 cores"
 
 
 def runs(commit, day, spec, variant, scores, speeds=None, statuses=None, algo=None, config_hash="c0ffee000000",
-         wall_speeds=None):
+         wall_speeds=None, machine_speed=1000.0):
     """History rows of one (spec, variant, CartPole-v1) at one commit, one per seed. `speeds` are steps per
     CPU-second, `wall_speeds` wall-clock steps/s (the same unless given); speeds=False: rows from before CPU time was
-    recorded, whose cells are empty."""
+    recorded, whose cells are empty; machine_speed None: rows from before the machine's speed was measured."""
     cpu_speeds = [""] * len(scores) if speeds is False else [repr(float(s)) for s in speeds or [1000.0] * len(scores)]
     wall_speeds = wall_speeds or (speeds if speeds else None) or [1000.0] * len(scores)
     statuses = statuses or ["completed"] * len(scores)
@@ -30,7 +30,8 @@ def runs(commit, day, spec, variant, scores, speeds=None, statuses=None, algo=No
              "spec": spec, "variant": variant, "algo": algo or variant, "env_id": "CartPole-v1", "seed": str(seed),
              "config_hash": config_hash, "score": "" if score is None else repr(float(score)),
              "steps_per_second": repr(float(wall)), "peak_rss_mb": "400.0", "wall_time": "10.0", "status": status,
-             "cpu_time": "" if cpu == "" else "10.0", "steps_per_cpu_second": cpu, "load_average": "2.0"}
+             "cpu_time": "" if cpu == "" else "10.0", "steps_per_cpu_second": cpu, "load_average": "2.0",
+             "machine_speed": "" if cpu == "" or machine_speed is None else repr(float(machine_speed))}
             for seed, (score, cpu, wall, status) in enumerate(zip(scores, cpu_speeds, wall_speeds, statuses))]
 
 
@@ -152,11 +153,33 @@ def test_a_2x_slowdown_is_a_speed_regression_and_20_percent_is_not(tmp_path, cap
     speeds = {"ppo": [500.0] * 5, "dqn": [800.0] * 5}
     assert regress(write_history(tmp_path, nightly_pair(new_speeds=speeds))) == 1
     out = capsys.readouterr().out
-    assert f"Speed, in steps per CPU-second of the run's own processes: a regression below 0.67x the baseline's median " \
-           f"(tolerance {DEFAULT_SPEED_TOLERANCE['cpu']:.0%}" in out
+    assert f"Speed, in steps per CPU-second over the machine's own speed as each run measured it " \
+           f"(common.machine_speed): a regression below 0.67x the baseline's median " \
+           f"(tolerance {DEFAULT_SPEED_TOLERANCE['relative']:.0%}" in out
     regressions = out.split("regression(s):")[1].strip().splitlines()
-    assert regressions == ["- SPEED suite / ppo / CartPole-v1: median 1,000 -> 500 steps per CPU-second, ratio 0.50 "
-                           "(2.00x slower), beyond the tolerance (ratio below 0.67)"]
+    assert regressions == ["- SPEED suite / ppo / CartPole-v1: median 1 -> 0.5 steps per CPU-second per unit of "
+                           "machine speed, ratio 0.50 (2.00x slower), beyond the tolerance (ratio below 0.67)"]
+
+
+def test_a_host_that_runs_everything_at_half_speed_is_not_a_regression_but_slower_code_is(tmp_path, capsys):
+    """The host slowed the VM (2026-12-07): CPU speed and the machine's own speed fell together."""
+    rows = runs(BASE, 1, "suite", "ppo", [500] * 3, [1000.0] * 3, machine_speed=1100.0)
+    rows += runs(NEW, 2, "suite", "ppo", [500] * 3, [500.0] * 3, machine_speed=550.0)
+    assert regress(write_history(tmp_path, rows)) == 0
+    assert "steps/s x1.00" in capsys.readouterr().out
+    rows = runs(BASE, 1, "suite", "ppo", [500] * 3, [1000.0] * 3, machine_speed=1100.0)
+    rows += runs(NEW, 2, "suite", "ppo", [500] * 3, [500.0] * 3, machine_speed=1100.0)
+    assert regress(write_history(tmp_path, rows)) == 1
+    assert "SPEED suite / ppo / CartPole-v1" in capsys.readouterr().out
+
+
+def test_a_side_without_the_machines_speed_falls_back_to_cpu_time_and_says_so(tmp_path, capsys):
+    rows = runs(BASE, 1, "suite", "ppo", [500] * 3, [1000.0] * 3, machine_speed=None)
+    rows += runs(NEW, 2, "suite", "ppo", [500] * 3, [990.0] * 3, machine_speed=550.0)
+    assert regress(write_history(tmp_path, rows)) == 0
+    out = capsys.readouterr().out
+    assert "steps/s x0.99 (CPU, host not measured)" in out
+    assert "Speed, in steps per CPU-second of the run's own processes (the baseline or the new runs did not " in out
 
 
 def test_load_that_slows_the_wall_clock_but_not_the_cpu_time_is_not_flagged(tmp_path, capsys):

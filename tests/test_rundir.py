@@ -87,3 +87,14 @@ def test_a_checkpoint_gives_back_the_state_the_rows_and_the_random_streams(tmp_p
     assert resumed.step == 50 and resumed.next_eval_step == log.next_eval_step
     assert [row[2] for row in resumed.evals] == [21.0] and [row[2] for row in resumed.episodes] == [9.0]
     assert (tmp_path / CHECKPOINT).exists()
+
+
+def test_a_run_measures_the_machines_speed_without_touching_its_random_streams(tmp_path):
+    torch.manual_seed(3)
+    expected = torch.rand(1)
+    torch.manual_seed(3)
+    with make_logger(tmp_path) as log:
+        assert torch.equal(torch.rand(1), expected)  # the start's sample left the seeded stream where it was
+        log.advance(10)
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary["machine_speed"] > 0 and len(log.machine_speed_samples) == 2  # at the start and at the end

@@ -4,7 +4,10 @@ import pytest
 import yaml
 
 from helpers import run_module, write_spec
+from analysis.claims import judge_all
+from analysis.table import read_plan
 from runner.spec import load_spec
+from runner.sweep import plan, write_plan
 
 
 def broken(tmp_path, mutate):
@@ -112,6 +115,19 @@ def test_claims_published_numbers_and_variant_budgets_are_read(tmp_path):
     assert spec.claims[0].tiers == ()  # by default claims are judged in nightly and paper, which this spec lacks
     assert spec.expectations[0].failure([120.0, 90.0], seeds=2) is None
     assert "scores [60.0, 90.0]" in spec.expectations[0].failure([60.0, 90.0], seeds=2)
+
+
+def test_a_tier_can_leave_a_variant_out_and_its_claims_say_why(tmp_path):
+    def without_a2c(data):
+        data["tiers"]["smoke"]["variants"] = {"a2c": {"environments": [], "why": "too slow to learn in this budget"}}
+        data["claims"] = [CLAIM | {"tiers": ["smoke"]}]
+    spec = load_spec(broken(tmp_path, without_a2c))
+    assert {job.variant for job in plan(spec, "smoke", tmp_path / "results")} == {"reinforce"}
+    write_plan(spec, "smoke", tmp_path / "results", plan(spec, "smoke", tmp_path / "results"))
+    plan_record = read_plan(tmp_path / "results" / "smoke" / "tiny")
+    [verdict] = judge_all(plan_record, runs=[], reps=100)
+    assert verdict["verdict"] == "not judged" and not verdict["judged_in_tier"]
+    assert verdict["reason"] == "a2c does not run in the smoke tier: too slow to learn in this budget"
 
 
 def test_a_spec_without_top_level_environments_keeps_its_name(tmp_path):
