@@ -1,5 +1,6 @@
-"""Stable-Baselines3's A2C, PPO, DQN and SAC at OUR algorithm's settings, on our training envs: the reference
-controls of experiments/reference_controls.yaml (`algo: examples.sb3_control`, docs/external_algorithms.md).
+"""Stable-Baselines3's A2C, PPO, DQN and SAC, and sb3-contrib's TRPO, at OUR algorithm's settings, on our training
+envs: the reference controls of experiments/reference_controls.yaml and experiments/ppo_surrogates.yaml
+(`algo: examples.sb3_control`, docs/external_algorithms.md).
 
 A reader cannot tell a verdict about a paper from a verdict about our code unless a trusted implementation runs
 beside ours. Here SB3's class of the same name runs with our algorithm's settings on the task: `algorithm: ppo`
@@ -44,8 +45,10 @@ from core.errors import ConfigError, require
 from core.files import write_json
 from examples.sb3_run import Extra, learn, our_training_envs
 
-SB3_CLASSES = {"a2c": "A2C", "ppo": "PPO", "dqn": "DQN", "sac": "SAC"}
-SB3 = "stable_baselines3 2.9.2"  # the release whose arguments the tables cite (requirements.txt pins it)
+SB3_CLASSES = {"a2c": ("stable_baselines3", "A2C"), "ppo": ("stable_baselines3", "PPO"),
+               "dqn": ("stable_baselines3", "DQN"), "sac": ("stable_baselines3", "SAC"), "trpo": ("sb3_contrib", "TRPO")}
+RELEASES = {"stable_baselines3": "stable_baselines3 2.9.2", "sb3_contrib": "sb3_contrib 2.9.2"}  # the releases whose
+# arguments the tables cite (requirements.txt pins both)
 # Our Config's fields that say what to run and how it is scored, not how to learn: the reference takes ours as they are.
 RUN_FIELDS = tuple(field.name for field in dataclasses.fields(RunConfig))
 NO_CLIPPING = math.inf  # SB3 always clips the gradient norm; ours skips it at max_grad_norm 0: an infinite bound
@@ -278,6 +281,38 @@ SETTINGS: dict[str, tuple[Setting, ...]] = {
         Setting(("checkpoint_replay",), "checkpoint.replay_buffer", lambda c: c.checkpoint_replay,
                 "the run's checkpoints hold SB3's replay memory when ours hold our own"),
     ),
+    "trpo": (
+        Setting((), "env.n_envs", lambda c: 1, "one env, as Baselines' run_mujoco and ours"),
+        Setting(("n_steps",), "n_steps", lambda c: c.n_steps, "trpo.py: n_steps, steps per env per update"),
+        Setting(("discount",), "gamma", lambda c: c.discount, "trpo.py: gamma"),
+        Setting(("gae_lambda",), "gae_lambda", lambda c: c.gae_lambda, "trpo.py: gae_lambda"),
+        Setting((), "normalize_advantage", lambda c: True, "trpo.py: normalize_advantage, over the whole batch as ours"),
+        Setting(("max_kl",), "target_kl", lambda c: c.max_kl, "trpo.py: target_kl, the trust region's delta: the "
+                "step to its edge and the line search's bound"),
+        Setting(("cg_iters",), "cg_max_steps", lambda c: c.cg_iters, "trpo.py: cg_max_steps, conjugate-gradient steps"),
+        Setting(("cg_damping",), "cg_damping", lambda c: c.cg_damping, "trpo.py: cg_damping, added to F v as damping x v"),
+        Setting(("line_search_steps",), "line_search_max_iter", lambda c: c.line_search_steps,
+                "trpo.py: line_search_max_iter, step shrinkings tried before keeping theta_old"),
+        Setting((), "line_search_shrinking_factor", lambda c: 0.5, "trpo.py: line_search_shrinking_factor (default "
+                "0.8); ours halves the step, as the paper's App. C and Baselines"),
+        Setting((), "sub_sampling_factor", lambda c: 1, "trpo.py: sub_sampling_factor subsamples the gradient, F v and "
+                "the line search alike; 1: every transition (ours subsamples only F v: a Gap below)"),
+        Setting(("vf_epochs",), "n_critic_updates", lambda c: c.vf_epochs, "trpo.py: n_critic_updates, passes over "
+                "the batch fitting the value function"),
+        Setting(("vf_minibatch_size",), "batch_size", lambda c: c.vf_minibatch_size,
+                "trpo.py: batch_size, the value function's minibatch"),
+        Setting(("vf_learning_rate",), "learning_rate", lambda c: c.vf_learning_rate, "trpo.py: learning_rate, of "
+                "the Adam that fits the value function (the policy moves by the line search only)"),
+        Setting((), "policy_kwargs.optimizer_kwargs", lambda c: {"eps": 1e-8}, "common/policies.py: Adam's eps "
+                "(ActorCriticPolicy sets 1e-5 by default); ours is torch's default 1e-8, as Baselines' MpiAdam"),
+        Setting(("hidden_layers", "hidden_size"), "policy_kwargs.*", actor_critic_network,
+                "common/policies.py ActorCriticPolicy: separate pi and vf MLPs, tanh, ortho_init, log_std_init 0"),
+        Setting(("normalize_observations",), "env.norm_obs", lambda c: c.normalize_observations,
+                "vec_normalize.py: norm_obs, running mean/std updated at every step, std sqrt(var + 1e-8), as ours"),
+        Setting((), "env.norm_reward", lambda c: False, "vec_normalize.py: norm_reward; TRPO's rewards are raw"),
+        Setting(("discount",), "env.gamma", lambda c: c.discount, "vec_normalize.py: gamma (unused without norm_reward)"),
+        Setting(("observation_clip",), "env.clip", lambda c: c.observation_clip, "vec_normalize.py: clip_obs"),
+    ),
 }
 
 GAPS: dict[str, tuple[Gap, ...]] = {
@@ -301,6 +336,16 @@ GAPS: dict[str, tuple[Gap, ...]] = {
             "prioritized replay: SB3's DQN samples uniformly"),
         Gap((), lambda c: True, "initialisation: ours orthogonal (common/nets.py); SB3's DQN keeps torch's default "
             "(Kaiming-uniform) layers"),
+    ),
+    "trpo": (
+        Gap(("fvp_every",), lambda c: c.fvp_every > 1, "Fisher-vector products: ours on every fvp_every-th transition "
+            "(Baselines' trpo_mpi); sb3-contrib's on all of them (its sub_sampling_factor would thin the gradient and "
+            "the line search too)"),
+        Gap(("line_search_kl_factor",), lambda c: True, "line search: ours accepts a mean KL[pi_old, pi] <= "
+            "line_search_kl_factor x max_kl and a surrogate above the old one; sb3-contrib's a mean KL[pi, pi_old] "
+            "strictly below max_kl (the other direction; the Fisher matrix at theta_old is the same for both)"),
+        Gap((), lambda c: True, "value minibatches: ours drop the last partial one (Baselines' trpo_mpi); "
+            "sb3-contrib's RolloutBuffer keeps it"),
     ),
     "sac": (
         Gap((), lambda c: True, "initialisation: ours Glorot-uniform (softlearning's, Keras's default); SB3's SAC "
@@ -326,7 +371,8 @@ class Config(RunConfig):
     PRESETS: ClassVar[dict[str, dict]] = {}  # the preset is our algorithm's: `preset` is passed on to it
 
     algorithm: str = "ppo"
-    """our algorithm whose settings SB3's class of the same name runs at: a2c | ppo | dqn | sac"""
+    """our algorithm whose settings SB3's (or sb3-contrib's) class of the same name runs at: a2c | ppo | dqn | sac |
+    trpo"""
 
     def __post_init__(self) -> None:
         require(self.algorithm in SETTINGS, "algorithm", f"one of {list(SETTINGS)}", self.algorithm)
@@ -390,7 +436,8 @@ def sb3_arguments(algorithm: str, ours: RunConfig) -> Arguments:
 
 def build(config: Config, seed: int):
     """(SB3 model, its training VecEnv, the VecNormalize in it or None, the Arguments) for one run."""
-    import stable_baselines3
+    import importlib
+
     from stable_baselines3.common.vec_env import VecNormalize
 
     environment = envs.resolve(config.env_id, config.env_protocol, config.env_backend)
@@ -401,7 +448,8 @@ def build(config: Config, seed: int):
         env = normalization = VecNormalize(env, norm_obs=arguments.env["norm_obs"],
                                            norm_reward=arguments.env["norm_reward"], gamma=arguments.env["gamma"],
                                            clip_obs=arguments.env["clip"], clip_reward=arguments.env["clip"])
-    model_class = getattr(stable_baselines3, SB3_CLASSES[config.algorithm])
+    module, name = SB3_CLASSES[config.algorithm]
+    model_class = getattr(importlib.import_module(module), name)
     model = model_class("MlpPolicy", env, seed=seed, device=str(resolve_device(config.device)), verbose=0,
                         **arguments.model)
     return model, env, normalization, arguments
@@ -465,12 +513,18 @@ def train(config: Config, seed: int, run_dir: Path | str, resume: bool = False) 
     act = evaluation_policy(model, config, normalization)
     with RunLogger(run_dir, config, environment, seed, "examples.sb3_control", str(model.device), resume) as log:
         write_json(log.dir / "deviations.json", {
-            "algo": "examples.sb3_control", "reference": f"{SB3} {SB3_CLASSES[config.algorithm]}",
+            "algo": "examples.sb3_control", "reference": reference_name(config.algorithm),
             "ours": f"algos.{config.algorithm}", "preset": config.preset, "differences": arguments.differences})
         write_json(log.dir / "sb3_settings.json", {"table": plain(arguments.rows), "in_effect": sb3_settings(model)})
         learn(model, config, log, act, extra=extra_state(model, normalization, arguments), evaluate_after_updates=True)
     env.close()
     return log.result
+
+
+def reference_name(algorithm: str) -> str:
+    """The reference's release and class, e.g. "sb3_contrib 2.9.2 TRPO"."""
+    module, name = SB3_CLASSES[algorithm]
+    return f"{RELEASES[module]} {name}"
 
 
 def sb3_settings(model) -> dict:
@@ -491,7 +545,10 @@ def sb3_settings(model) -> dict:
                      "target_update_interval", "tau", "n_steps", "exploration_initial_eps", "exploration_final_eps",
                      "exploration_fraction", "max_grad_norm"),
              "SAC": ("buffer_size", "batch_size", "learning_starts", "train_freq", "gradient_steps",
-                     "target_update_interval", "tau", "n_steps", "target_entropy")}[type(model).__name__]
+                     "target_update_interval", "tau", "n_steps", "target_entropy"),
+             "TRPO": ("n_steps", "batch_size", "gae_lambda", "target_kl", "cg_max_steps", "cg_damping",
+                      "line_search_shrinking_factor", "line_search_max_iter", "n_critic_updates",
+                      "sub_sampling_factor", "normalize_advantage")}[type(model).__name__]
     settings.update({name: getattr(model, name) for name in names})
     if type(model).__name__ == "PPO":
         settings["clip_range_at_start"] = model.clip_range(1.0)

@@ -173,6 +173,29 @@ def test_the_control_settings_table_puts_our_preset_into_the_sb3_model(algorithm
     env.close()
 
 
+def test_the_trpo_control_runs_sb3_contribs_trpo_at_our_settings():
+    from examples import sb3_control
+
+    config = sb3_control.Config(algorithm="trpo", env_id="InvertedPendulum-v5", total_steps=50_000)
+    ours = config.ours()
+    model, env, normalization, arguments = sb3_control.build(config, seed=0)
+    assert type(model).__module__.startswith("sb3_contrib") and sb3_control.reference_name("trpo") == (
+        "sb3_contrib 2.9.2 TRPO")
+    assert (model.n_steps, model.gamma, model.gae_lambda, model.target_kl) == (
+        ours.n_steps, ours.discount, ours.gae_lambda, ours.max_kl)
+    assert (model.cg_max_steps, model.cg_damping, model.line_search_max_iter, model.line_search_shrinking_factor) == (
+        ours.cg_iters, ours.cg_damping, ours.line_search_steps, 0.5)
+    assert (model.n_critic_updates, model.batch_size, model.sub_sampling_factor) == (
+        ours.vf_epochs, ours.vf_minibatch_size, 1)
+    assert model.lr_schedule(1.0) == pytest.approx(ours.vf_learning_rate)
+    assert model.policy.optimizer.defaults["eps"] == 1e-8  # torch's Adam default, as ours
+    assert [layer.out_features for layer in model.policy.mlp_extractor.policy_net if hasattr(layer, "out_features")] \
+        == [ours.hidden_size] * ours.hidden_layers
+    assert normalization.norm_obs and not normalization.norm_reward and normalization.clip_obs == ours.observation_clip
+    assert any("Fisher-vector products" in text for text in arguments.differences)
+    env.close()
+
+
 def test_every_setting_of_ours_is_in_the_control_table_or_its_gaps():
     from examples import sb3_control
 
