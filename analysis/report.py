@@ -70,6 +70,12 @@ def published_lines(spec: dict) -> list[str]:
             for source, protocol in sources]
 
 
+def context_lines(spec: dict) -> list[str]:
+    sources = dict.fromkeys((entry["label"], entry["source"], entry["protocol"]) for entry in spec.get("context") or [])
+    return [f"- **Context, not the paper's ({label}):** {source}; measured under: {protocol}"
+            for label, source, protocol in sources]
+
+
 def normalization_lines(spec: dict) -> list[str]:
     """How each environment's scores are made comparable (the table's `normalised` column)."""
     normalization = Normalization.from_record(spec.get("normalization"))
@@ -90,6 +96,7 @@ def experiment_report(spec: dict, runs: list[SeedRun], claims_md: str, table_md:
         f"({', '.join(map(str, seeds))}) per variant and environment",
         *variant_budget_lines(spec),
         *published_lines(spec),
+        *context_lines(spec),
         *normalization_lines(spec),
         f"- **Score:** {spec['score_rule_text']} (`{spec['score_rule']}`); 95% CI: percentile bootstrap of the mean "
         f"over completed seeds (rliable, {reps} resamples)",

@@ -176,8 +176,12 @@ def score_table(runs: list[SeedRun], spec: dict, reps: int) -> pd.DataFrame:
     pairs = sorted({(run.variant, run.env) for run in runs},
                    key=lambda pair: (variant_order.index(pair[0]), env_order.index(pair[1])))
     normalization = Normalization.from_record(spec.get("normalization"))
+    context = {}  # (variant, env) -> "number (label)", for every implementation's number the spec lists there
+    for entry in spec.get("context") or []:
+        context.setdefault((entry["variant"], entry["env_id"]), []).append(
+            f"{format_number(entry['score'])} ({entry['label']})")
     rows = [table_row([run for run in runs if (run.variant, run.env) == pair], published.get(pair), reps, normalization)
-            for pair in pairs]
+            | {"context": "; ".join(context.get(pair, []))} for pair in pairs]
     return pd.DataFrame(rows)
 
 
@@ -191,7 +195,7 @@ def format_number(value: float, decimals: int = 1) -> str:
     return f"{value:,.{decimals}f}" if abs(value) >= 1 or value == 0 else f"{value:.3g}"
 
 
-def markdown_cells(row, with_published: bool) -> dict[str, str]:
+def markdown_cells(row, with_published: bool, with_context: bool) -> dict[str, str]:
     cells = {
         "variant": row.variant, "algo": row.algo, "env": row.env,
         "seeds": f"{row.seeds_completed}/{row.seeds_expected}",
@@ -208,16 +212,20 @@ def markdown_cells(row, with_published: bool) -> dict[str, str]:
                   "published vs our CI": row.verdict + ("" if math.isnan(row.distance_in_ci_units) else
                                                         f" ({row.distance_in_ci_units:+.1f} half-widths)"),
                   "published source": row.published_source}
+    if with_context:
+        cells["context: implementations, not the paper"] = row.context
     cells["missing / failed"] = row.missing_failed
     return {header: str(cell).replace("|", "\\|") for header, cell in cells.items()}  # a bare | would split the cell
 
 
 def table_markdown(table: pd.DataFrame) -> str:
-    """The published columns appear only when the spec lists a published score for some row."""
+    """The published columns appear only when the spec lists a published score for some row; the context column only
+    when it lists an implementation's number for some row."""
     if table.empty:
         return "*(the spec lists no jobs)*"
     with_published = bool(table.published_source.ne("").any())
-    rows = [markdown_cells(row, with_published) for row in table.itertuples(index=False)]
+    with_context = "context" in table and bool(table.context.ne("").any())
+    rows = [markdown_cells(row, with_published, with_context) for row in table.itertuples(index=False)]
     lines = ["| " + " | ".join(rows[0]) + " |", "|" + "---|" * len(rows[0])]
     lines += ["| " + " | ".join(row.values()) + " |" for row in rows]
     return "\n".join(lines)

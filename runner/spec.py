@@ -16,6 +16,7 @@ hyperparameter overrides), the environments, the scoring rule and three budget t
       paper:   {total_steps: {CartPole-v1: 500000, MinAtar/Breakout-v1: 5000000}, ...}   # per environment
       paper:   {...}
     claims: [...]; published: {...}; normalization: {...}; expect: {...}   # optional: runner/claims.py
+    context: [{file, key, columns, protocol, source, label}]   # optional: implementations' numbers, shown, never judged
 
 A tier may give a variant its own environments, budget or overrides, with the reason:
 
@@ -102,6 +103,9 @@ class Spec:
     """the paper's summary rows (published.summary), as written in the spec"""
     normalization: Normalization = Normalization(None, {})
     expectations: tuple[Expectation, ...] = ()
+    context: tuple[dict, ...] = ()
+    """{variant, env_id, score, source, protocol, label} per number of an implementation (not the paper's), read from
+    each `context:` CSV: shown beside ours for context, judged by no claim"""
 
     def run_config(self, variant: Variant, env_id: str, tier: Tier) -> dict:
         """The hyperparameters of one run: variant overrides, then the tier's budget and overrides."""
@@ -255,23 +259,41 @@ def _choice(value: object, choices: tuple[str, ...] | list[str], path: Path, fie
     return value
 
 
+def _numbers_file(section: dict, variant_names: list[str], path: Path, field: str) -> None:
+    """A `published:` or `context:` section's CSV, key and columns, checked against the file and the variants."""
+    for key in ("file", "key", "protocol", "source"):
+        _text(section[key], path, f"{field}.{key}")
+    csv_path = PUBLISHED_DIR / section["file"]
+    if not csv_path.is_file():
+        raise SpecError(path, f"{field}.file", f"a CSV file in {PUBLISHED_DIR}", section["file"])
+    header = csv_path.read_text().splitlines()[0].split(",")
+    _choice(section["key"], header, path, f"{field}.key")
+    for variant, column in _free_mapping(section["columns"], path, f"{field}.columns").items():
+        _choice(variant, variant_names, path, f"{field}.columns.{variant}")
+        _choice(column, header, path, f"{field}.columns.{variant}")
+
+
 def _published(section: object, variant_names: list[str], environments: tuple[str, ...], path: Path) -> list[dict]:
     if section is None:
         return []
     section = _mapping(section, path, "published", ("file", "key", "columns", "protocol", "source"), ("summary",))
-    for key in ("file", "key", "protocol", "source"):
-        _text(section[key], path, f"published.{key}")
-    csv_path = PUBLISHED_DIR / section["file"]
-    if not csv_path.is_file():
-        raise SpecError(path, "published.file", f"a CSV file in {PUBLISHED_DIR}", section["file"])
-    header = csv_path.read_text().splitlines()[0].split(",")
-    _choice(section["key"], header, path, "published.key")
-    for variant, column in _free_mapping(section["columns"], path, "published.columns").items():
-        _choice(variant, variant_names, path, f"published.columns.{variant}")
-        _choice(column, header, path, f"published.columns.{variant}")
+    _numbers_file(section, variant_names, path, "published")
     if "summary" in section:
         _published_summary(section["summary"], variant_names, path)
     return published_entries(section, list(section["columns"]), environments)
+
+
+def _context(value: object, variant_names: list[str], environments: tuple[str, ...], path: Path) -> list[dict]:
+    """Numbers of implementations, not of the paper (e.g. a library's benchmark page): each entry labelled."""
+    entries = []
+    for index, section in enumerate(_typed(value, list, path, "context")):
+        field = f"context[{index}]"
+        section = _mapping(section, path, field, ("file", "key", "columns", "protocol", "source", "label"))
+        _numbers_file(section, variant_names, path, field)
+        label = _text(section["label"], path, f"{field}.label")
+        entries += [entry | {"label": label} for entry in published_entries(section, list(section["columns"]),
+                                                                          environments)]
+    return entries
 
 
 def _published_summary(summary: object, variant_names: list[str], path: Path) -> None:
@@ -421,7 +443,7 @@ def _expectations(section: object, tiers: dict, variant_names: list[str], path: 
 def load_spec(path: Path | str) -> Spec:
     path = Path(path)
     data = _mapping(_read_yaml(path), path, "", ("name", "title", "reproduces", "score_rule", "variants", "tiers"),
-                    ("environments", "published", "claims", "normalization", "expect"))
+                    ("environments", "published", "claims", "normalization", "expect", "context"))
     name = _typed(data["name"], str, path, "name")
     if name != path.stem:
         raise SpecError(path, "name", f"the file's name {path.stem!r}", name)
@@ -468,9 +490,10 @@ def load_spec(path: Path | str) -> Spec:
         raise SpecError(path, "published.summary.table", "an Atari table, or best_of with normalization.best_of "
                         "naming the variants whose best mean scores 1", "best_of")
     expectations = _expectations(data.get("expect", {}), tiers, variant_names, path)
+    context = _context(data.get("context", []), variant_names, environments, path)
     spec = Spec(path, name, _typed(data["title"], str, path, "title"), reproduces, score_rule, environments,
                 tuple(variants), tiers, tuple(published), claims, (data.get("published") or {}).get("summary"),
-                normalization, expectations)
+                normalization, expectations, tuple(context))
     # Build every run's config now, so a bad hyperparameter fails before anything is written.
     for tier_name, tier in tiers.items():
         for variant in variants:

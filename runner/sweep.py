@@ -71,7 +71,7 @@ def write_plan(spec: Spec, tier_name: str, results: Path, jobs: list[Job]) -> No
                                "overrides": own.overrides, "why": own.why} for name, own in tier.per_variant.items()},
         "jobs": [{"variant": j.variant, "algo": j.algo, "env_id": j.env_id, "seed": j.seed,
                   "run_dir": str(Path(j.run_dir).relative_to(experiment_dir))} for j in jobs],
-        "published": list(spec.published), "published_summary": spec.published_summary,
+        "published": list(spec.published), "published_summary": spec.published_summary, "context": list(spec.context),
         "claims": [asdict(claim) | {"form": claim.form()} for claim in spec.claims],
         "normalization": asdict(spec.normalization),
         "expect": [asdict(e) for e in spec.expectations if e.tier == tier_name],

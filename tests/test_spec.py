@@ -5,7 +5,7 @@ import yaml
 
 from helpers import run_module, write_spec
 from analysis.claims import judge_all
-from analysis.table import read_plan
+from analysis.table import SeedRun, read_plan, score_table, table_markdown
 from runner.spec import load_spec
 from runner.sweep import plan, write_plan
 
@@ -128,6 +128,30 @@ def test_a_tier_can_leave_a_variant_out_and_its_claims_say_why(tmp_path):
     [verdict] = judge_all(plan_record, runs=[], reps=100)
     assert verdict["verdict"] == "not judged" and not verdict["judged_in_tier"]
     assert verdict["reason"] == "a2c does not run in the smoke tier: too slow to learn in this budget"
+
+
+CONTEXT = {"file": "baselines_benchmarks_mujoco1m.csv", "key": "env_id", "columns": {"a2c": "trpo_mpi"},
+           "label": "a library's page", "protocol": "p", "source": "s"}
+
+
+def test_context_numbers_are_read_labelled_and_shown_but_never_published(tmp_path):
+    def with_context(data):
+        data["environments"] = ["CartPole-v1", "InvertedPendulum-v5"]
+        data["tiers"]["smoke"]["environments"] = ["CartPole-v1"]
+        data["context"] = [CONTEXT]
+    spec = load_spec(broken(tmp_path, with_context))
+    assert spec.context == ({"variant": "a2c", "env_id": "InvertedPendulum-v5", "score": 905.1, "source": "s",
+                             "protocol": "p", "label": "a library's page"},)
+    assert spec.published == ()
+    record = {"variants": [{"name": "a2c"}], "environments": ["InvertedPendulum-v5"], "context": list(spec.context),
+              "normalization": None}
+    run = SeedRun("a2c", "a2c", "InvertedPendulum-v5", 0, tmp_path / "none", {"score": 800.0, "status": "completed", "steps_per_second": 1000.0,
+                                                                      "peak_rss_mb": 400.0},
+                  None)
+    table = table_markdown(score_table([run], record, reps=50))
+    assert "| context: implementations, not the paper |" in table and "| 905.1 (a library's page) |" in table
+    with pytest.raises(ValueError, match=r"context\[0\]\.columns\.a2c: expected one of"):
+        load_spec(broken(tmp_path, lambda d: d.update(context=[CONTEXT | {"columns": {"a2c": "no_such_column"}}])))
 
 
 def test_a_spec_without_top_level_environments_keeps_its_name(tmp_path):
