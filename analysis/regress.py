@@ -69,6 +69,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from scipy import stats
 
 from analysis.history import DEFAULT_HISTORY_DIR, GROUP, history_path, is_clean, load_history, short_commit
 from core.files import write_json
@@ -96,34 +97,27 @@ ACCEPTED_BY = "analysis regress --accept"
 
 
 def permutation_p_value(baseline: Sequence[float], new: Sequence[float]) -> float:
-    """One-sided p-value of "new scores are lower" from relabelings of the pooled scores; 1 when the new mean is not
-    below the baseline's."""
+    """One-sided p-value of "new scores are lower" from relabelings of the pooled scores (scipy's permutation test of
+    the new side's sum: exact up to EXACT_LIMIT relabelings, a seeded Monte Carlo of MONTE_CARLO_DRAWS beyond); 1 when
+    the new mean is not below the baseline's."""
     baseline, new = np.asarray(baseline, dtype=float), np.asarray(new, dtype=float)
     if len(baseline) == 0 or len(new) == 0:
         raise ValueError(f"permutation test: expected scores on both sides, got {len(baseline)} and {len(new)}")
-    observed = math.fsum(new)  # exact sums: identical score sets give identical means, whatever their order
-    if observed / len(new) >= math.fsum(baseline) / len(baseline):
+    # exact sums: identical score sets give identical means, whatever their order
+    if math.fsum(new) / len(new) >= math.fsum(baseline) / len(baseline):
         return 1.0
     # The pooled total is fixed, so "the new side's sum is at most the observed" is "its mean is at least as far
-    # below the baseline's"; the tolerance absorbs rounding of the same numbers summed in another order.
-    pooled = np.concatenate([baseline, new])
-    tolerance = 1e-9 * (float(np.abs(pooled).sum()) + 1.0)
-    if math.comb(len(pooled), len(new)) <= EXACT_LIMIT:
-        new_sides = np.array(list(combinations(range(len(pooled)), len(new))))
-        return float(np.mean(pooled[new_sides].sum(axis=1) <= observed + tolerance))
-    shuffled = np.random.default_rng(MONTE_CARLO_SEED).permuted(np.tile(pooled, (MONTE_CARLO_DRAWS, 1)), axis=1)
-    extreme = int(np.sum(shuffled[:, :len(new)].sum(axis=1) <= observed + tolerance))
-    return (extreme + 1) / (MONTE_CARLO_DRAWS + 1)  # the observed labelling is one of the draws: p is never 0
+    # below the baseline's" (scipy's comparison allows for rounding of the same numbers summed in another order).
+    exact = math.comb(len(baseline) + len(new), len(new)) <= EXACT_LIMIT
+    result = stats.permutation_test((new, baseline), lambda x, y, axis: np.sum(x, axis=axis), vectorized=True,
+                                    permutation_type="independent", alternative="less",
+                                    n_resamples=np.inf if exact else MONTE_CARLO_DRAWS, rng=MONTE_CARLO_SEED)
+    return float(result.pvalue)
 
 
 def benjamini_hochberg(p_values: Sequence[float]) -> list[float]:
-    """q-values: q_(i) = min over j >= i of p_(j) * m / j, for the p-values sorted ascending, at most 1."""
-    p = np.asarray(p_values, dtype=float)
-    order = np.argsort(p, kind="stable")
-    scaled = p[order] * len(p) / np.arange(1, len(p) + 1)
-    q = np.empty(len(p))
-    q[order] = np.minimum(np.minimum.accumulate(scaled[::-1])[::-1], 1.0)
-    return q.tolist()
+    """q-values, scipy's Benjamini-Hochberg adjustment: q_(i) = min over j >= i of p_(j) * m / j, at most 1."""
+    return stats.false_discovery_control(p_values, method="bh").tolist() if len(p_values) else []
 
 
 @dataclass(frozen=True)

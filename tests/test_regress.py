@@ -4,8 +4,11 @@ threshold; speed and failing runs; the baseline, --accept and the exit codes."""
 
 from __future__ import annotations
 
+import itertools
 import json
+import math
 
+import numpy as np
 import pytest
 
 from analysis.__main__ import main as analysis_main
@@ -70,6 +73,25 @@ def test_same_distribution_scores_give_a_large_p():
 
 def test_a_clear_drop_with_5_seeds_gives_the_smallest_p_of_one_in_252():
     assert permutation_p_value([500, 498, 500, 490, 500], [210, 180, 250, 199, 230]) == pytest.approx(1 / 252)
+
+
+def test_scipys_exact_test_counts_the_same_relabelings_as_an_enumeration_by_hand():
+    """The p-value is scipy's permutation test since issue 29; an enumeration of every relabeling, written here, is
+    the oracle: scores with caps, ties, fractions and the splits of failed seeds, 3-5 seeds a side."""
+    def enumerated(baseline, new):
+        pooled = list(baseline) + list(new)
+        observed = math.fsum(new)
+        if observed / len(new) >= math.fsum(baseline) / len(baseline):
+            return 1.0
+        sides = list(itertools.combinations(range(len(pooled)), len(new)))
+        return sum(math.fsum(pooled[i] for i in side) <= observed + 1e-9 for side in sides) / len(sides)
+
+    rng = np.random.default_rng(0)
+    for _ in range(200):
+        n, m = rng.integers(3, 6, size=2)
+        pool = rng.choice([500.0, 500.0, 499.4, 266.7, 234.9, 48.0, 7.5, 6.8, 0.1, 0.2, 0.3], size=n + m)
+        baseline, new = pool[:n].tolist(), (pool[n:] - rng.choice([0.0, 0.0, 10.0], size=m)).tolist()
+        assert permutation_p_value(baseline, new) == pytest.approx(enumerated(baseline, new), abs=1e-12), (baseline, new)
 
 
 def test_monte_carlo_above_the_exact_limit_is_seeded_and_never_zero():
