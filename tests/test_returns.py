@@ -54,3 +54,18 @@ def test_actor_critic_loss_ignores_autoreset_rows():
     # only row 0 counts: advantage 2, policy loss 2, value loss 4, entropy 0.5
     assert parts == pytest.approx({"policy_loss": 2.0, "value_loss": 4.0, "entropy": 0.5})
     assert loss.item() == pytest.approx(2.0 + 0.5 * 4.0 - 0.1 * 0.5)
+
+
+def test_the_policy_loss_does_not_train_the_critic():
+    """The advantage is a constant to the policy term: the value's gradient comes from the value loss alone,
+    value_coef x 2 (V - R) by hand; the log-probabilities' gradient is minus the advantage. Without the detach the
+    policy term would add -log pi(a|s) to the value's gradient (issue 29's mutation check found no test for it)."""
+    log_probs = torch.tensor([-1.0, -2.0], requires_grad=True)
+    values = torch.tensor([1.0, 4.0], requires_grad=True)
+    returns = torch.tensor([3.0, 2.0])
+    loss, _ = actor_critic_loss(log_probs, torch.zeros(2), values, returns, torch.tensor([True, True]),
+                                value_coef=0.5, entropy_coef=0.0)
+    loss.backward()
+    # loss = -mean(log_pi * A) + 0.5 mean((R - V)^2), A = R - V = [2, -2]
+    assert values.grad.tolist() == pytest.approx([0.5 * 2 * (1.0 - 3.0) / 2, 0.5 * 2 * (4.0 - 2.0) / 2])
+    assert log_probs.grad.tolist() == pytest.approx([-2.0 / 2, 2.0 / 2])
