@@ -52,6 +52,7 @@ SB3_REFERENCES = {
 }
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize("name", SB3_REFERENCES)
 def test_the_sb3_reference_trains_checkpoints_and_resumes_from_its_step(tmp_path, monkeypatch, name):
     """examples/sb3_ppo.py and sb3_dqn.py (the parity specs' references): a run killed after its first
@@ -84,6 +85,7 @@ def test_the_sb3_reference_refuses_a_task_that_is_not_atari():
         sb3_ppo.Config(env_id="CartPole-v1")
 
 
+@pytest.mark.integration
 def test_the_sb3_learner_also_trains_on_our_environments(tmp_path):
     """env_path ours: SB3's PPO on the suite's training envs (frames stacked by us, channels first)."""
     from examples import sb3_ppo
@@ -98,6 +100,7 @@ def test_the_sb3_learner_also_trains_on_our_environments(tmp_path):
         sb3_ppo.Config(env_id="ALE/Pong-v5", env_path="theirs")
 
 
+@pytest.mark.integration
 def test_the_sb3_control_adapter_trains_checkpoints_and_resumes_on_cartpole(tmp_path, monkeypatch):
     """examples/sb3_control.py (the reference controls): SB3's DQN at our classic preset, killed after its first
     checkpoint, continues from that step with its replay memory and its step counter (which times SB3's target

@@ -55,7 +55,7 @@ def test_a_nightly_sweep_records_the_clean_commit_and_touches_no_tracked_file(cl
     assert (clone / "results" / "nightly" / "tiny" / "spec.json").is_file()  # the plan, beside its report
     assert history_commits(clone) == [commit, commit]
     index = (clone / "results" / "nightly" / "report.md").read_text()
-    assert f"Newest sweep: 2 of 2 runs of 1 experiment(s) (tiny) on 2 worker(s) (local, " in index
+    assert "Newest sweep: 2 of 2 runs of 1 experiment(s) (tiny) on 2 worker(s) (local, " in index
     assert f"at commit `{commit}`: **wall time " in index and "in one go" in index
 
 

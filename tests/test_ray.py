@@ -43,6 +43,7 @@ def long_runs_under_way(runs_dir) -> list:
             if (run / "checkpoint.pt").exists() and not (run / "summary.json").exists()]
 
 
+@pytest.mark.integration
 def test_a_sweep_survives_losing_a_node(tmp_path, two_nodes):
     cluster, second = two_nodes
     spec = write_spec(tmp_path, variants=VARIANTS, tiers={"smoke": TIER})
@@ -80,6 +81,7 @@ def test_a_sweep_survives_losing_a_node(tmp_path, two_nodes):
     assert again.returncode == 0 and "4 already finished, 0 to run" in output, output
 
 
+@pytest.mark.integration
 def test_ray_and_local_processes_give_the_same_scores(tmp_path, two_nodes):
     cluster, _ = two_nodes
     spec = write_spec(tmp_path, tiers={"smoke": {"total_steps": 2000, "seeds": 1, "eval_interval": 1000,
