@@ -207,7 +207,7 @@ def worker(link: WorkerLink, config: Config, environment: envs.Environment, seed
     env.close()
 
 
-def greedy_policy(model: nn.Module):
+def argmax_policy(model: nn.Module):
     def act(observations: np.ndarray) -> np.ndarray:
         with torch.no_grad():
             return model(torch.as_tensor(observations)).argmax(-1).numpy()
@@ -232,7 +232,7 @@ def policy_from_checkpoint(config: Config, environment: envs.Environment, state:
     """The greedy `act` of a saved run's shared Q-network."""
     model = q_network(config, environment)
     model.load_state_dict(state["q"])
-    return greedy_policy(model)
+    return argmax_policy(model)
 
 
 def train(config: Config, seed: int, run_dir: Path | str, resume: bool = False) -> RunResult:
@@ -255,7 +255,7 @@ def train(config: Config, seed: int, run_dir: Path | str, resume: bool = False) 
             optimizer.load_state_dict(saved["optimizer"])
         async_workers.run_workers(
             log, config, worker, (config, environment, seed, shared_q, target_q, optimizer), shared_q,
-            policy=greedy_policy,
+            policy=argmax_policy,
             shared_state=lambda: {"q": shared_q.state_dict(), "target_q": target_q.state_dict(),
                                   "optimizer": optimizer.state_dict()},
             saved=saved)

@@ -150,7 +150,7 @@ def collect_episodes(env, observation, policy, device, batch_size, log, step):
     return episodes, observation, step
 
 
-def acting_policy(policy: Policy, deterministic: bool, device: torch.device) -> Callable[[np.ndarray], np.ndarray]:
+def policy_act(policy: Policy, deterministic: bool, device: torch.device) -> Callable[[np.ndarray], np.ndarray]:
     """Observations -> actions as evaluation plays them: the most likely action, or a sample."""
 
     def act(observations: np.ndarray) -> np.ndarray:
@@ -164,7 +164,7 @@ def policy_from_checkpoint(config: Config, environment: envs.Environment, state:
     """The evaluation `act` of a saved run, on `environment` (its spaces must be the run's)."""
     policy = Policy(*spaces(environment), config)
     policy.load_state_dict(state["policy"])
-    return acting_policy(policy, config.eval_deterministic, torch.device("cpu"))
+    return policy_act(policy, config.eval_deterministic, torch.device("cpu"))
 
 
 def train(config: Config, seed: int, run_dir: Path | str, resume: bool = False) -> RunResult:
@@ -183,7 +183,7 @@ def train(config: Config, seed: int, run_dir: Path | str, resume: bool = False) 
         value_optimizer = torch.optim.Adam(value.parameters(), lr=config.baseline_learning_rate)
         learners.update(value=value, value_optimizer=value_optimizer)
     returns_of = reward_to_go if config.reward_to_go else trajectory_return
-    act = acting_policy(policy, config.eval_deterministic, device)
+    act = policy_act(policy, config.eval_deterministic, device)
 
     step = 0
     with RunLogger(run_dir, config, environment, seed, "reinforce", str(device), resume) as log:

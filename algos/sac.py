@@ -132,7 +132,7 @@ def softlearning_domain(env_id: str) -> str | None:
 
 # --- networks -------------------------------------------------------------------------------------------
 
-def mlp(sizes: list[int]) -> nn.Sequential:
+def relu_mlp(sizes: list[int]) -> nn.Sequential:
     """ReLU between linear layers, Glorot-uniform weights and zero biases (Keras's defaults, softlearning's)."""
     layers: list[nn.Module] = []
     for fan_in, fan_out in zip(sizes[:-1], sizes[1:]):
@@ -148,7 +148,7 @@ class Policy(nn.Module):
 
     def __init__(self, observation_size: int, action_size: int, config: Config):
         super().__init__()
-        self.net = mlp([observation_size, *[config.hidden_size] * config.hidden_layers, 2 * action_size])
+        self.net = relu_mlp([observation_size, *[config.hidden_size] * config.hidden_layers, 2 * action_size])
 
     def forward(self, observations: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         mean, log_std = self.net(observations.float()).chunk(2, dim=-1)
@@ -166,7 +166,7 @@ class TwinQ(nn.Module):
     def __init__(self, observation_size: int, action_size: int, config: Config):
         super().__init__()
         sizes = [observation_size + action_size, *[config.hidden_size] * config.hidden_layers, 1]
-        self.q1, self.q2 = mlp(sizes), mlp(sizes)
+        self.q1, self.q2 = relu_mlp(sizes), relu_mlp(sizes)
 
     def forward(self, observations: torch.Tensor, actions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         inputs = torch.cat([observations.float(), actions], -1)

@@ -1,7 +1,7 @@
 """Aggregate a sweep's results into tables, figures and reports: `python -m analysis RESULTS_DIR`.
 
 For every RESULTS_DIR/<experiment>/spec.json it writes, beside the spec:
-    verdicts.json                   every claim of the spec judged in this tier (analysis.claims, analysis.verdicts)
+    verdicts.json                   every claim of the spec judged in this tier (analysis.judging, analysis.verdicts)
     table.csv                       one row per (variant, env): mean score, 95% bootstrap CI, published score,
                                     ratio and where it falls in our CI
     figures/learning_curves.png     the quantity the score rule scores over environment steps, mean and 95% CI

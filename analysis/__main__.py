@@ -13,7 +13,7 @@ import seaborn as sns
 
 from analysis import history, regress
 from analysis.aggregates import aggregates_section, summary_rows_section
-from analysis.claims import claims_markdown, judge_all
+from analysis.judging import claims_markdown, judge_all
 from analysis.html import write_html_report
 from analysis.figures import plot_final_scores, plot_learning_curves, plot_wall_clock_curves
 from analysis.report import experiment_report, index_section, sweep_line

@@ -17,7 +17,7 @@ import envs
 
 from analysis.aggregate_figures import (plot_aggregates, plot_performance_profiles, plot_probability_of_improvement,
                                         plot_sample_efficiency)
-from analysis.claims import learning_curve
+from analysis.judging import learning_curve
 from analysis.table import BOOTSTRAP_SEED, SeedRun, format_number
 from analysis.verdicts import aggregate_estimates
 from envs.scores import human_normalized

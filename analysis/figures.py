@@ -20,7 +20,7 @@ import seaborn as sns  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
 from matplotlib.ticker import EngFormatter  # noqa: E402
 
-from analysis.claims import TRAINING_WINDOW, learning_curve  # noqa: E402
+from analysis.judging import TRAINING_WINDOW, learning_curve  # noqa: E402
 from analysis.table import BOOTSTRAP_SEED, SeedRun  # noqa: E402
 
 PANEL_HEIGHT = 3.6  # inches
@@ -41,7 +41,7 @@ def curve_quantity(score_rule: str) -> str:
 
 def read_curves(runs: list[SeedRun], score_rule: str, x: str) -> pd.DataFrame:
     """variant, env, seed, `x` and score of every completed seed's learning curve, in order of `x`; read with
-    analysis.claims.learning_curve, as the verdicts read it.
+    analysis.judging.learning_curve, as the verdicts read it.
 
     Asynchronous workers log episodes slightly out of order, hence the stable sort. Several episodes can end at the
     same x (vectorised environments); the curve's value there is the one after the last of them.

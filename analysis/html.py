@@ -32,7 +32,7 @@ from html import escape
 from itertools import groupby
 from pathlib import Path
 
-from analysis.claims import needs_diagnosis
+from analysis.judging import needs_diagnosis
 from analysis.front_page import (ABOVE, NIGHTLY, NO_RANDOM, NO_SCORE, NOT_YET, VERDICTS, CommittedVerdicts,
                                  ExperimentCheck, LearningSignal, Stage, committed_verdicts, nightly_dir, plans_tier,
                                  plural, read_verdicts, smoke_checks)

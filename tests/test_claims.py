@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from analysis.claims import claims_markdown, judge_claim
+from analysis.judging import claims_markdown, judge_claim
 from analysis.table import SeedRun
 from runner.claims import Normalization, normalize, published_entries
 

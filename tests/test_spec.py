@@ -4,7 +4,7 @@ import pytest
 import yaml
 
 from helpers import run_module, write_spec
-from analysis.claims import judge_all
+from analysis.judging import judge_all
 from analysis.table import SeedRun, read_plan, score_table, table_markdown
 from runner.spec import load_spec
 from runner.sweep import plan, write_plan
