@@ -409,7 +409,8 @@ def train(config: Config, seed: int, run_dir: Path | str, resume: bool = False) 
                                                  "charts/policy_version": transition.policy_version})
                         log.advance(step)
                     log.evaluate_if_due(step, act)
-        log.worker_peak_rss_mb += pool.worker_peak_rss_mb
+        for usage in pool.worker_usage:
+            log.add_worker_usage(*usage)
     return log.result
 
 

@@ -43,7 +43,7 @@ from torch.nn.utils import parameters_to_vector
 
 import envs
 from common.async_workers import context, exit_reporting_the_error, worker_seed
-from common.rundir import peak_rss_mb
+from common.rundir import worker_usage
 
 # counters shared by the learner and the actors: what the learner sampled, how many transitions its
 # replay holds, the inserts before the actors started (a resumed run's), then one slot per actor
@@ -243,7 +243,7 @@ def _actor_main(make_actor: Callable[..., EnvironmentActor], args: tuple, link: 
             actor.policy_version = link.weights.load_if_newer(actor.policy, actor.policy_version)
             link.queue.put(("transition", actor.step()))
         actor.close()
-        link.queue.put(("memory", link.rank, peak_rss_mb()))
+        link.queue.put(("usage", link.rank, *worker_usage()))
     except Exception:
         exit_reporting_the_error(link)
     except KeyboardInterrupt:  # Ctrl-C reaches the whole process group: the learner reports it
@@ -275,7 +275,7 @@ class ActorPool:
             self.weights.publish(policy)
         else:
             self.weights.restore(saved["weights"], saved["published"])
-        self.worker_peak_rss_mb = 0.0
+        self.worker_usage: list[tuple[float, float]] = []  # each actor's worker_usage() at its end
         self.local: EnvironmentActor | None = None
         self.remaining = total_steps - inserts
         self.workers: list = []
@@ -343,8 +343,8 @@ class ActorPool:
         if kind == "transition":
             self.inserts += message[1].counted
             return [message[1]]
-        if kind == "memory":
-            self.worker_peak_rss_mb += message[2]
+        if kind == "usage":
+            self.worker_usage.append(message[2:])
         elif kind == "error":
             raise ActorFailed(f"actor {message[1]} raised:\n{message[2]}")
         return []
@@ -390,8 +390,8 @@ class ActorPool:
         while any(worker.is_alive() for worker in self.workers) and time.monotonic() < deadline:
             try:
                 message = self.queue.get(timeout=0.05)
-                if message[0] == "memory":
-                    self.worker_peak_rss_mb += message[2]
+                if message[0] == "usage":
+                    self.worker_usage.append(message[2:])
             except queue_module.Empty:
                 pass
         for worker in self.workers:

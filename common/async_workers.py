@@ -40,7 +40,7 @@ import torch.multiprocessing as mp
 from torch import nn
 
 from common.config import RunConfig
-from common.rundir import Diverged, RunLogger, peak_rss_mb
+from common.rundir import Diverged, RunLogger, worker_usage
 
 CPU_CORES = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 LR_PROTOCOLS = ("fixed", "sampled")
@@ -250,7 +250,7 @@ def _worker_main(worker: Callable, link: WorkerLink, args: tuple) -> None:
     torch.set_num_threads(1)  # one core per worker: intra-op threads would only fight the other workers
     try:
         worker(link, *args)
-        link.queue.put(("memory", link.rank, peak_rss_mb()))
+        link.queue.put(("usage", link.rank, *worker_usage()))
     except Diverged as error:
         link.stop.set()
         link.queue.put(("diverged", link.rank, str(error)))
@@ -304,8 +304,8 @@ def run_workers(log: RunLogger, config: RunConfig, worker: Callable, worker_args
             log.log_scalars(message[1], **message[2])
         elif kind == "snapshot":
             evaluate(message[1], message[2])
-        elif kind == "memory":
-            log.worker_peak_rss_mb += message[2]
+        elif kind == "usage":
+            log.add_worker_usage(*message[2:])
         elif kind == "diverged":
             raise Diverged(f"worker {message[1]}: {message[2]}")
         elif kind == "error":

@@ -89,10 +89,16 @@ def peak_rss_mb() -> float:
 
 
 def cpu_seconds() -> float:
-    """CPU time of this process (all its threads) and of the child processes it has waited for (A3C's workers,
-    D4PG's actors once joined)."""
+    """CPU time of this process (all its threads) and of the child processes it has waited for. A3C's workers and
+    D4PG's actors are the forkserver's children, not this process's: they report their own (worker_usage)."""
     times = os.times()
     return times.user + times.system + times.children_user + times.children_system
+
+
+def worker_usage() -> tuple[float, float]:
+    """What a worker process reports at its end (A3C's workers, D4PG's actors): (its peak RSS in MB, its CPU
+    seconds). RunLogger.add_worker_usage adds them to the run's."""
+    return peak_rss_mb(), time.process_time()
 
 
 def git_commit() -> str:
@@ -159,7 +165,8 @@ class RunLogger:
         self.eval_cpu_time = 0.0
         self.load_samples: list[float] = []  # the machine's 1-minute load average: how many jobs shared its cores
         self.earlier_peak_rss_mb = 0.0  # a resumed run's peak before the interruption
-        self.worker_peak_rss_mb = 0.0  # summed peaks of worker processes (A3C), which report them
+        self.worker_peak_rss_mb = 0.0  # summed peaks of worker processes (A3C, D4PG), which report them
+        self.worker_cpu_time = 0.0  # CPU seconds the worker processes reported at their end (this run's part)
         self.result: RunResult | None = None
         self.checkpoint_state: Callable[[], dict] | None = None
         self.saved = self._load_checkpoint() if resume else None
@@ -242,6 +249,12 @@ class RunLogger:
             os.fsync(handle.fileno())
         os.replace(temp, path)
 
+    def add_worker_usage(self, peak_rss: float, cpu_time: float) -> None:
+        """A worker process's worker_usage(): its peak adds to the run's (an upper bound: peaks need not coincide),
+        its CPU seconds to the run's CPU time. A resumed run counts its workers' CPU from the resumption on."""
+        self.worker_peak_rss_mb += peak_rss
+        self.worker_cpu_time += cpu_time
+
     def sample_load(self) -> None:
         if hasattr(os, "getloadavg"):
             self.load_samples.append(os.getloadavg()[0])
@@ -309,7 +322,7 @@ class RunLogger:
             return False  # KeyboardInterrupt, SystemExit: no summary, so the run counts as unfinished
         wall_time = time.perf_counter() - self.start
         training_time = wall_time - self.eval_time
-        cpu_time = cpu_seconds() - self.cpu_start
+        cpu_time = cpu_seconds() - self.cpu_start + self.worker_cpu_time
         training_cpu_time = cpu_time - self.eval_cpu_time
         self.sample_load()
         self.machine_speed_samples.append(calibration_speed())

@@ -107,6 +107,8 @@ def test_two_actor_processes_both_insert_and_receive_new_weights():
     assert set(seen) == {0, 1}, seen
     assert min(seen.values()) >= 3, f"both actors acted with the third published weights or later: {seen}"
     assert pool.weights.published >= 3
+    # each actor reported its peak memory and CPU seconds as it stopped (the run adds them to its own)
+    assert len(pool.worker_usage) == 2 and all(rss > 50 and cpu > 0 for rss, cpu in pool.worker_usage)
 
 
 def test_a_killed_actor_ends_the_run_within_seconds_naming_it():
