@@ -41,13 +41,13 @@ machine take turns with a run on its cores, which slows its wall clock but hardl
 slower code costs more CPU per step under any load (docs/regression.md has the measurements). A host that runs the
 whole virtual machine slower (seen here: half speed for a day) slows the CPU time too, and the fixed workload with
 it. A comparison whose runs on either side did not measure the machine falls back to steps per CPU-second, and one
-that lacks CPU time (history rows made before it was recorded) to wall-clock steps/s; its line says which. The ratio of median speeds, new over baseline, is a regression when it is below
-1 / (1 + tolerance). The tolerance is --speed-tolerance if given; else measured from the history, per measure: the
-largest difference in median speed between the same runs made twice (the same algo, env, config and seeds at one
-commit on one machine, in two specs; the newest NOISE_REPEATS such repeats), kept within SPEED_TOLERANCE_RANGE (a few
-repeats understate the noise; the upper bound keeps a 2x slowdown always flagged); else the measure's default,
-DEFAULT_SPEED_TOLERANCE, what was measured on this machine (docs/regression.md says where). Speeds from different
-machines are not compared.
+that lacks CPU time (history rows made before it was recorded) to wall-clock steps/s; its line says which. The
+ratio of median speeds, new over baseline, is a regression when it is below 1 / (1 + tolerance). The tolerance is
+--speed-tolerance if given; else measured from the history, per measure: the largest difference in median speed
+between the same runs made twice (the same algo, env, config and seeds at one commit on one machine, in two specs;
+the newest NOISE_REPEATS such repeats), kept within SPEED_TOLERANCE_RANGE (a few repeats understate the noise; the
+upper bound keeps a 2x slowdown always flagged); else the measure's default, DEFAULT_SPEED_TOLERANCE, what was
+measured on this machine (docs/regression.md says where). Speeds from different machines are not compared.
 
 Failing runs: more of the new seeds diverged or failed (in share) than of the baseline's. Such seeds have no score,
 so the score test cannot see them.
