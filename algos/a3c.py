@@ -43,9 +43,9 @@ from torch import nn
 import envs
 from common import async_workers
 from common.actor_critic import ActorCritic, actor_critic_loss, n_step_returns
-from common.async_workers import SharedRMSprop, Steps, WorkerLink
-from common.config import RunConfig, config_class
-from common.nets import ActionHead, ENCODERS, action_sizes, encoder, observation_space, orthogonal, spaces
+from common.async_workers import AsyncConfig, SharedRMSprop, Steps, WorkerLink
+from common.config import OptionEffect, config_class
+from common.nets import ActionHead, action_sizes, encoder, observation_space, orthogonal, spaces
 from common.rundir import RunLogger, RunResult, check_finite
 from core.errors import require
 
@@ -60,35 +60,20 @@ CLASSIC_NOT_FROM_THE_PAPER = {"learning_rate": 3e-3, "entropy_coef": 0.0, "share
 
 
 @config_class
-class Config(RunConfig):
+class Config(AsyncConfig):
     CHECKED_ON = {"classic": ("CartPole-v1", "Acrobot-v1")}  # where the classic preset was measured
     PRESETS: ClassVar[dict[str, dict]] = {"atari": {}, "classic": CLASSIC_NOT_FROM_THE_PAPER}
+    OPTIONS: ClassVar[tuple[str, ...]] = ("lstm",)
+    # a preset's separate networks are feed-forward ones
+    OPTION_EFFECTS: ClassVar[dict[str, tuple[OptionEffect, ...]]] = {
+        "lstm": (OptionEffect("section 8: one LSTM feeds the policy and the value", sets={"shared_network": True}),)}
 
-    workers: int = async_workers.CPU_CORES
-    """actor-learner processes, one environment each (paper: 16 threads; default: this machine's CPU cores)"""
     t_max: int = 5
     """steps per worker between updates, fewer when the episode ends: the n of the n-step return (section 8: 5)"""
-    discount: float = 0.99
-    """reward discount gamma (section 8: 0.99)"""
-    learning_rate: float = 7e-4
-    """RMSProp step size at the start of training (the authors' best rates were "around 7e-4" [1]); replaced
-    by the draw under lr_protocol sampled"""
-    lr_protocol: str = "fixed"
-    """fixed: learning_rate for every seed (the paper's comparisons with prior work, Tables 1 and S3); sampled:
-    each run draws its rate from LogUniform(1e-4, 1e-2) with its seed (section 8's 50-run experiments; then
-    keep the best k of n seeds)"""
-    anneal_lr: bool = True
-    """decay the learning rate linearly to 0 over the training budget (section 8)"""
-    rmsprop_alpha: float = 0.99
-    """decay of the shared squared-gradient average (section 8: 0.99)"""
-    rmsprop_eps: float = 0.1
-    """RMSProp epsilon, inside the square root as the paper writes the update (section 7; 0.1 from the authors [1])"""
     entropy_coef: float = 0.01
     """weight beta of the entropy bonus (section 8: 0.01)"""
     value_coef: float = 0.5
     """weight of the value loss (R - V)^2 (ours: makes its gradient the pseudocode's -(R - V) grad V)"""
-    max_grad_norm: float = 40.0
-    """clip each worker's gradient norm to this before applying it (from the authors [1])"""
     lstm: bool = False
     """the paper's recurrent agent (A3C LSTM): an LSTM after the encoder, its state carried through an episode"""
     lstm_size: int = 256
@@ -96,43 +81,13 @@ class Config(RunConfig):
     shared_network: bool = True
     """actor and critic share all non-output layers (section 8); false: each its own encoder (feed-forward only:
     with lstm it is true unless given)"""
-    network: str = "auto"
-    """observation encoder: auto (mlp for vectors, minatar_cnn, a3c_cnn = Mnih et al. 2013's for Atari as section
-    8), mlp, nature_cnn, a3c_cnn, minatar_cnn"""
-    hidden_layers: int = 2
-    """hidden layers of the MLP encoder (ours, as A2C's: the paper has no vector tasks)"""
-    hidden_size: int = 64
-    """units per hidden layer of the MLP encoder (ours, as A2C's)"""
-
-    # [1] the authors' reply quoted at github.com/miyosuda/async_deep_reinforce/issues/1 (2016)
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        require(self.workers > 0, "workers", "a positive number of processes", self.workers)
         require(self.t_max > 0, "t_max", "a positive number of steps", self.t_max)
-        require(0.0 < self.discount <= 1.0, "discount", "a number in (0, 1]", self.discount)
-        require(self.learning_rate > 0, "learning_rate", "a positive number", self.learning_rate)
-        require(self.lr_protocol in async_workers.LR_PROTOCOLS, "lr_protocol",
-                f"one of {list(async_workers.LR_PROTOCOLS)}", self.lr_protocol)
-        require(0.0 <= self.rmsprop_alpha < 1.0, "rmsprop_alpha", "a number in [0, 1)", self.rmsprop_alpha)
-        require(self.rmsprop_eps > 0, "rmsprop_eps", "a positive number", self.rmsprop_eps)
-        require(self.max_grad_norm > 0, "max_grad_norm", "a positive number", self.max_grad_norm)
         require(self.lstm_size > 0, "lstm_size", "a positive number of cells", self.lstm_size)
-        require(self.hidden_size > 0, "hidden_size", "a positive number of units", self.hidden_size)
-        require(self.hidden_layers >= 0, "hidden_layers", "0 or more layers", self.hidden_layers)
-        require(self.network in ENCODERS, "network", f"one of {list(ENCODERS)}", self.network)
-        if self.lstm and "shared_network" not in self.given():
-            self.shared_network = True  # a preset's separate networks are feed-forward ones
         require(self.shared_network or not self.lstm, "shared_network", "true with lstm (one LSTM feeds both outputs)",
                 self.shared_network)
-        require(self.device in ("auto", "cpu"), "device",
-                "cpu or auto (the workers update one network in shared CPU memory)", self.device)
-
-    @staticmethod
-    def preset_for(env_id: str) -> str:
-        """atari for Atari and MinAtar (frames), classic for every other environment (vector observations)."""
-        family, _ = envs.family_of(env_id)
-        return "atari" if family in ("atari", "minatar") else "classic"
 
 
 class RecurrentActorCritic(nn.Module):

@@ -43,9 +43,9 @@ from torch import nn
 
 import envs
 from common import async_workers
-from common.async_workers import SharedRMSprop, WorkerLink
-from common.config import RunConfig, config_class
-from common.nets import ENCODERS, action_sizes, encoder, observation_space, orthogonal, spaces
+from common.async_workers import AsyncConfig, SharedRMSprop, WorkerLink
+from common.config import config_class
+from common.nets import action_sizes, encoder, observation_space, orthogonal, spaces
 from common.rundir import RunLogger, RunResult, check_finite
 from core.errors import ConfigError, require
 
@@ -59,12 +59,10 @@ CLASSIC_NOT_FROM_THE_PAPER = {"epsilon_anneal_steps": 10_000, "target_update_ste
 
 
 @config_class
-class Config(RunConfig):
+class Config(AsyncConfig):
     CHECKED_ON = {"classic": ("CartPole-v1",)}  # where the classic preset learns (not Acrobot-v1)
     PRESETS: ClassVar[dict[str, dict]] = {"atari": {}, "classic": CLASSIC_NOT_FROM_THE_PAPER}
 
-    workers: int = async_workers.CPU_CORES
-    """actor-learner processes, one environment each (paper: 16 threads; default: this machine's CPU cores)"""
     async_update_steps: int = 5
     """steps a worker accumulates gradients over before applying them, fewer at an episode end
     (section 8: I_AsyncUpdate = 5)"""
@@ -74,60 +72,15 @@ class Config(RunConfig):
     epsilon_anneal_steps: int = 1_000_000
     """global env steps over which epsilon falls from 1 to each worker's final value (section 8: 4 million
     frames = 1 million agent steps)"""
-    discount: float = 0.99
-    """reward discount gamma (section 8: 0.99)"""
-    learning_rate: float = 7e-4
-    """RMSProp step size at the start of training (A3C's, from the authors [1]); replaced by the draw under
-    lr_protocol sampled"""
-    lr_protocol: str = "fixed"
-    """fixed: learning_rate for every seed (the paper's comparisons with prior work); sampled: each run draws
-    its rate from LogUniform(1e-4, 1e-2) with its seed (section 8; then keep the best k of n seeds)"""
-    anneal_lr: bool = True
-    """decay the learning rate linearly to 0 over the training budget (section 8)"""
-    rmsprop_alpha: float = 0.99
-    """decay of the shared squared-gradient average (section 8: 0.99)"""
-    rmsprop_eps: float = 0.1
-    """RMSProp epsilon, inside the square root (section 7; A3C's 0.1, from the authors [1])"""
-    max_grad_norm: float = 40.0
-    """clip each worker's accumulated gradient norm to this before applying it (A3C's, from the authors [1];
-    none given for Q-learning)"""
-    network: str = "auto"
-    """observation encoder: auto (mlp for vectors, minatar_cnn, a3c_cnn = Mnih et al. 2013's for Atari as section
-    8), mlp, nature_cnn, a3c_cnn, minatar_cnn"""
-    hidden_layers: int = 2
-    """hidden layers of the MLP encoder (ours: the paper has no vector tasks)"""
-    hidden_size: int = 64
-    """units per hidden layer of the MLP encoder (ours)"""
     eval_deterministic: bool = True
     """Q-learning evaluates greedily (with eval_epsilon random actions): must stay true"""
 
-    # [1] the authors' reply quoted at github.com/miyosuda/async_deep_reinforce/issues/1 (2016)
-
     def __post_init__(self) -> None:
         super().__post_init__()
-        require(self.workers > 0, "workers", "a positive number of processes", self.workers)
         for name in ("async_update_steps", "target_update_steps", "epsilon_anneal_steps"):
             require(getattr(self, name) > 0, name, "a positive number of steps", getattr(self, name))
-        require(0.0 < self.discount <= 1.0, "discount", "a number in (0, 1]", self.discount)
-        require(self.learning_rate > 0, "learning_rate", "a positive number", self.learning_rate)
-        require(self.lr_protocol in async_workers.LR_PROTOCOLS, "lr_protocol",
-                f"one of {list(async_workers.LR_PROTOCOLS)}", self.lr_protocol)
-        require(0.0 <= self.rmsprop_alpha < 1.0, "rmsprop_alpha", "a number in [0, 1)", self.rmsprop_alpha)
-        require(self.rmsprop_eps > 0, "rmsprop_eps", "a positive number", self.rmsprop_eps)
-        require(self.max_grad_norm > 0, "max_grad_norm", "a positive number", self.max_grad_norm)
-        require(self.hidden_size > 0, "hidden_size", "a positive number of units", self.hidden_size)
-        require(self.hidden_layers >= 0, "hidden_layers", "0 or more layers", self.hidden_layers)
-        require(self.network in ENCODERS, "network", f"one of {list(ENCODERS)}", self.network)
         require(self.eval_deterministic, "eval_deterministic", "true (Q-learning evaluates greedily)",
                 self.eval_deterministic)
-        require(self.device in ("auto", "cpu"), "device",
-                "cpu or auto (the workers update one network in shared CPU memory)", self.device)
-
-    @staticmethod
-    def preset_for(env_id: str) -> str:
-        """atari for Atari and MinAtar (frames), classic for every other environment (vector observations)."""
-        family, _ = envs.family_of(env_id)
-        return "atari" if family in ("atari", "minatar") else "classic"
 
 
 class QNetwork(nn.Module):

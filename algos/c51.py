@@ -8,7 +8,7 @@ and projected back onto the atoms (common/distributional.py); the loss is the cr
 that target and the predicted distribution.
 
 Everything else is the value-based family's (common/value_based.py: acting, epsilon schedule, replay,
-target network, loop), with the paper's changes to DQN (section 5; Dopamine's c51_icml.gin agrees):
+target network; the loop is common/off_policy.py's), with the paper's changes to DQN (section 5; Dopamine's c51_icml.gin agrees):
 Adam, learning rate 0.00025, epsilon 0.01/32; training epsilon 1 -> 0.01 over 1M agent steps;
 evaluation epsilon 0.001; 200M frames = 50M agent steps. The paper's C51 has neither double nor
 prioritized replay; N-step returns are an option.
@@ -37,11 +37,13 @@ from torch import nn
 
 import envs
 from common.config import config_class
-from common.distributional import categorical_cross_entropy, categorical_projection, fill_support
+from common.distributional import categorical_cross_entropy, categorical_projection, fill_support, support_values
+from common.off_policy import train_off_policy
 from common.replay import Batch
 from common.rundir import RunResult
 from common.value_based import (CLASSIC_NOT_FROM_A_PAPER, MINATAR_2019, ValueBasedConfig, head,
-                                policy_from_checkpoint as greedy_from_checkpoint, torso, train_value_based)
+                                policy_from_checkpoint as greedy_from_checkpoint, q_learning_agent, run_record,
+                                torso)
 from core.errors import require
 
 PAPER_SUPPORT = (-10.0, 10.0)  # section 5, for Atari's clipped rewards
@@ -75,7 +77,6 @@ class Config(ValueBasedConfig):
         "classic": CLASSIC_NOT_FROM_A_PAPER,
     }
     NOT_FROM_A_PAPER: ClassVar[tuple[str, ...]] = ("minatar", "classic")
-    TASK_SPECIFIC: ClassVar[tuple[str, ...]] = ("v_min", "v_max")
 
     atoms: int = 51
     """number of atoms of the value distribution (the paper: 51)"""
@@ -97,11 +98,13 @@ class Config(ValueBasedConfig):
     total_steps: int = 50_000_000
     """training budget in env steps (agent steps; Atari: 50M = the paper's 200M frames)"""
 
+    def task_values(self) -> dict[str, float | None]:
+        """The support of the task's discounted returns, where it is known (above)."""
+        return support_values(support_for(envs.resolve(self.env_id, self.env_protocol, self.env_backend), self.discount))
+
     def __post_init__(self) -> None:
         super().__post_init__()
-        fill_support(self, lambda: support_for(envs.resolve(self.env_id, self.env_protocol, self.env_backend),
-                                               self.discount),
-                     f"Atari with reward clipping, MinAtar and {sorted(REWARD_BOUNDS)} with discount < 1")
+        fill_support(self, f"Atari with reward clipping, MinAtar and {sorted(REWARD_BOUNDS)} with discount < 1")
         require(self.atoms >= 2, "atoms", "2 or more", self.atoms)
         require(self.v_min < self.v_max, "v_max", f"a number above v_min = {self.v_min}", self.v_max)
 
@@ -151,8 +154,8 @@ def policy_from_checkpoint(config: Config, environment: envs.Environment, state:
 
 
 def train(config: Config, seed: int, run_dir: Path | str, resume: bool = False) -> RunResult:
-    return train_value_based(config, seed, run_dir, resume, "c51", "Bellemare, Dabney & Munos 2017, ICML, section 5",
-                             CategoricalQNetwork, c51_loss)
+    return train_off_policy(config, seed, run_dir, resume, "c51", q_learning_agent(config, CategoricalQNetwork, c51_loss),
+                            run_record(config, "Bellemare, Dabney & Munos 2017, ICML, section 5"))
 
 
 if __name__ == "__main__":

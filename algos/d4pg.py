@@ -51,7 +51,7 @@ import envs
 from common.actor_pool import ActorPool, EnvironmentActor, RateLimiter
 from common.async_workers import CPU_CORES, episode_info
 from common.config import RunConfig, config_class
-from common.distributional import categorical_cross_entropy, categorical_projection, fill_support
+from common.distributional import categorical_cross_entropy, categorical_projection, fill_support, support_values
 from common.replay import PrioritizedReplayBuffer, ReplayBuffer
 from common.rundir import RunLogger, RunResult, check_finite
 from core.errors import ConfigError, require
@@ -63,9 +63,6 @@ ACME_CONTROL_SUITE_SUPPORT = (-150.0, 150.0)  # acme/agents/jax/d4pg/networks.py
 # discounted return either way (truncations bootstrap, so time limits do not shorten it).
 REWARD_BOUNDS = {"Pendulum-v1": (-(math.pi**2 + 0.1 * 8**2 + 0.001 * 2**2), 0.0)}  # -(theta^2 + .1 theta'^2 + .001 u^2)
 LOG_INTERVAL = 1_000  # env steps between logged loss averages
-# Fields that say how to run, not what is learned: differing from a preset is no deviation to list
-# (config.json records them). The paper's K = 32 actors is out of reach here anyway.
-RUN_CHOICES = ("checkpoint_replay", "actors")
 # Ours, NOT from a paper, for gymnasium tasks at budgets of ~10k steps (docs/algorithms/d4pg.md tells
 # how it was measured): one minibatch of 64 per inserted transition (instead of 256 per 8), learning
 # from 500 transitions on, 1e-3 step sizes.
@@ -78,6 +75,9 @@ CLASSIC_NOT_FROM_A_PAPER = dict(batch_size=64, samples_per_insert=64.0, min_repl
 class Config(RunConfig):
     PRESETS: ClassVar[dict[str, dict]] = {"control_suite": {}, "classic": CLASSIC_NOT_FROM_A_PAPER}
     NOT_FROM_A_PAPER: ClassVar[tuple[str, ...]] = ("classic",)
+    # Fields that say how to run, not what is learned: config.json records them. The paper's K = 32 actors is
+    # out of reach here anyway.
+    NOT_DEVIATIONS: ClassVar[tuple[str, ...]] = ("checkpoint_replay", "actors")
     CHECKED_ON = {"classic": ("Pendulum-v1",)}
 
     env_id: str = "dmc/cartpole-swingup"
@@ -139,11 +139,19 @@ class Config(RunConfig):
     eval_interval: int = 10_000
     """env steps between evaluations of the deterministic policy pi(s)"""
 
+    def task_values(self) -> dict[str, float | None]:
+        """The support of the task's discounted returns, where it is known (above)."""
+        return support_values(support_for(envs.resolve(self.env_id, self.env_protocol, self.env_backend), self.discount))
+
+    def cores(self) -> int:
+        return self.actors + 1  # the actor processes and the learner
+
+    def replay_transitions(self) -> int:
+        return self.buffer_size
+
     def __post_init__(self) -> None:
         super().__post_init__()
-        fill_support(self, lambda: support_for(envs.resolve(self.env_id, self.env_protocol, self.env_backend),
-                                               self.discount),
-                     f"the Control Suite and {sorted(REWARD_BOUNDS)}")
+        fill_support(self, f"the Control Suite and {sorted(REWARD_BOUNDS)}")
         require(self.device in ("auto", "cpu"), "device", "cpu or auto (actors and learner run on the CPU)",
                 self.device)
         require(self.actors >= 0, "actors", "0 (one actor in the learner's process) or more processes", self.actors)
@@ -327,17 +335,14 @@ def train(config: Config, seed: int, run_dir: Path | str, resume: bool = False) 
     # one ring per actor: each actor's steps arrive on their own, in order (common/replay.py, `envs`)
     replay_settings = dict(num_envs=max(config.actors, 1), n_step=config.n_step, discount=config.discount, seed=seed)
     replay = PrioritizedReplayBuffer(config.buffer_size, observation_space, action_space,
-                                     alpha=config.priority_exponent, **replay_settings) if config.prioritized \
+                                     alpha=config.priority_exponent, beta_start=config.importance_sampling_start,
+                                     beta_steps=config.total_steps, **replay_settings) if config.prioritized \
         else ReplayBuffer(config.buffer_size, observation_space, action_space, **replay_settings)
     limiter = RateLimiter(config.samples_per_insert, config.min_replay_size, config.error_buffer)
     step, updates, sums = 0, 0, {"critic_loss": 0.0, "policy_loss": 0.0, "mean_q": 0.0, "updates": 0}
 
     def learn() -> None:
-        if config.prioritized:
-            beta = config.importance_sampling_start + (1 - config.importance_sampling_start) * step / config.total_steps
-            batch = replay.sample(config.batch_size, beta)
-        else:
-            batch = replay.sample(config.batch_size)
+        batch = replay.sample(config.batch_size, step) if config.prioritized else replay.sample(config.batch_size)
         logits = critic(batch.observations, batch.actions)
         with torch.no_grad():
             next_actions = target_policy(batch.next_observations)
@@ -362,7 +367,7 @@ def train(config: Config, seed: int, run_dir: Path | str, resume: bool = False) 
     with RunLogger(run_dir, config, environment, seed, "d4pg", "cpu", resume) as log:
         write_json(log.dir / "deviations.json", {
             "paper": PAPER, "preset": config.preset,
-            "deviations": [line for line in config.differences_from_preset() if not line.startswith(RUN_CHOICES)]})
+            "deviations": config.differences_from_preset()})
         saved = log.resume()
         if saved is not None:
             for module, name in ((policy, "policy"), (critic, "critic"), (target_policy, "target_policy"),

@@ -42,8 +42,9 @@ import torch
 from torch import nn
 
 import envs
-from common.config import RunConfig, config_class, resolve_device
-from common.off_policy import scaled_policy, soft_update, spaces_of, train_off_policy
+from common.config import config_class, resolve_device
+from common.off_policy import (OffPolicyConfig, continuous_agent, scaled_policy, soft_update, spaces_of,
+                               train_off_policy)
 from common.replay import Batch
 from common.rundir import RunResult
 from core.errors import require
@@ -64,7 +65,7 @@ TD3_AUTHORS = dict(
 
 
 @config_class
-class Config(RunConfig):
+class Config(OffPolicyConfig):
     PRESETS: ClassVar[dict[str, dict]] = {"paper": {}, "td3_authors": TD3_AUTHORS}
 
     env_id: str = "Pendulum-v1"
@@ -77,14 +78,10 @@ class Config(RunConfig):
     critic_weight_decay: float = 1e-2
     """L2 weight decay of the critic's weight matrices, added to their gradient (section 7: 1e-2; biases and
     batch normalisation's scale and shift are not decayed, as rllab)"""
-    discount: float = 0.99
-    """reward discount gamma (section 7: 0.99)"""
     tau: float = 0.001
     """soft target update rate: target <- tau online + (1 - tau) target after every update (section 7: 0.001)"""
     batch_size: int = 64
     """transitions per minibatch (section 7: 64 for low-dimensional inputs)"""
-    buffer_size: int = 1_000_000
-    """replay memory size in transitions (section 7: 10^6)"""
     learning_starts: int = 0
     """env steps of uniformly random actions before the actor acts and learning starts (the paper: none;
     updates start once a minibatch is stored)"""
@@ -104,9 +101,6 @@ class Config(RunConfig):
     independent Gaussian noise N(0, noise_sigma^2) at every step"""
     noise_sigma: float = 0.2
     """scale of the exploration noise, in [-1, 1] action units (section 7: OU sigma 0.2)"""
-    checkpoint_replay: bool = False
-    """save the replay memory in every checkpoint, so that a resumed run repeats the uninterrupted one
-    (off: hundreds of MB per checkpoint for a full memory)"""
     total_steps: int = 2_500_000
     """training budget in environment steps (Table 1: performance after at most 2.5 million steps)"""
     eval_deterministic: bool = True
@@ -117,12 +111,7 @@ class Config(RunConfig):
         for name in ("actor_learning_rate", "critic_learning_rate"):
             require(getattr(self, name) > 0, name, "a positive step size", getattr(self, name))
         require(self.critic_weight_decay >= 0, "critic_weight_decay", "0 or more", self.critic_weight_decay)
-        require(0.0 < self.discount <= 1.0, "discount", "a number in (0, 1]", self.discount)
         require(0.0 < self.tau <= 1.0, "tau", "a number in (0, 1]", self.tau)
-        require(self.batch_size > 0, "batch_size", "a positive number of transitions", self.batch_size)
-        require(self.buffer_size >= self.batch_size, "buffer_size", f"at least batch_size = {self.batch_size}",
-                self.buffer_size)
-        require(self.learning_starts >= 0, "learning_starts", "0 or more env steps", self.learning_starts)
         for name in ("first_layer_units", "second_layer_units"):
             require(getattr(self, name) > 0, name, "a positive number of units", getattr(self, name))
         require(self.action_input_layer in (1, 2), "action_input_layer", "1 or 2", self.action_input_layer)
@@ -335,7 +324,7 @@ def policy_from_checkpoint(config: Config, environment: envs.Environment, state:
     """The actor of a saved run, acting on `environment`'s scale (evaluation's policy)."""
     observation_size, action_space = spaces_of(environment, "ddpg")
     learner = DDPG(observation_size, int(action_space.shape[0]), config, resolve_device(config.device), seed=0)
-    learner.actor.load_state_dict(state["learner"]["actor"])
+    learner.actor.load_state_dict(state["agent"]["actor"])
     return scaled_policy(learner, action_space)
 
 
@@ -343,7 +332,8 @@ def train(config: Config, seed: int, run_dir: Path | str, resume: bool = False) 
     def make_learner(observation_size: int, action_size: int, device: torch.device, seed: int) -> DDPG:
         return DDPG(observation_size, action_size, config, device, seed)
 
-    return train_off_policy(config, seed, run_dir, resume, "ddpg", PAPER, make_learner, deviations(config))
+    return train_off_policy(config, seed, run_dir, resume, "ddpg", continuous_agent(config, "ddpg", make_learner),
+                            {"paper": PAPER, "preset": config.preset, "deviations": deviations(config)})
 
 
 if __name__ == "__main__":

@@ -39,18 +39,17 @@ import torch.nn.functional as F
 from torch import nn
 
 import envs
-from common.config import config_class
+from common.config import OptionEffect, config_class
+from common.off_policy import train_off_policy
 from common.replay import Batch
 from common.rundir import RunResult
 from common.value_based import (CLASSIC_NOT_FROM_A_PAPER, MINATAR_2019, Prioritization, ValueBasedConfig, head,
-                                policy_from_checkpoint as greedy_from_checkpoint, torso, train_value_based)
+                                policy_from_checkpoint as greedy_from_checkpoint, q_learning_agent, run_record,
+                                torso)
 from core.errors import require
 
-# Wang et al. 2016, section 4.2: the dueling agent's own changes to the (tuned Double DQN) settings.
-DUELING_LEARNING_RATE = 6.25e-5  # "slightly lower" than 0.00025
-DUELING_MAX_GRAD_NORM = 10.0
-DUELING_GRADIENT_SCALE = 2**-0.5  # both streams send gradients into the shared convolutions
-PRIORITIZED_LEARNING_RATE_DIVISOR = 4  # Schaul et al. 2016, section 4: prioritized minibatches have larger errors
+PAPER = "Mnih et al. 2015, Nature 518, Extended Data Table 1"
+DUELING_GRADIENT_SCALE = 2**-0.5  # Wang et al. 2016, section 4.2: both streams send gradients into the convolutions
 
 
 # rl-baselines3-zoo hyperparams/dqn.yml, entry `atari` (buffer_size 1e5, learning_rate 1e-4, batch_size 32,
@@ -70,6 +69,17 @@ class Config(ValueBasedConfig):
                                           "atari_sb3_zoo": RL_ZOO_ATARI}
     NOT_FROM_A_PAPER: ClassVar[tuple[str, ...]] = ("classic", "atari_sb3_zoo")
     OPTIONS: ClassVar[tuple[str, ...]] = ("double", "dueling", "prioritized")
+    # The variants' papers changed settings beyond the option; they apply wherever the caller gave none, in
+    # this order. Schaul et al.'s division is relative to whatever step size the preset has; Wang et al. tuned
+    # theirs on Atari, so they come with the paper's preset only.
+    OPTION_EFFECTS: ClassVar[dict[str, tuple[OptionEffect, ...]]] = {
+        "prioritized": (OptionEffect("Schaul et al. 2016, section 4: prioritized minibatches have larger errors, "
+                                     "the step size divided by 4", divides={"learning_rate": 4}),),
+        "dueling": (OptionEffect("Wang et al. 2016, section 4.2: learning rate 6.25e-5 ('slightly lower' than "
+                                 "0.00025), gradients clipped to norm 10", sets={"learning_rate": 6.25e-5,
+                                                                                 "max_grad_norm": 10.0},
+                                 presets=("atari",)),),
+    }
 
     double: bool = False
     """Double DQN target: the online network picks the next action, the target network values it
@@ -90,17 +100,6 @@ class Config(ValueBasedConfig):
         require(self.priority_exponent >= 0, "priority_exponent", "0 or more", self.priority_exponent)
         require(0.0 <= self.importance_sampling_start <= 1.0, "importance_sampling_start", "a number in [0, 1]",
                 self.importance_sampling_start)
-        # The variants' papers changed settings beyond the option; they apply wherever the caller gave none.
-        # Wang et al. tuned theirs on Atari, so they come with the paper's preset only; Schaul et al.'s
-        # division is relative to whatever step size the preset has.
-        given = self.given()
-        if "learning_rate" not in given:
-            if self.prioritized:
-                self.learning_rate /= PRIORITIZED_LEARNING_RATE_DIVISOR
-            if self.dueling and self.preset == "atari":
-                self.learning_rate = DUELING_LEARNING_RATE
-        if self.dueling and self.preset == "atari" and "max_grad_norm" not in given:
-            self.max_grad_norm = DUELING_MAX_GRAD_NORM
 
 
 # --- network ----------------------------------------------------------------------------------------
@@ -173,8 +172,8 @@ def policy_from_checkpoint(config: Config, environment: envs.Environment, state:
 def train(config: Config, seed: int, run_dir: Path | str, resume: bool = False) -> RunResult:
     prioritization = Prioritization(config.priority_exponent, config.importance_sampling_start) \
         if config.prioritized else None
-    return train_value_based(config, seed, run_dir, resume, "dqn",
-                             "Mnih et al. 2015, Nature 518, Extended Data Table 1", QNetwork, dqn_loss, prioritization)
+    return train_off_policy(config, seed, run_dir, resume, "dqn",
+                            q_learning_agent(config, QNetwork, dqn_loss, prioritization), run_record(config, PAPER))
 
 
 if __name__ == "__main__":

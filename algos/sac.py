@@ -12,7 +12,7 @@ with a' ~ pi(.|s') and y = r after a termination.
 
 Table 1: Adam 3e-4 for critics, policy and temperature; gamma 0.99; replay 1e6; 2 hidden layers of 256
 ReLU units; minibatch 256; target smoothing 0.005; one gradient step and one target update per env step
-(both fixed here); target entropy -dim(A).
+(train_frequency and gradient_steps 1, common/off_policy.py's defaults); target entropy -dim(A).
 From the authors' code, not the paper (softlearning at ad071f1, Dec 2018, the paper's code): uniformly
 random steps first, as examples/development/variants.py's n_initial_exploration_steps, by task (the two
 presets): paper, 10,000 (10 paths of 1000 steps) on the MuJoCo domains its variants list (Swimmer,
@@ -42,8 +42,9 @@ import torch.nn.functional as F
 from torch import nn
 
 import envs
-from common.config import RunConfig, config_class, resolve_device
-from common.off_policy import scaled_policy, soft_update, spaces_of, train_off_policy
+from common.config import config_class, resolve_device
+from common.off_policy import (OffPolicyConfig, continuous_agent, scaled_policy, soft_update, spaces_of,
+                               train_off_policy)
 from common.replay import Batch
 from common.rundir import RunResult
 from core.errors import require
@@ -67,7 +68,7 @@ LOG_2 = math.log(2.0)
 
 
 @config_class
-class Config(RunConfig):
+class Config(OffPolicyConfig):
     PRESETS: ClassVar[dict[str, dict]] = {"paper": {}, "other_tasks": {"learning_starts": 1_000}}
 
     env_id: str = "Pendulum-v1"
@@ -75,14 +76,10 @@ class Config(RunConfig):
     another gymnasium id"""
     learning_rate: float = 3e-4
     """Adam step size of the critics, the policy and the temperature (Table 1: 3e-4)"""
-    discount: float = 0.99
-    """reward discount gamma (Table 1: 0.99)"""
     tau: float = 0.005
     """target smoothing coefficient: target <- tau online + (1 - tau) target after every update (Table 1: 0.005)"""
     batch_size: int = 256
     """transitions per minibatch (Table 1: 256)"""
-    buffer_size: int = 1_000_000
-    """replay memory size in transitions (Table 1: 10^6)"""
     learning_starts: int = 10_000
     """env steps of uniformly random actions before the policy acts and learning starts (softlearning
     at ad071f1: 10 paths of 1000 steps on the MuJoCo domains its variants list, 1,000 elsewhere, preset
@@ -95,9 +92,6 @@ class Config(RunConfig):
     """entropy target per action dimension; the target is this x dim(A) (Table 1: -dim(A), so -1)"""
     initial_temperature: float = 1.0
     """alpha before any update (softlearning at ad071f1: log alpha starts at 0)"""
-    checkpoint_replay: bool = False
-    """save the replay memory in every checkpoint, so that a resumed run repeats the uninterrupted one
-    (off: hundreds of MB per checkpoint for a full memory)"""
     total_steps: int = 1_000_000
     """training budget in environment steps (the paper's curves: 1M for Hopper, 3M for HalfCheetah,
     Walker2d and Ant, 10M for Humanoid)"""
@@ -107,12 +101,7 @@ class Config(RunConfig):
     def __post_init__(self) -> None:
         super().__post_init__()
         require(self.learning_rate > 0, "learning_rate", "a positive step size", self.learning_rate)
-        require(0.0 < self.discount <= 1.0, "discount", "a number in (0, 1]", self.discount)
         require(0.0 < self.tau <= 1.0, "tau", "a number in (0, 1]", self.tau)
-        require(self.batch_size > 0, "batch_size", "a positive number of transitions", self.batch_size)
-        require(self.buffer_size >= self.batch_size, "buffer_size", f"at least batch_size = {self.batch_size}",
-                self.buffer_size)
-        require(self.learning_starts >= 0, "learning_starts", "0 or more env steps", self.learning_starts)
         require(self.hidden_layers >= 1, "hidden_layers", "1 or more layers", self.hidden_layers)
         require(self.hidden_size > 0, "hidden_size", "a positive number of units", self.hidden_size)
         require(self.initial_temperature > 0, "initial_temperature", "a positive number", self.initial_temperature)
@@ -299,7 +288,7 @@ def policy_from_checkpoint(config: Config, environment: envs.Environment, state:
     """The policy of a saved run, acting on `environment`'s scale as evaluation does."""
     observation_size, action_space = spaces_of(environment, "sac")
     learner = SAC(observation_size, int(action_space.shape[0]), config, resolve_device(config.device))
-    learner.policy.load_state_dict(state["learner"]["policy"])
+    learner.policy.load_state_dict(state["agent"]["policy"])
     return scaled_policy(learner, action_space)
 
 
@@ -307,7 +296,8 @@ def train(config: Config, seed: int, run_dir: Path | str, resume: bool = False) 
     def make_learner(observation_size: int, action_size: int, device: torch.device, seed: int) -> SAC:
         return SAC(observation_size, action_size, config, device)  # samples from torch's seeded generator
 
-    return train_off_policy(config, seed, run_dir, resume, "sac", PAPER, make_learner, deviations(config))
+    return train_off_policy(config, seed, run_dir, resume, "sac", continuous_agent(config, "sac", make_learner),
+                            {"paper": PAPER, "preset": config.preset, "deviations": deviations(config)})
 
 
 if __name__ == "__main__":

@@ -83,7 +83,7 @@ def measure(kind: str, capacity: int, num_envs: int, episode_length: int, seed: 
         stacks, resetting = next_stacks, ended
     fill_seconds = time.perf_counter() - start
 
-    sample_args = {"beta": 0.4} if kind == "prioritized" else {}
+    sample_args = {"step": 0} if kind == "prioritized" else {}  # at step 0 the importance exponent is 0.4
     batches = [buffer.sample(32, **sample_args)]
 
     def draw() -> None:  # the previous batch stays alive while the next is drawn, as in a training loop

@@ -39,8 +39,11 @@ import torch
 import torch.multiprocessing as mp
 from torch import nn
 
-from common.config import RunConfig
+import envs
+from common.config import RunConfig, config_class
+from common.nets import ENCODERS
 from common.rundir import Diverged, RunLogger, worker_usage
+from core.errors import require
 
 CPU_CORES = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 LR_PROTOCOLS = ("fixed", "sampled")
@@ -52,6 +55,65 @@ REPORT_EVERY = 100  # updates of one worker between the loss averages it sends (
 # The forkserver imports these once, so that a worker is a cheap fork with torch and gymnasium loaded.
 # (Not the algorithm modules: a worker of `python -m algos.a3c` runs that module as its __mp_main__.)
 PRELOAD = ["__main__", "common.async_workers", "common.nets"]
+
+
+@config_class
+class AsyncConfig(RunConfig):
+    """What A3C and asynchronous one-step Q-learning share (Mnih et al. 2016, section 8 and the authors [1]): the
+    workers, the shared RMSProp and its schedule, the encoder.
+
+    [1] the authors' reply quoted at github.com/miyosuda/async_deep_reinforce/issues/1 (2016)"""
+
+    workers: int = CPU_CORES
+    """actor-learner processes, one environment each (paper: 16 threads; default: this machine's CPU cores)"""
+    discount: float = 0.99
+    """reward discount gamma (section 8: 0.99)"""
+    learning_rate: float = 7e-4
+    """RMSProp step size at the start of training (the authors' best rates were "around 7e-4" [1]); replaced
+    by the draw under lr_protocol sampled"""
+    lr_protocol: str = "fixed"
+    """fixed: learning_rate for every seed (the paper's comparisons with prior work, Tables 1 and S3); sampled:
+    each run draws its rate from LogUniform(1e-4, 1e-2) with its seed (section 8's 50-run experiments; then
+    keep the best k of n seeds)"""
+    anneal_lr: bool = True
+    """decay the learning rate linearly to 0 over the training budget (section 8)"""
+    rmsprop_alpha: float = 0.99
+    """decay of the shared squared-gradient average (section 8: 0.99)"""
+    rmsprop_eps: float = 0.1
+    """RMSProp epsilon, inside the square root as the paper writes the update (section 7; 0.1 from the authors [1])"""
+    max_grad_norm: float = 40.0
+    """clip each worker's gradient norm to this before applying it (from the authors [1], for A3C)"""
+    network: str = "auto"
+    """observation encoder: auto (mlp for vectors, minatar_cnn, a3c_cnn = Mnih et al. 2013's for Atari as section
+    8), mlp, nature_cnn, a3c_cnn, minatar_cnn"""
+    hidden_layers: int = 2
+    """hidden layers of the MLP encoder (ours, as A2C's: the paper has no vector tasks)"""
+    hidden_size: int = 64
+    """units per hidden layer of the MLP encoder (ours, as A2C's)"""
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        require(self.workers > 0, "workers", "a positive number of processes", self.workers)
+        require(0.0 < self.discount <= 1.0, "discount", "a number in (0, 1]", self.discount)
+        require(self.learning_rate > 0, "learning_rate", "a positive number", self.learning_rate)
+        require(self.lr_protocol in LR_PROTOCOLS, "lr_protocol", f"one of {list(LR_PROTOCOLS)}", self.lr_protocol)
+        require(0.0 <= self.rmsprop_alpha < 1.0, "rmsprop_alpha", "a number in [0, 1)", self.rmsprop_alpha)
+        require(self.rmsprop_eps > 0, "rmsprop_eps", "a positive number", self.rmsprop_eps)
+        require(self.max_grad_norm > 0, "max_grad_norm", "a positive number", self.max_grad_norm)
+        require(self.hidden_size > 0, "hidden_size", "a positive number of units", self.hidden_size)
+        require(self.hidden_layers >= 0, "hidden_layers", "0 or more layers", self.hidden_layers)
+        require(self.network in ENCODERS, "network", f"one of {list(ENCODERS)}", self.network)
+        require(self.device in ("auto", "cpu"), "device",
+                "cpu or auto (the workers update one network in shared CPU memory)", self.device)
+
+    @staticmethod
+    def preset_for(env_id: str) -> str:
+        """atari for Atari and MinAtar (frames), classic for every other environment (vector observations)."""
+        family, _ = envs.family_of(env_id)
+        return "atari" if family in ("atari", "minatar") else "classic"
+
+    def cores(self) -> int:
+        return self.workers
 
 
 class WorkerFailed(RuntimeError):

@@ -9,6 +9,11 @@ A class may name other presets in `PRESETS`, each written as its differences fro
 defaults' own preset maps to {}). `preset="auto"` asks `preset_for(env_id)`. However a config is built
 (Python, the command line, a spec), `__post_init__` resolves the preset the same way: a preset's value
 replaces a default wherever the caller did not give that field. A built config never says "auto".
+
+Options. A published variant switched on by a bool field may change other settings in its paper (the
+prioritized replay's smaller step size). `OPTION_EFFECTS` declares those changes beside the option, with
+their source, as data; they apply after the preset, to the fields the caller did not give, and
+`differences_from_preset` compares a run with the preset and its options' effects together.
 """
 
 from __future__ import annotations
@@ -22,6 +27,26 @@ import torch
 
 import envs
 from core.errors import ConfigError, require
+
+@dataclass(frozen=True)
+class OptionEffect:
+    """What switching an option on does to settings the caller did not give, and the source that says so."""
+
+    source: str
+    sets: dict[str, object] = dataclasses.field(default_factory=dict)
+    """field -> the value it takes"""
+    divides: dict[str, float] = dataclasses.field(default_factory=dict)
+    """field -> the divisor of the value it has under the preset"""
+    presets: tuple[str, ...] = ()
+    """the presets it applies under; () under every preset"""
+
+    def apply(self, values: dict, preset: str) -> None:
+        if self.presets and preset not in self.presets:
+            return
+        values.update(self.sets)
+        for name, divisor in self.divides.items():
+            values[name] = values[name] / divisor
+
 
 # Fields a run chooses (what to train on, for how long, on which device): never a deviation from a preset.
 RUN_FIELDS = ("env_id", "env_backend", "preset", "total_steps", "eval_interval", "eval_episodes", "device",
@@ -54,6 +79,14 @@ class RunConfig:
     """preset name -> its differences from the dataclass defaults; empty: the class has one setting"""
     CHECKED_ON: ClassVar[dict[str, tuple[str, ...]]] = {}
     """preset not from a paper -> the tasks it was tuned or measured on; a run elsewhere says so"""
+    NOT_FROM_A_PAPER: ClassVar[tuple[str, ...]] = ()
+    """presets that are no paper's: a run's deviations say so"""
+    OPTIONS: ClassVar[tuple[str, ...]] = ()
+    """the published variants the class offers as switches (bool fields): choosing one is no deviation"""
+    OPTION_EFFECTS: ClassVar[dict[str, tuple[OptionEffect, ...]]] = {}
+    """option (a bool field) -> what switching it on changes beyond itself, applied in this order"""
+    NOT_DEVIATIONS: ClassVar[tuple[str, ...]] = ()
+    """fields beside RUN_FIELDS whose given value is no deviation from the preset (each class says why)"""
 
     env_id: str = "CartPole-v1"
     """environment id: ALE/<Game>-v5, dmc/<domain>-<task>, MinAtar/<Game>-v1 or a gymnasium id"""
@@ -108,16 +141,38 @@ class RunConfig:
             raise TypeError(f"{type(self).__name__} must be decorated with @config_class, not @dataclass: "
                             "a preset must know which fields the caller gave")
         given = self._given
-        for field_name, value in self.PRESETS[name].items():
+        for field_name, value in self.preset_values(name, self.options_on()).items():
             if field_name not in given:
                 setattr(self, field_name, value)
         self.preset = name
 
+    def cores(self) -> int:
+        """CPU cores a run keeps busy: one process computing on torch_threads threads."""
+        return self.torch_threads
+
+    def replay_transitions(self) -> int:
+        """Transitions a run's replay memory holds when full (none without one): its memory's estimate."""
+        return 0
+
+    def options_on(self) -> tuple[str, ...]:
+        """The options with effects that this config switches on."""
+        return tuple(option for option in self.OPTION_EFFECTS if getattr(self, option))
+
     @classmethod
-    def preset_values(cls, name: str) -> dict:
-        """Every field's value under a preset: the defaults with the preset's differences applied."""
-        defaults = {f.name: f.default for f in dataclasses.fields(cls)}
-        return {**defaults, **cls.PRESETS[name], "preset": name}
+    def preset_values(cls, name: str, options: tuple[str, ...] = ()) -> dict:
+        """Every field's value under a preset: the defaults with the preset's differences applied, then the
+        effects of the given options."""
+        values = {**{f.name: f.default for f in dataclasses.fields(cls)}, **cls.PRESETS[name], "preset": name}
+        for option, effects in cls.OPTION_EFFECTS.items():
+            if option in options:
+                for effect in effects:
+                    effect.apply(values, name)
+        return values
+
+    def task_values(self) -> dict[str, object]:
+        """Settings derived from the task when not given (a return distribution's support): field -> the task's
+        value, or None where the task does not tell it (then the caller's is no deviation)."""
+        return {}
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -132,13 +187,17 @@ class RunConfig:
                 f"{self.env_id}, where it may not learn ({docs})")
 
     def differences_from_preset(self) -> list[str]:
-        """Every setting the caller gave that differs from the run's preset (run fields aside): what a
-        run's deviations.json lists, so that a number is never mistaken for the preset's."""
+        """Every setting the caller gave that differs from the run's preset with its options' effects (run
+        fields aside), and a note when the preset is no paper's: what a run's deviations.json lists, so that a
+        number is never mistaken for the preset's."""
         if not type(self).PRESETS:
             return []
-        preset = self.preset_values(self.preset)
-        return [f"{name} = {getattr(self, name)!r}, where the {self.preset} preset has {preset[name]!r}"
-                for name in sorted(self.given()) if name not in RUN_FIELDS and getattr(self, name) != preset[name]]
+        reference = {**self.preset_values(self.preset, self.options_on()), **self.task_values(),
+                     **{option: getattr(self, option) for option in self.OPTIONS}}
+        notes = [f"preset {self.preset}: not from a paper"] if self.preset in self.NOT_FROM_A_PAPER else []
+        return notes + [f"{name} = {getattr(self, name)!r}, where the {self.preset} preset has {reference[name]!r}"
+                        for name in sorted(self.given()) if name not in RUN_FIELDS + self.NOT_DEVIATIONS
+                        and reference[name] is not None and getattr(self, name) != reference[name]]
 
     def given(self) -> frozenset[str]:
         """The fields the caller set explicitly (the rest are defaults or the preset's)."""

@@ -6,27 +6,31 @@ loss against the projected target, and the support's bounds taken from the task.
 
 from __future__ import annotations
 
-from typing import Callable
 
 import torch
 
 from core.errors import ConfigError
 
 
-def fill_support(config, task_support: Callable[[], tuple[float, float] | None], known_for: str) -> None:
+def support_values(support: tuple[float, float] | None) -> dict[str, float | None]:
+    """A task's support as the fields v_min and v_max; None where the task tells none."""
+    return {"v_min": None, "v_max": None} if support is None else {"v_min": support[0], "v_max": support[1]}
+
+
+def fill_support(config, known_for: str) -> None:
     """Set whichever of config.v_min and config.v_max the caller did not give to the task's support
-    (`task_support()`); where the task has none, refuse, naming the missing field and the tasks whose
+    (`config.task_values()`); where the task has none, refuse, naming the missing field and the tasks whose
     support is known (`known_for`)."""
     missing = [name for name in ("v_min", "v_max") if name not in config.given()]
     if not missing:
         return
-    support = task_support()
-    if support is None:
+    support = config.task_values()
+    if support["v_min"] is None:
         raise ConfigError(missing[0], f"v_min and v_max given for {config.env_id} under {config.env_protocol!r}: "
                           f"the range of its discounted returns is known here only for {known_for}",
                           f"no {' or '.join(missing)}")
     for name in missing:
-        setattr(config, name, support[name == "v_max"])
+        setattr(config, name, support[name])
 
 
 def categorical_projection(next_probabilities: torch.Tensor, returns: torch.Tensor, discounts: torch.Tensor,

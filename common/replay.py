@@ -38,7 +38,7 @@ being sampleable when its slot, any slot of its window, or a slot its stack read
 (the frame_stack - 1 oldest transitions of a full ring are never sampled).
 
 Checkpoints pickle a buffer whole (arrays, random generator, priorities); a restored buffer adds and
-samples exactly as the original (common/value_based.py: checkpoint_replay).
+samples exactly as the original (common/off_policy.py: checkpoint_replay).
 """
 
 from __future__ import annotations
@@ -334,13 +334,17 @@ class PrioritizedReplayBuffer(ReplayBuffer):
 
     def __init__(self, capacity: int, observation_space: gym.spaces.Box, action_space: gym.Space, num_envs: int = 1,
                  n_step: int = 1, discount: float = 0.99, frame_stack: int = 1, device: str | torch.device = "cpu",
-                 seed: int | None = None, alpha: float = 0.6, priority_eps: float = 1e-6):
+                 seed: int | None = None, alpha: float = 0.6, priority_eps: float = 1e-6, beta_start: float = 0.4,
+                 beta_steps: int = 1):
         require(alpha >= 0, "alpha", "a priority exponent >= 0", alpha)
+        require(0.0 <= beta_start <= 1.0, "beta_start", "an importance-sampling exponent in [0, 1]", beta_start)
+        require(beta_steps > 0, "beta_steps", "a positive number of steps", beta_steps)
         require(priority_eps > 0, "priority_eps", "a positive number (a zero priority would never be replayed)",
                 priority_eps)
         super().__init__(capacity, observation_space, action_space, num_envs, n_step, discount, frame_stack, device,
                          seed)
         self.alpha, self.priority_eps = alpha, priority_eps
+        self.beta_start, self.beta_steps = beta_start, beta_steps
         self._max_priority = 1.0
         self._tree = SumTree(num_envs * self.slots_per_env)
 
@@ -348,10 +352,15 @@ class PrioritizedReplayBuffer(ReplayBuffer):
     def nbytes(self) -> int:
         return super().nbytes + self._tree.nodes.nbytes
 
-    def sample(self, batch_size: int, beta: float) -> Batch:
+    def beta(self, step: int) -> float:
+        """The importance-sampling exponent at `step`: linear from beta_start to 1 at beta_steps (the paper
+        anneals it from 0.4 or 0.5 to 1 over training)."""
+        return min(1.0, self.beta_start + (1.0 - self.beta_start) * step / self.beta_steps)
+
+    def sample(self, batch_size: int, step: int) -> Batch:
         """`batch_size` transitions drawn in proportion to their priorities, with importance-sampling
-        weights for exponent `beta` (the paper anneals it from 0.4 or 0.5 to 1)."""
-        require(0.0 <= beta <= 1.0, "beta", "an importance-sampling exponent in [0, 1]", beta)
+        weights for the exponent `beta(step)`."""
+        beta = self.beta(step)
         self._check_can_sample(batch_size)
         total = self._tree.total
         targets = (np.arange(batch_size) + self._rng.random(batch_size)) * (total / batch_size)

@@ -1,22 +1,22 @@
 """What DQN and C51 share: the family's settings, network pieces, optimizers, epsilon schedule, and the
-replay-driven epsilon-greedy training loop with its checkpoints.
+Q-learning agent that common/off_policy.py's loop drives.
 
 Settings. `ValueBasedConfig`'s defaults are DQN's Extended Data Table 1 (Mnih et al. 2015, Nature 518),
 each field citing it; the other presets are written below as their differences from the table:
 `minatar` (Young & Tian 2019) and `classic` (ours, not from a paper; docs/algorithms/value_based.md
 tells how it was found). An algorithm's `Config` inherits them and writes its own paper's changes.
 
-The loop. An algorithm gives `train_value_based` its network, whose `q_values(observations)` acting
+The agent. An algorithm gives `q_learning_agent` its network, whose `q_values(observations)` acting
 maximises, and its loss `loss(online, target, batch, config) -> (loss, per-transition error for the
-priorities, mean Q of the minibatch)`; the loop acts, stores, learns, copies the target network, logs,
-evaluates and checkpoints.
+priorities, mean Q of the minibatch)`; the `QLearner` acts epsilon-greedily, takes the optimizer's step,
+updates the priorities and copies the target network; the off-policy loop stores, logs, evaluates and
+checkpoints.
 """
 
 from __future__ import annotations
 
 import copy
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Callable, ClassVar
 
 import gymnasium as gym
@@ -25,18 +25,14 @@ import torch
 from torch import nn
 
 import envs
-from common.config import RUN_FIELDS as RUN_CHOICES, RunConfig, config_class, resolve_device
+from common.config import config_class, resolve_device
 from common.nets import ENCODERS, Scale, action_sizes, encoder, observation_space, orthogonal
+from common.off_policy import Build, OffPolicyConfig
 from common.replay import Batch, PrioritizedReplayBuffer, ReplayBuffer
-from common.rundir import RunLogger, RunResult, check_finite
+from common.rundir import check_finite
 from core.errors import ConfigError, require
-from core.files import write_json
 
 OPTIMIZERS = ("dqn_rmsprop", "torch_rmsprop", "adam")
-LOG_INTERVAL = 1_000  # env steps between logged averages of the losses, mean Q and epsilon
-# Fields that say what to run and how long, not how to learn: differing from a preset is no deviation.
-# These presets leave the protocol to the env family, and saving the replay changes no result.
-RUN_FIELDS = (*RUN_CHOICES, "env_protocol", "checkpoint_replay")
 
 # Young & Tian 2019 (MinAtar, arXiv:1903.03176), section 4 and their examples/dqn.py, as differences from
 # Table 1. MinAtar has no frame skip (frames = steps). Their curves are training-episode returns (the
@@ -62,15 +58,12 @@ CLASSIC_NOT_FROM_A_PAPER = dict(
 
 
 @config_class
-class ValueBasedConfig(RunConfig):
+class ValueBasedConfig(OffPolicyConfig):
     """What DQN and C51 share: replay, schedule, optimizer and network; the defaults are Table 1's."""
 
-    NOT_FROM_A_PAPER: ClassVar[tuple[str, ...]] = ()
-    OPTIONS: ClassVar[tuple[str, ...]] = ()  # the published variants an algorithm offers as switches
-    TASK_SPECIFIC: ClassVar[tuple[str, ...]] = ()  # derived from the task where it tells them, else given
+    # These presets leave the protocol to the env family, and saving the replay changes no result.
+    NOT_DEVIATIONS: ClassVar[tuple[str, ...]] = ("env_protocol", "checkpoint_replay")
 
-    buffer_size: int = 1_000_000
-    """replay memory size in transitions (Table 1: 1,000,000)"""
     batch_size: int = 32
     """transitions per minibatch update (Table 1: 32)"""
     learning_starts: int = 50_000
@@ -78,13 +71,9 @@ class ValueBasedConfig(RunConfig):
     (Table 1 replay start size: 50,000)"""
     train_frequency: int = 4
     """env steps between learning phases (Table 1 update frequency: 4 agent steps per update)"""
-    gradient_steps: int = 1
-    """minibatch updates per learning phase (the paper: 1)"""
     target_update_period: int = 10_000
     """env steps between copies of the online network into the target network (Table 1: 10,000, in
     agent steps as DeepMind's code counts them; the table's text says parameter updates = 40,000 agent steps)"""
-    discount: float = 0.99
-    """reward discount gamma (Table 1: 0.99)"""
     n_step: int = 1
     """N of the N-step return bootstrapped from s_{t+N} (the paper: 1)"""
     final_epsilon: float = 0.1
@@ -128,21 +117,10 @@ class ValueBasedConfig(RunConfig):
     """during evaluation, the probability of a uniformly random action instead of the greedy one (the paper: 0.05)"""
     eval_deterministic: bool = True
     """Q-learning evaluates greedily (with eval_epsilon random actions): must stay true"""
-    checkpoint_replay: bool = False
-    """save the replay memory in every checkpoint, so that a resumed run ends exactly as an uninterrupted
-    one; it costs the memory's size on disk at every checkpoint: ~7 GB for the atari preset's 1M frames
-    (hence off there), 5 MB for CartPole's 100k transitions, 40-100 MB for MinAtar's. Off: a resumed run
-    starts with an empty memory and learns again only after learning_starts more steps"""
-
     def __post_init__(self) -> None:
         super().__post_init__()
-        require(self.batch_size > 0, "batch_size", "a positive number of transitions", self.batch_size)
-        require(self.buffer_size >= self.batch_size, "buffer_size", f"at least batch_size = {self.batch_size}",
-                self.buffer_size)
-        require(self.learning_starts >= 0, "learning_starts", "0 or more env steps", self.learning_starts)
-        for name in ("train_frequency", "gradient_steps", "target_update_period", "n_step", "epsilon_anneal_steps"):
+        for name in ("target_update_period", "n_step", "epsilon_anneal_steps"):
             require(getattr(self, name) > 0, name, "a positive number", getattr(self, name))
-        require(0.0 < self.discount <= 1.0, "discount", "a number in (0, 1]", self.discount)
         require(0.0 <= self.final_epsilon <= 1.0, "final_epsilon", "a probability in [0, 1]", self.final_epsilon)
         require(self.optimizer in OPTIMIZERS, "optimizer", f"one of {list(OPTIMIZERS)}", self.optimizer)
         require(self.learning_rate > 0, "learning_rate", "a positive number", self.learning_rate)
@@ -167,23 +145,18 @@ class ValueBasedConfig(RunConfig):
         return family if family in ("atari", "minatar") else "classic"
 
 
-def deviations_from_preset(config: ValueBasedConfig) -> list[str]:
-    """The settings the caller gave that differ from what the run's preset (with the same options) would
-    use, budgets aside; and a note when the preset is no paper's."""
-    settings = dict(env_id=config.env_id, env_protocol=config.env_protocol, env_backend=config.env_backend,
-                    preset=config.preset, **{option: getattr(config, option) for option in config.OPTIONS})
-    try:
-        reference = type(config)(**settings)
-    except ConfigError:  # the task does not tell its task-specific settings: the caller's are no deviation
-        reference = type(config)(**settings, **{name: getattr(config, name) for name in config.TASK_SPECIFIC})
-    notes = [f"preset {config.preset}: not from a paper"] if config.preset in config.NOT_FROM_A_PAPER else []
-    notes += [f"{name} = {getattr(config, name)!r}, where the {config.preset} preset has {getattr(reference, name)!r}"
-              for name in sorted(config.given()) if name not in RUN_FIELDS
-              and getattr(config, name) != getattr(reference, name)]
-    return notes
+def run_record(config: ValueBasedConfig, paper: str) -> dict:
+    """A run's deviations.json: its paper, preset, options on, and settings that differ from the preset."""
+    return {"paper": paper, "preset": config.preset, "options": [name for name in config.OPTIONS if getattr(config, name)],
+            "deviations": config.differences_from_preset()}
 
 
 # --- networks ---------------------------------------------------------------------------------------
+
+NetworkMaker = Callable[[gym.spaces.Box, int, ValueBasedConfig], nn.Module]  # (observations, actions, config)
+# (online, target, minibatch, config) -> (loss, per-transition error for the priorities, mean Q of the minibatch)
+Loss = Callable[[nn.Module, nn.Module, Batch, ValueBasedConfig], tuple[torch.Tensor, ...]]
+
 
 def torso(space: gym.spaces.Box, config: ValueBasedConfig) -> tuple[nn.Module, int, int]:
     """The network below its last hidden layer: (module, its output size, units of the last hidden layer).
@@ -224,14 +197,14 @@ def greedy_policy(network: nn.Module, device: torch.device) -> Callable[[np.ndar
 
 
 def policy_from_checkpoint(config: ValueBasedConfig, environment: envs.Environment, state: dict,
-                           make_network: Callable[[gym.spaces.Box, int, ValueBasedConfig], nn.Module]):
+                           make_network: NetworkMaker):
     """The greedy `act` of a checkpoint's online network, on `environment` (any protocol with the same spaces)."""
     env = envs.make_vector(environment, 1, training=False)
     space, action_count = discrete_spaces(env, environment.id)
     env.close()
     device = resolve_device(config.device)
     network = make_network(space, action_count, config).to(device)
-    network.load_state_dict(state["online"])
+    network.load_state_dict(state["agent"]["online"])
     return greedy_policy(network, device)
 
 
@@ -292,129 +265,95 @@ def exploration_epsilon(step: int, config: ValueBasedConfig) -> float:
 @dataclass(frozen=True)
 class Prioritization:
     """Schaul et al. 2016's proportional variant: P(i) ~ priority^alpha, importance-sampling exponent beta
-    annealed linearly from beta_start to 1 over the training budget."""
+    annealed linearly from beta_start to 1 over the training budget (the memory anneals it)."""
 
     alpha: float
     beta_start: float
 
 
-# --- the loop -----------------------------------------------------------------------------------------
+# --- the agent the off-policy loop drives ---------------------------------------------------------------
 
-def train_value_based(config: ValueBasedConfig, seed: int, run_dir: Path | str, resume: bool, algo: str, paper: str,
-                      make_network: Callable[[gym.spaces.Box, int, ValueBasedConfig], nn.Module],
-                      loss_function: Callable[[nn.Module, nn.Module, Batch, ValueBasedConfig],
-                                              tuple[torch.Tensor, ...]],
-                      prioritization: Prioritization | None = None) -> RunResult:
-    """Act epsilon-greedily in one environment, store every transition, learn from minibatches, copy the
-    target network, log, evaluate, checkpoint (after every evaluation); `resume` continues from the checkpoint."""
-    require(config.preset in config.PRESETS, "preset", f"a resolved preset, one of {list(config.PRESETS)}",
-            config.preset)
-    environment = envs.resolve(config.env_id, config.env_protocol, config.env_backend)
-    torch.manual_seed(seed)
-    torch.set_num_threads(config.torch_threads)
-    device = resolve_device(config.device)
-    env, observation = envs.make(environment, 1, seed)
-    space, action_count = discrete_spaces(env, config.env_id)
-    online = make_network(space, action_count, config).to(device)
-    target = copy.deepcopy(online).requires_grad_(False)
-    online_parameters, target_parameters = list(online.parameters()), list(target.parameters())
-    optimizer = make_optimizer(online_parameters, config)
-    # Atari protocols stack frames: the memory stores each frame once and rebuilds the stacks.
-    replay_settings = dict(num_envs=1, n_step=config.n_step, discount=config.discount, device=device, seed=seed,
-                           frame_stack=getattr(environment.protocol, "frame_stack", 1))
-    if prioritization:
-        replay = PrioritizedReplayBuffer(config.buffer_size, env.single_observation_space, env.single_action_space,
-                                         alpha=prioritization.alpha, **replay_settings)
-    else:
-        replay = ReplayBuffer(config.buffer_size, env.single_observation_space, env.single_action_space,
-                              **replay_settings)
-    rng = np.random.default_rng(seed)
-    greedy = greedy_policy(online, device)
+class QLearner:
+    """Epsilon-greedy acting on the online network's q_values; each update one minibatch step on the
+    algorithm's loss (and new priorities); the target network copied every target_update_period env steps."""
 
-    def learn(step: int) -> tuple[float, float]:
-        if prioritization:
-            beta = prioritization.beta_start + (1.0 - prioritization.beta_start) * step / config.total_steps
-            batch = replay.sample(config.batch_size, beta)
-        else:
-            batch = replay.sample(config.batch_size)
-        loss, errors, mean_q = loss_function(online, target, batch, config)
+    def __init__(self, online: nn.Module, action_count: int, loss_function: Loss, config: ValueBasedConfig,
+                 device: torch.device, prioritized: bool):
+        self.online, self.target = online, copy.deepcopy(online).requires_grad_(False)
+        self.online_parameters, self.target_parameters = list(online.parameters()), list(self.target.parameters())
+        self.optimizer = make_optimizer(self.online_parameters, config)
+        self.action_count, self.loss_function, self.config, self.prioritized = (action_count, loss_function, config,
+                                                                                prioritized)
+        self.act = greedy_policy(online, device)
+        self.epsilon = exploration_epsilon(0, config)
+        self.updates_since_copy = 0
+
+    def explore(self, step: int, observation: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        self.epsilon = exploration_epsilon(step, self.config)
+        return np.array([rng.integers(self.action_count) if rng.random() < self.epsilon else self.act(observation)[0]],
+                        dtype=np.int64)
+
+    def env_action(self, action: np.ndarray) -> np.ndarray:
+        return action
+
+    def end_episode(self) -> None:
+        pass
+
+    def update(self, replay: ReplayBuffer, step: int) -> dict[str, float]:
+        batch = replay.sample(self.config.batch_size, step) if self.prioritized else replay.sample(self.config.batch_size)
+        loss, errors, mean_q = self.loss_function(self.online, self.target, batch, self.config)
         loss_value = loss.item()
         check_finite(step, loss=loss_value)
-        optimizer.zero_grad(set_to_none=True)
+        self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
-        if config.max_grad_norm > 0:
-            nn.utils.clip_grad_norm_(online_parameters, config.max_grad_norm)
-        optimizer.step()
-        if prioritization:
+        if self.config.max_grad_norm > 0:
+            nn.utils.clip_grad_norm_(self.online_parameters, self.config.max_grad_norm)
+        self.optimizer.step()
+        if self.prioritized:
             replay.update_priorities(batch.indices, errors.cpu().numpy())
-        return loss_value, mean_q.item()
+        self.updates_since_copy += 1
+        return {"losses/loss": loss_value, "charts/mean_q": mean_q.item()}
 
-    actions = np.zeros(1, dtype=np.int64)
-    step, updates_since_copy, episode_ended = 0, 0, False
-    learning_resumes = config.learning_starts  # moves on when a resumed run restarts with an empty memory
-    loss_sum, q_sum, updates_logged = 0.0, 0.0, 0
-    with RunLogger(run_dir, config, environment, seed, algo, str(device), resume) as log:
-        saved = log.resume()
-        if saved is not None:
-            online.load_state_dict(saved["online"])
-            target.load_state_dict(saved["target"])
-            optimizer.load_state_dict(saved["optimizer"])
-            env.close()
-            env, fresh_observation = envs.restore(saved["env"], environment, 1, seed, saved["step"])
-            observation = saved["observation"] if fresh_observation is None else fresh_observation
-            episode_ended = saved["episode_ended"] and fresh_observation is None
-            actions[:] = saved["actions"]
-            step, updates_since_copy = saved["step"], saved["updates_since_copy"]
-            learning_resumes = saved["learning_resumes"]
-            loss_sum, q_sum, updates_logged = saved["loss_sum"], saved["q_sum"], saved["updates_logged"]
-            rng.bit_generator.state = saved["rng"]
-            if saved["replay"] is not None:
-                replay = saved["replay"]
-            else:  # refill before learning: updates on a few fresh transitions would overfit them
-                learning_resumes = step + config.learning_starts
-        log.checkpoint_with(lambda: {
-            "online": online.state_dict(), "target": target.state_dict(), "optimizer": optimizer.state_dict(),
-            "env": envs.snapshot(env), "observation": observation, "episode_ended": episode_ended,
-            "actions": actions.copy(), "step": step, "updates_since_copy": updates_since_copy,
-            "learning_resumes": learning_resumes, "loss_sum": loss_sum, "q_sum": q_sum,
-            "updates_logged": updates_logged,
-            "rng": rng.bit_generator.state, "replay": replay if config.checkpoint_replay else None})
-        write_json(log.dir / "deviations.json", {
-            "paper": paper, "preset": config.preset,
-            "options": [name for name in config.OPTIONS if getattr(config, name)],
-            "deviations": deviations_from_preset(config)})
-        epsilon = exploration_epsilon(step, config)
-        while step < config.total_steps:
-            if not episode_ended:  # on gymnasium's autoreset step the action is ignored: choose none
-                epsilon = exploration_epsilon(step, config)
-                actions[0] = rng.integers(action_count) if rng.random() < epsilon else greedy(observation)[0]
-            next_observation, rewards, terminated, truncated, info = env.step(actions)
-            replay.add(observation, actions, rewards, next_observation, terminated, truncated)  # skips autoresets
-            observation = next_observation
-            if episode_ended:
-                episode_ended = False
-                continue
-            episode_ended = bool(terminated[0] or truncated[0])
-            step += 1
-            log.log_episodes(step, info)
-            learning = step > learning_resumes and len(replay) >= config.batch_size
-            if learning and step % config.train_frequency == 0:
-                for _ in range(config.gradient_steps):
-                    loss_value, mean_q = learn(step)
-                    loss_sum, q_sum, updates_logged = loss_sum + loss_value, q_sum + mean_q, updates_logged + 1
-                updates_since_copy += config.gradient_steps
-            if step % config.target_update_period == 0 and updates_since_copy:  # a copy without updates changes nothing
-                with torch.no_grad():
-                    for target_parameter, parameter in zip(target_parameters, online_parameters):
-                        target_parameter.copy_(parameter)
-                updates_since_copy = 0
-            if step % LOG_INTERVAL == 0 or step == config.total_steps:
-                if updates_logged:
-                    log.log_scalars(step, **{"losses/loss": loss_sum / updates_logged,
-                                             "charts/mean_q": q_sum / updates_logged})
-                    loss_sum, q_sum, updates_logged = 0.0, 0.0, 0
-                log.log_scalars(step, **{"charts/epsilon": epsilon})
-                log.advance(step)
-            log.evaluate_if_due(step, greedy)
-    env.close()
-    return log.result
+    def end_step(self, step: int) -> None:
+        if step % self.config.target_update_period == 0 and self.updates_since_copy:  # else the copy changes nothing
+            with torch.no_grad():
+                for target_parameter, parameter in zip(self.target_parameters, self.online_parameters):
+                    target_parameter.copy_(parameter)
+            self.updates_since_copy = 0
+
+    def log_scalars(self) -> dict[str, float]:
+        return {"charts/epsilon": self.epsilon}
+
+    def state_dict(self) -> dict:
+        return {"online": self.online.state_dict(), "target": self.target.state_dict(),
+                "optimizer": self.optimizer.state_dict(), "updates_since_copy": self.updates_since_copy}
+
+    def load_state_dict(self, state: dict) -> None:
+        for name in ("online", "target", "optimizer"):
+            getattr(self, name).load_state_dict(state[name])
+        self.updates_since_copy = state["updates_since_copy"]
+
+
+def q_learning_agent(config: ValueBasedConfig, make_network: NetworkMaker, loss_function: Loss,
+                     prioritization: Prioritization | None = None) -> Build:
+    """The `build` of a Q-learning algorithm for the off-policy loop: its network and loss in a QLearner, and
+    the memory (prioritized or uniform; Atari frames stored once, their stacks rebuilt at sampling)."""
+    require(config.preset in config.PRESETS, "preset", f"a resolved preset, one of {list(config.PRESETS)}",
+            config.preset)
+
+    def build(env: gym.vector.VectorEnv, environment: envs.Environment, device: torch.device,
+              seed: int) -> tuple[QLearner, ReplayBuffer]:
+        space, action_count = discrete_spaces(env, environment.id)
+        learner = QLearner(make_network(space, action_count, config).to(device), action_count, loss_function, config,
+                           device, prioritization is not None)
+        settings = dict(num_envs=1, n_step=config.n_step, discount=config.discount, device=device, seed=seed,
+                        frame_stack=getattr(environment.protocol, "frame_stack", 1))
+        if prioritization:
+            replay = PrioritizedReplayBuffer(config.buffer_size, env.single_observation_space, env.single_action_space,
+                                             alpha=prioritization.alpha, beta_start=prioritization.beta_start,
+                                             beta_steps=config.total_steps, **settings)
+        else:
+            replay = ReplayBuffer(config.buffer_size, env.single_observation_space, env.single_action_space, **settings)
+        return learner, replay
+
+    return build

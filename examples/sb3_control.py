@@ -267,8 +267,9 @@ SETTINGS: dict[str, tuple[Setting, ...]] = {
         Setting(("buffer_size",), "buffer_size", lambda c: c.buffer_size, "sac.py: buffer_size"),
         Setting(("learning_starts",), "learning_starts", lambda c: c.learning_starts,
                 "off_policy_algorithm.py: uniformly random actions, and no update, before learning_starts steps"),
-        Setting((), "train_freq", lambda c: 1, "sac.py: train_freq; ours updates every env step"),
-        Setting((), "gradient_steps", lambda c: 1, "sac.py: gradient_steps; ours one minibatch per env step"),
+        Setting(("train_frequency",), "train_freq", lambda c: c.train_frequency, "sac.py: train_freq, env steps "
+                "between learning phases"),
+        Setting(("gradient_steps",), "gradient_steps", lambda c: c.gradient_steps, "sac.py: gradient_steps"),
         Setting((), "target_update_interval", lambda c: 1, "sac.py: target_update_interval; ours after every update"),
         Setting(("hidden_layers", "hidden_size"), "policy_kwargs.net_arch",
                 lambda c: [c.hidden_size] * c.hidden_layers, "sac/policies.py: net_arch of the actor and both critics "

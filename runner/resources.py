@@ -3,10 +3,11 @@ nodes (the Ray backend) needs it, and so does an out-of-memory killer that must 
 
 A spec's tier says it where it knows better (`resources: {cpus: 1, gpus: 0.25, memory_gb: 10}`, for the
 tier or one variant); the rest comes from the run's own settings:
-- cpus: one per process the run keeps busy: A3C's and async Q's `workers`, D4PG's `actors` plus its
-  learner, one otherwise (runs use one torch thread);
+- cpus: what the run's config declares (`cores()`): one per process it keeps busy, A3C's and async Q's
+  `workers`, D4PG's `actors` plus its learner, one otherwise (runs use one torch thread);
 - memory: a run without replay peaked at 0.4-1.0 GB here (results/benchmarks/algo_throughput.md), so
-  BASE_MEMORY_GB with headroom; a replay memory adds its states: one 84x84 frame per transition for Atari
+  BASE_MEMORY_GB with headroom; a replay memory (the config's `replay_transitions()`) adds its states: one
+  84x84 frame per transition for Atari
   (frame stacks are rebuilt from single frames, common/replay.py; 1M transitions measured 7.35 GB,
   results/benchmarks/replay_memory.md), the whole observation otherwise, times REPLAY_OVERHEAD for the
   actions, rewards, flags and priorities stored beside them;
@@ -43,20 +44,18 @@ def state_bytes(env_id: str, protocol: str, backend: str) -> int:
 
 
 def run_cores(algo: str, run_config: dict) -> int:
-    """Cores a run keeps busy: its worker processes (a3c, async_q), its actor processes and learner (d4pg), or one."""
-    config = config_from_dict(algos.load(algo).Config, run_config)
-    return getattr(config, "workers", None) or (getattr(config, "actors", 0) + 1)
+    """Cores a run keeps busy, as its config declares them."""
+    return config_from_dict(algos.load(algo).Config, run_config).cores()
 
 
 def default_resources(job: Job) -> dict:
     """cpus, gpus, memory_gb of one run, from its settings alone."""
     config = config_from_dict(algos.load(job.algo).Config, job.config)
-    cpus = run_cores(job.algo, job.config)
     memory_gb = BASE_MEMORY_GB
-    if hasattr(config, "buffer_size"):
-        replay = config.buffer_size * state_bytes(config.env_id, config.env_protocol, config.env_backend)
+    if transitions := config.replay_transitions():
+        replay = transitions * state_bytes(config.env_id, config.env_protocol, config.env_backend)
         memory_gb += replay * REPLAY_OVERHEAD / GB
-    return {"cpus": cpus, "gpus": 0, "memory_gb": round(memory_gb, 2)}
+    return {"cpus": config.cores(), "gpus": 0, "memory_gb": round(memory_gb, 2)}
 
 
 def run_resources(job: Job, spec_says: dict) -> dict:

@@ -12,7 +12,6 @@ import torch
 from algos import c51
 from common.config import config_from_dict
 from common.replay import Batch
-from common.value_based import deviations_from_preset
 from core.errors import ConfigError
 
 SUPPORT = torch.tensor([-2.0, -1.0, 0.0, 1.0, 2.0])  # V_min -2, V_max 2, spacing 1
@@ -154,7 +153,7 @@ def test_paper_defaults_and_presets():
     assert (classic.optimizer, classic.learning_rate, classic.adam_eps) == ("adam", 5e-4, 1e-8)
     minatar = config_from_dict(c51.Config, {"env_id": "MinAtar/Breakout-v1"})
     assert (minatar.buffer_size, minatar.optimizer, minatar.final_epsilon) == (100_000, "adam", 0.01)
-    assert deviations_from_preset(minatar) == ["preset minatar: not from a paper"]
+    assert minatar.differences_from_preset() == ["preset minatar: not from a paper"]
     assert not hasattr(paper, "double") and not hasattr(paper, "prioritized")
 
 
@@ -183,7 +182,7 @@ def test_a_task_without_a_known_support_asks_for_it(env_id, protocol, field):
         config_from_dict(c51.Config, {"env_id": env_id, "env_protocol": protocol})
     assert error.value.field == f"config.{field}"
     config = config_from_dict(c51.Config, {"env_id": env_id, "env_protocol": protocol, "v_min": -1.0, "v_max": 1.0})
-    assert deviations_from_preset(config) in ([], ["preset classic: not from a paper"])
+    assert config.differences_from_preset() in ([], ["preset classic: not from a paper"])
 
 
 @pytest.mark.parametrize("values, field", [({"atoms": 1}, "atoms"), ({"v_min": 5.0, "v_max": 5.0}, "v_max"),

@@ -338,7 +338,7 @@ def test_a_resumed_run_ends_as_the_uninterrupted_run(tmp_path, monkeypatch):
     for name in ("metrics.csv", "eval.csv"):
         assert rows_without_wall_time(tmp_path / "resumed" / name) == rows_without_wall_time(tmp_path / "whole" / name)
     state = torch.load(tmp_path / "whole" / CHECKPOINT, weights_only=False)["algorithm"]
-    assert state["replay"] is not None and state["learner"]["noise"].shape == (1,)
+    assert state["replay"] is not None and state["agent"]["noise"].shape == (1,)
 
 
 def test_without_the_replay_a_resumed_run_refills_a_minibatch_before_learning(tmp_path, monkeypatch):
@@ -350,7 +350,8 @@ def test_without_the_replay_a_resumed_run_refills_a_minibatch_before_learning(tm
     updates, update = [], ddpg.DDPG.update
     monkeypatch.setattr(ddpg.DDPG, "update", lambda self, batch: updates.append(1) or update(self, batch))
     assert ddpg.train(config(), 3, tmp_path, resume=True).status == "completed"
-    assert len(updates) == 1_500 - (500 + 64)  # an update after every step once 64 new steps are stored
+    # learning_starts 0: an update after every step from the one that stores the 64th transition, as a new run
+    assert len(updates) == 1_500 - 500 - (64 - 1)
 
 
 def test_the_policy_from_a_checkpoint_plays_as_the_last_evaluation(tmp_path):
@@ -367,7 +368,7 @@ def test_the_policy_from_a_checkpoint_plays_as_the_last_evaluation(tmp_path):
 def test_a_run_keeps_running_averages_and_polyak_averages_the_targets(tmp_path):
     result = ddpg.train(config(total_steps=1_000), 0, tmp_path)  # the paper preset: batch normalisation on
     assert result.status == "completed"
-    state = torch.load(tmp_path / CHECKPOINT, weights_only=False)["algorithm"]["learner"]
+    state = torch.load(tmp_path / CHECKPOINT, weights_only=False)["algorithm"]["agent"]
     # the targets' statistics follow the online networks' (Polyak-averaged), from their initial 0
     assert state["actor"]["net.0.running_mean"].abs().sum() > 0
     assert 0 < state["target_actor"]["net.0.running_mean"].abs().sum() < state["actor"]["net.0.running_mean"].abs().sum()

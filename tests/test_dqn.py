@@ -239,12 +239,12 @@ def test_the_defaults_are_table_1_and_presets_are_chosen_by_family():
     minatar = config_from_dict(dqn.Config, {"env_id": "MinAtar/Breakout-v1", "buffer_size": 5000})
     assert minatar.preset == "minatar" and minatar.buffer_size == 5000
     assert (minatar.learning_starts, minatar.train_frequency, minatar.target_update_period) == (5000, 1, 1000)
-    assert value_based.deviations_from_preset(minatar) == ["buffer_size = 5000, where the minatar preset has 100000"]
+    assert minatar.differences_from_preset() == ["buffer_size = 5000, where the minatar preset has 100000"]
     classic = dqn.Config(env_id="Acrobot-v1")  # Python resolves the preset as the command line and specs do
     assert classic.preset == "classic"
     assert (classic.batch_size, classic.train_frequency, classic.target_update_period, classic.n_step) == \
         (64, 4, 500, 3)
-    assert value_based.deviations_from_preset(classic) == ["preset classic: not from a paper"]
+    assert classic.differences_from_preset() == ["preset classic: not from a paper"]
 
 
 @pytest.mark.parametrize("module", [dqn, c51], ids=["dqn", "c51"])
@@ -272,9 +272,9 @@ def test_each_variant_brings_its_papers_settings():
     assert (minatar.learning_rate, minatar.max_grad_norm) == (2.5e-4, 0.0)
     # the variant's own settings are no deviation; a given learning rate is
     paper_dueling = config_from_dict(dqn.Config, {"env_id": "ALE/Pong-v5", "dueling": True})
-    assert value_based.deviations_from_preset(paper_dueling) == []
+    assert paper_dueling.differences_from_preset() == []
     given = config_from_dict(dqn.Config, {"env_id": "ALE/Pong-v5", "dueling": True, "learning_rate": 1e-4})
-    assert value_based.deviations_from_preset(given) == ["learning_rate = 0.0001, where the atari preset has 6.25e-05"]
+    assert given.differences_from_preset() == ["learning_rate = 0.0001, where the atari preset has 6.25e-05"]
 
 
 # --- runs -------------------------------------------------------------------------------------------------
@@ -317,8 +317,10 @@ def test_without_the_replay_a_resumed_run_refills_it_before_learning(tmp_path, m
             dqn.train(config, 3, tmp_path)
     checkpoint = torch.load(tmp_path / CHECKPOINT, weights_only=False)["algorithm"]
     assert saved == [1500] and checkpoint["replay"] is None
-    updates = []  # the step of every update: each one checks its loss
-    monkeypatch.setattr(value_based, "check_finite", lambda step, **losses: updates.append(step))
+    updates = []  # the step of every update
+    learn = value_based.QLearner.update
+    monkeypatch.setattr(value_based.QLearner, "update",
+                        lambda self, replay, step: updates.append(step) or learn(self, replay, step))
     result = dqn.train(config, 3, tmp_path, resume=True)
     assert result.status == "completed" and result.steps == 3000
     assert min(updates) > 1500 + config.learning_starts  # an empty memory is refilled first

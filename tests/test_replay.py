@@ -120,7 +120,7 @@ def test_a_pickled_buffer_continues_as_the_original(kind):
             add_scalar(buffer, state, 1.0, state + 1, terminated=state % 7 == 6)
 
     def draw(buffer):
-        batch = buffer.sample(16) if kind is ReplayBuffer else buffer.sample(16, beta=0.5)
+        batch = buffer.sample(16) if kind is ReplayBuffer else buffer.sample(16, step=5)
         if kind is PrioritizedReplayBuffer:
             buffer.update_priorities(batch.indices, batch.returns)
         return batch.observations[:, 0].tolist(), batch.weights.tolist()
@@ -272,7 +272,7 @@ class ScriptedStacks:
 @pytest.mark.parametrize("prioritized", [False, True])
 def test_stacks_rebuilt_across_resets_lost_lives_and_wrap_around(prioritized):
     space = gym.spaces.Box(0, 255, (4, 3, 3), np.uint8)
-    kind, sample_kwargs = (PrioritizedReplayBuffer, {"beta": 0.5}) if prioritized else (ReplayBuffer, {})
+    kind, sample_kwargs = (PrioritizedReplayBuffer, {"step": 5}) if prioritized else (ReplayBuffer, {})
     buffer = kind(2 * 40, space, TWO_ACTIONS, num_envs=2, n_step=3, discount=0.9, frame_stack=4, seed=0)
     reference, scripted = Reference(2, 3, 0.9), ScriptedStacks(2, seed=0)
     matched, stale_indices, td_rng = [], None, np.random.default_rng(0)
@@ -327,11 +327,11 @@ def test_sampled_stacks_equal_the_atari_env_stacks(env_id, num_envs, steps, capa
 
 
 def prioritized_with_four(alpha: float, td_errors: list[float], seed: int = 0) -> PrioritizedReplayBuffer:
-    """States 0..3 sampleable (one-step), with the given TD errors."""
-    buffer = PrioritizedReplayBuffer(100, SCALAR, TWO_ACTIONS, seed=seed, alpha=alpha)
+    """States 0..3 sampleable (one-step), with the given TD errors; beta = step / 10."""
+    buffer = PrioritizedReplayBuffer(100, SCALAR, TWO_ACTIONS, seed=seed, alpha=alpha, beta_start=0.0, beta_steps=10)
     for state in range(4):
         add_scalar(buffer, state, 0.0, state + 1)
-    batch = buffer.sample(4, beta=0.0)
+    batch = buffer.sample(4, step=0)
     by_state = dict(zip(batch.observations[:, 0].tolist(), batch.indices))
     assert len(by_state) == 4  # stratified: equal priorities give one draw per transition
     buffer.update_priorities(np.array([by_state[s] for s in range(4)]), np.array(td_errors))
@@ -349,7 +349,7 @@ def test_sum_tree_finds_leaves_by_cumulative_sum():
 def test_prioritized_sampling_frequencies_follow_priorities():
     buffer = prioritized_with_four(alpha=0.5, td_errors=[0.5, 1.0, 2.0, 4.0])
     priorities = np.sqrt([0.5, 1.0, 2.0, 4.0])  # (|delta| + 1e-6)^0.5
-    states = np.concatenate([buffer.sample(500, beta=0.4).observations[:, 0].numpy() for _ in range(100)])
+    states = np.concatenate([buffer.sample(500, step=4).observations[:, 0].numpy() for _ in range(100)])
     frequencies = np.bincount(states.astype(int), minlength=4) / len(states)
     np.testing.assert_allclose(frequencies, priorities / priorities.sum(), atol=0.01)  # standard deviation <= 0.0022
 
@@ -358,17 +358,22 @@ def test_importance_weights_by_hand():
     buffer = prioritized_with_four(alpha=1.0, td_errors=[1.0, 1.0, 2.0, 4.0])
     # P = [1, 1, 2, 4] / 8, N = 4: N * P = [0.5, 0.5, 1, 2]
     for beta, expected in [(1.0, [2, 2, 1, 0.5]), (0.5, [2**0.5, 2**0.5, 1, 0.5**0.5])]:
-        batch = buffer.sample(64, beta=beta)  # every transition appears: divided by the largest, that of states 0, 1
+        batch = buffer.sample(64, step=round(10 * beta))  # every transition appears: divided by the largest, states 0, 1
         weights = dict(zip(batch.observations[:, 0].tolist(), batch.weights.tolist()))
         assert weights == pytest.approx({s: w / max(expected) for s, w in enumerate(expected)}, abs=1e-5)
     # normalised by the largest weight in the batch (the paper's Algorithm 1), not over the buffer
-    assert buffer.sample(1, beta=1.0).weights.tolist() == [1.0]
+    assert buffer.sample(1, step=10).weights.tolist() == [1.0]
+
+
+def test_the_importance_exponent_anneals_linearly_to_one_and_stays_there():
+    buffer = PrioritizedReplayBuffer(100, SCALAR, TWO_ACTIONS, beta_start=0.4, beta_steps=1_000)
+    assert [buffer.beta(step) for step in (0, 250, 500, 1_000, 2_000)] == pytest.approx([0.4, 0.55, 0.7, 1.0, 1.0])
 
 
 def test_new_transitions_get_the_largest_priority_so_far():
     buffer = prioritized_with_four(alpha=1.0, td_errors=[1.0, 1.0, 2.0, 4.0])
     add_scalar(buffer, 4, 0.0, 5)
-    batch = buffer.sample(64, beta=1.0)
+    batch = buffer.sample(64, step=10)
     weights = dict(zip(batch.observations[:, 0].tolist(), batch.weights.tolist()))
     assert weights[4] == pytest.approx(weights[3])  # both have priority 4
     assert weights[4] == pytest.approx(weights[0] / 4)
@@ -376,10 +381,10 @@ def test_new_transitions_get_the_largest_priority_so_far():
 
 def test_update_priorities_changes_what_is_sampled():
     buffer = prioritized_with_four(alpha=0.6, td_errors=[0.0, 0.0, 0.0, 0.0])
-    batch = buffer.sample(4, beta=0.4)
+    batch = buffer.sample(4, step=4)
     state_2 = batch.indices[batch.observations[:, 0] == 2]
     buffer.update_priorities(state_2, torch.tensor([1000.0]))
-    states = buffer.sample(1000, beta=0.4).observations[:, 0]
+    states = buffer.sample(1000, step=4).observations[:, 0]
     assert (states == 2).float().mean() > 0.99
 
 
@@ -414,12 +419,14 @@ def test_bad_prioritized_and_sampling_arguments():
         PrioritizedReplayBuffer(100, SCALAR, TWO_ACTIONS, priority_eps=0)
     buffer = PrioritizedReplayBuffer(100, SCALAR, TWO_ACTIONS)
     with pytest.raises(ValueError, match="no sampleable transition yet"):
-        buffer.sample(32, beta=0.4)
+        buffer.sample(32, step=4)
     add_scalar(buffer, 0, 0.0, 1)
-    with pytest.raises(ValueError, match="^beta: expected"):
-        buffer.sample(32, beta=1.5)
+    with pytest.raises(ValueError, match="^beta_start: expected"):
+        PrioritizedReplayBuffer(100, SCALAR, TWO_ACTIONS, beta_start=1.5)
+    with pytest.raises(ValueError, match="^beta_steps: expected a positive number"):
+        PrioritizedReplayBuffer(100, SCALAR, TWO_ACTIONS, beta_steps=0)
     with pytest.raises(ValueError, match="^batch_size: expected"):
-        buffer.sample(0, beta=0.4)
+        buffer.sample(0, step=4)
     with pytest.raises(ValueError, match="^td_errors: expected one TD error per index"):
         buffer.update_priorities(np.array([0, 1]), np.array([1.0]))
     with pytest.raises(ValueError, match="^observations: expected an array of shape \\(1, 1\\)"):
