@@ -29,18 +29,27 @@ comes from the run's settings, runner/resources.py), for the whole tier or one v
 
     paper: {..., resources: {cpus: 1, gpus: 0.25, memory_gb: 10}}
 
-Every error names the file, the field and what was expected; a key written twice in one mapping
-(which YAML would silently resolve to the last value) names the line of the second one.
+The file's shape is the pydantic model SpecFile (its JSON schema, `python -m runner.spec --schema`, is committed
+as docs/spec.schema.json); the rules that join its sections (a claim's variants are the spec's, a budget's
+environments are the tier's, a published column is in its CSV) are checked where the spec is resolved, in
+SpecFile.to_spec. Every error names the file, the field and what was expected; a key written twice in one
+mapping (which YAML would silently resolve to the last value) names the line of the second one.
 """
 
 from __future__ import annotations
 
+import argparse
+import csv
+import json
+import sys
 from collections.abc import Hashable
 from dataclasses import dataclass, field, replace
-import csv
 from pathlib import Path
+from typing import Annotated, Any, Literal
 
 import yaml
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
+from pydantic_core import PydanticCustomError
 
 import algos
 import envs
@@ -51,14 +60,264 @@ from runner.claims import (AGGREGATES, CLAIM_KINDS, CLAIM_SCORES, CLAIM_STATISTI
                            DIAGNOSIS_KINDS, JUDGING_TIERS, MARGIN_KINDS, PUBLISHED_DIR, Claim, Diagnosis, Expectation,
                            Normalization, published_entries, random_scores)
 
-TIERS = ("smoke", "nightly", "paper", "reference", "controls")
 SPECS_DIR = Path(__file__).resolve().parent.parent / "experiments"  # the committed specs, one YAML file each
+RULE = "spec_rule"  # the pydantic error type of a rule of ours, as opposed to one of pydantic's own checks
 
 
 class SpecError(ValueError):
     def __init__(self, path: Path, field: str, expected: str, got: object = None):
         got_text = "" if got is None else f", got {got!r}"
         super().__init__(f"{path}: {field}: expected {expected}{got_text}")
+
+
+def rule(field: str, expected: str, got: object = None) -> PydanticCustomError:
+    """A broken rule, at `field` under the mapping that checks it ("" for the mapping itself)."""
+    return PydanticCustomError(RULE, "{field}: expected {expected}", {"field": field, "expected": expected, "got": got})
+
+
+def supported_env_id(env_id: str) -> str:
+    try:
+        envs.check_env_id(env_id)
+    except ConfigError as error:
+        raise rule("", error.expected, env_id) from None
+    return env_id
+
+
+def known_algorithm(algo: str) -> str:
+    try:
+        algos.load(algo)
+    except KeyError:
+        raise rule("", f"one of the algorithms {list(algos.ALGORITHMS)}, or an outside algorithm's dotted module path "
+                   "(docs/external_algorithms.md)", algo) from None
+    except ImportError as error:
+        raise rule("", f"an importable module with {list(algos.REQUIRED)}", f"{algo} ({error})") from None
+    return algo
+
+
+def one_or_per_environment(value: object) -> object:
+    """A wrong budget named as itself: left to the union below, pydantic would report it once per member."""
+    if isinstance(value, dict):
+        for env_id, amount in value.items():
+            if not isinstance(amount, int) or isinstance(amount, bool):
+                raise rule(str(env_id), "a value of type int", amount)
+    elif not isinstance(value, int) or isinstance(value, bool):
+        raise rule("", "a value of type int, or a mapping that gives each environment its own", value)
+    return value
+
+
+EnvId = Annotated[str, AfterValidator(supported_env_id)]
+Text = Annotated[str, Field(pattern=r"\S")]  # not blank
+PerEnvironment = Annotated[int | dict[str, int], BeforeValidator(one_or_per_environment)]
+"""one number for every environment of the tier, or env id -> its own"""
+AtariTable = Literal[tuple(sorted(TABLES))]
+
+
+class SpecSection(BaseModel):
+    """A mapping of a spec file. Strict: YAML's `3` is not "3", nor is `true` 1. `extra="forbid"` writes each
+    mapping's keys into the JSON schema; `known_keys` refuses any other key first, naming those it allows."""
+    model_config = ConfigDict(strict=True, extra="forbid", frozen=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def known_keys(cls, data: object) -> object:
+        for key in data if isinstance(data, dict) else ():
+            if key not in cls.model_fields:
+                raise rule(str(key), f"one of the keys {list(cls.model_fields)}", key)
+        return data
+
+
+class Reproduces(SpecSection):
+    paper: str
+    table: str
+    claim: str
+
+
+class VariantSection(SpecSection):
+    algo: Annotated[str, AfterValidator(known_algorithm)]
+    overrides: dict[str, Any] = {}
+
+
+class Resources(SpecSection):
+    """What one run asks of a cluster node, where the spec knows better than the run's settings (runner/resources.py)."""
+    cpus: float | None = Field(None, gt=0)
+    gpus: float | None = Field(None, ge=0)  # a fraction shares a GPU
+    memory_gb: float | None = Field(None, gt=0)
+
+    def said(self) -> dict:
+        return self.model_dump(exclude_none=True)
+
+
+class VariantTierSection(SpecSection):
+    """A variant's own settings in one tier, with the reason they differ; `environments: []` leaves it out."""
+    why: Text
+    environments: list[EnvId] | None = None
+    total_steps: PerEnvironment | None = None
+    eval_interval: PerEnvironment | None = None
+    overrides: dict[str, Any] = {}
+    resources: Resources = Resources()
+
+
+class TierSection(SpecSection):
+    total_steps: PerEnvironment  # env steps
+    seeds: int = Field(ge=1)
+    eval_interval: PerEnvironment  # env steps between evaluations
+    environments: list[EnvId] | None = Field(None, min_length=1)  # default: the spec's
+    overrides: dict[str, Any] = {}
+    variants: dict[str, VariantTierSection] = {}
+    resources: Resources = Resources()
+
+
+class TiersSection(SpecSection):
+    smoke: TierSection
+    nightly: TierSection | None = None
+    paper: TierSection | None = None
+    reference: TierSection | None = None
+    controls: TierSection | None = None
+
+
+TIERS = tuple(TiersSection.model_fields)
+
+
+class DiagnosisSection(SpecSection):
+    kind: Literal[tuple(DIAGNOSIS_KINDS)]
+    text: Text
+    evidence: list[Text] = []
+
+
+class ClaimSection(SpecSection):
+    """runner/claims.py describes each key."""
+    id: Text
+    sentence: Text
+    kind: Literal[CLAIM_KINDS]
+    a: str
+    statistic: Literal[tuple(dict.fromkeys(name for names in CLAIM_STATISTICS.values() for name in names))]
+    b: str | None = None
+    score: Literal[CLAIM_SCORES] = "final"
+    aggregate: Literal[tuple(AGGREGATES)] = "iqm"
+    margin: float | None = Field(None, ge=0)
+    tiers: list[str] | None = None  # default: the judging tiers the spec has
+    environments: list[str] | None = None
+    why: Text | None = None
+    diagnosis: dict[str, DiagnosisSection] = {}
+
+    @model_validator(mode="after")
+    def fits_its_kind(self) -> ClaimSection:
+        """The statistic, the second variant and the margin that the claim's kind allows."""
+        if self.statistic not in CLAIM_STATISTICS[self.kind]:
+            raise rule("statistic", f"one of {list(CLAIM_STATISTICS[self.kind])}", self.statistic)
+        if self.kind == "matches_published" and self.b is not None:
+            raise rule("b", "no second variant for matches_published", self.b)
+        if self.kind not in MARGIN_KINDS and self.margin is not None:
+            raise rule("margin", f"no margin except for a claim of kind {' or '.join(MARGIN_KINDS)}", self.margin)
+        if self.kind in MARGIN_KINDS and self.margin is None and self.statistic == "aggregate_difference":
+            raise rule("margin", "a margin in the aggregate's units (how far from b still counts as good as b), "
+                       "required with statistic aggregate_difference")
+        if self.statistic == "probability_of_improvement" and (self.margin or 0) >= 0.5:
+            raise rule("margin", "a number >= 0 (below 0.5 for probability_of_improvement)", self.margin)
+        return self
+
+
+def csv_header(file: str) -> list[str]:
+    """The columns of a CSV in results/published/."""
+    path = PUBLISHED_DIR / file
+    if not path.is_file():
+        raise rule("file", f"a CSV file in {PUBLISHED_DIR}", file)
+    with open(path, newline="") as handle:
+        return next(csv.reader(handle), [])
+
+
+class NumbersSection(SpecSection):
+    """A CSV of results/published/ with one row per task: the column naming the task, and each variant's column."""
+    file: Text
+    key: Text
+    columns: dict[str, str]  # variant -> its column
+    protocol: Text  # how the numbers were measured
+    source: Text
+
+    @model_validator(mode="after")
+    def columns_are_in_the_file(self) -> NumbersSection:
+        header = csv_header(self.file)
+        if self.key not in header:
+            raise rule("key", f"one of {header}", self.key)
+        for variant, column in self.columns.items():
+            if column not in header:
+                raise rule(f"columns.{variant}", f"one of {header}", column)
+        return self
+
+
+class SummaryColumns(SpecSection):
+    mean: str
+    median: str | None = None
+    training: str | None = None
+
+
+class SummarySection(SpecSection):
+    """The paper's own summary rows (Atari human-normalised), one row per method."""
+    file: Text
+    key: Text
+    rows: dict[str, str]  # variant -> the row of its method
+    columns: SummaryColumns
+    # an Atari human/random table, or best_of: the spec's normalization.best_of scale (the PPO paper's Table 1)
+    table: Literal[(*sorted(TABLES), "best_of")]
+
+    @model_validator(mode="after")
+    def rows_and_columns_are_in_the_file(self) -> SummarySection:
+        header = csv_header(self.file)
+        if self.key not in header:
+            raise rule("key", f"one of {header}", self.key)
+        with open(PUBLISHED_DIR / self.file, newline="") as handle:
+            methods = [row[self.key] for row in csv.DictReader(handle)]
+        for variant, method in self.rows.items():
+            if method not in methods:
+                raise rule(f"rows.{variant}", f"one of {methods}", method)
+        for name, column in self.columns.model_dump(exclude_none=True).items():
+            if column not in header:
+                raise rule(f"columns.{name}", f"one of {header}", column)
+        return self
+
+
+class PublishedSection(NumbersSection):
+    summary: SummarySection | None = None
+
+
+class ContextSection(NumbersSection):
+    """Numbers of an implementation, not of the paper (e.g. a library's benchmark page): shown, never judged."""
+    label: Text
+
+
+class BestOfSection(SpecSection):
+    variants: list[str]
+    source: Text
+
+
+class ReferenceScore(SpecSection):
+    score: float  # the score that maps to 1
+    source: Text
+
+
+class NormalizationSection(SpecSection):
+    atari: AtariTable | None = None
+    reference: dict[str, ReferenceScore] = {}
+    best_of: BestOfSection | None = None
+
+
+class ExpectationSection(SpecSection):
+    """A pass bar: min_score on at_least of the tier's seeds, or the seeds' mean_at_least."""
+    variant: str
+    env_id: str
+    min_score: float | None = None
+    at_least: int | None = None
+    mean_at_least: float | None = None
+
+    @model_validator(mode="after")
+    def one_kind_of_bar(self) -> ExpectationSection:
+        if (self.mean_at_least is not None) == (self.min_score is not None or self.at_least is not None):
+            raise rule("", "either min_score with at_least (seeds), or mean_at_least",
+                       self.model_dump(exclude_none=True))
+        for key in ("min_score", "at_least"):
+            if self.mean_at_least is None and getattr(self, key) is None:
+                raise rule(key, "a value (min_score and at_least go together)")
+        return self
 
 
 @dataclass(frozen=True)
@@ -113,6 +372,178 @@ class Spec:
                 "eval_interval": tier.eval_interval[env_id], "score_rule": self.score_rule}
 
 
+def choice(value: object, choices: list | tuple, field: str) -> None:
+    if value not in choices:
+        raise rule(field, f"one of {list(choices)}", value)
+
+
+def per_environment(value: int | dict[str, int], environments: tuple[str, ...], field: str) -> dict[str, int]:
+    """Each environment's number, from one for all or from the mapping that must give each its own."""
+    if not isinstance(value, dict):
+        return dict.fromkeys(environments, value)
+    for env_id in value:
+        if env_id not in environments:
+            raise rule(f"{field}.{env_id}", f"one of the tier's environments {list(environments)}", env_id)
+    for env_id in environments:
+        if env_id not in value:
+            raise rule(f"{field}.{env_id}", "a value of type int")
+    return {env_id: value[env_id] for env_id in environments}
+
+
+def subset(environments: list[str], of: tuple[str, ...], field: str) -> tuple[str, ...]:
+    for env_id in environments:
+        if env_id not in of:
+            raise rule(field, f"a subset of {list(of)}", env_id)
+    return tuple(environments)
+
+
+class SpecFile(SpecSection):
+    """A spec as written in experiments/<name>.yaml."""
+    name: str  # the file's name
+    title: str
+    reproduces: Reproduces
+    score_rule: Literal[tuple(sorted(SCORE_RULES))]  # common.config.SCORE_RULES
+    variants: dict[str, VariantSection] = Field(min_length=1)
+    tiers: TiersSection
+    environments: list[EnvId] | None = Field(None, min_length=1)  # optional when every tier lists its own
+    published: PublishedSection | None = None
+    claims: list[ClaimSection] = []
+    normalization: NormalizationSection = NormalizationSection()
+    expect: dict[str, list[ExpectationSection]] = {}
+    context: list[ContextSection] = []
+
+    def to_spec(self, path: Path) -> Spec:
+        """The resolved spec: each tier's and variant's environments and budgets, the published numbers read, the
+        defaults of claims filled in. Raises `rule` errors for the rules that join sections."""
+        environments = self.all_environments()
+        variant_names = list(self.variants)
+        tiers = {name: self.tier(name, body, environments) for name, body in self.tiers if body is not None}
+        published = self.published_numbers(environments)
+        for index, numbers in enumerate(self.context):
+            for variant in numbers.columns:
+                choice(variant, variant_names, f"context[{index}].columns.{variant}")
+        normalization = self.resolved_normalization(environments)
+        summary = self.published.summary if self.published else None
+        if summary is not None and summary.table == "best_of" and not normalization.best_of:
+            raise rule("published.summary.table", "an Atari table, or best_of with normalization.best_of naming the "
+                       "variants whose best mean scores 1", "best_of")
+        return Spec(path, self.name, self.title, self.reproduces.model_dump(), self.score_rule, environments,
+                    tuple(Variant(name, body.algo, body.overrides) for name, body in self.variants.items()), tiers,
+                    tuple(published), self.resolved_claims(environments, tuple(tiers), published),
+                    summary.model_dump(exclude_none=True) if summary else None, normalization,
+                    self.resolved_expectations(tiers),
+                    tuple(entry | {"label": numbers.label} for numbers in self.context
+                          for entry in published_entries(numbers.model_dump(), list(numbers.columns), environments)))
+
+    def all_environments(self) -> tuple[str, ...]:
+        if self.environments is not None:
+            return tuple(self.environments)
+        for name, body in self.tiers:  # every tier names its own; the spec's are all of them
+            if body is not None and body.environments is None:
+                raise rule(f"tiers.{name}.environments", "a list of env ids (the spec lists no environments)")
+        return tuple(dict.fromkeys(env_id for _, body in self.tiers if body is not None for env_id in body.environments))
+
+    def tier(self, name: str, body: TierSection, environments: tuple[str, ...]) -> Tier:
+        field = f"tiers.{name}"
+        tier_envs = subset(body.environments or list(environments), environments, f"{field}.environments")
+        tier = Tier(per_environment(body.total_steps, tier_envs, f"{field}.total_steps"), body.seeds,
+                    per_environment(body.eval_interval, tier_envs, f"{field}.eval_interval"), tier_envs,
+                    body.overrides, resources=body.resources.said())
+        per_variant = {}
+        for variant, own in body.variants.items():
+            own_field = f"{field}.variants.{variant}"
+            if variant not in self.variants:
+                raise rule(own_field, f"one of the spec's variants {list(self.variants)}", variant)
+            own_envs = tier_envs if own.environments is None else subset(own.environments, tier_envs,
+                                                                            f"{own_field}.environments")
+            per_variant[variant] = replace(
+                tier, environments=own_envs,
+                total_steps={env_id: tier.total_steps[env_id] for env_id in own_envs} if own.total_steps is None
+                else per_environment(own.total_steps, own_envs, f"{own_field}.total_steps"),
+                eval_interval={env_id: tier.eval_interval[env_id] for env_id in own_envs} if own.eval_interval is None
+                else per_environment(own.eval_interval, own_envs, f"{own_field}.eval_interval"),
+                overrides={**tier.overrides, **own.overrides}, resources={**tier.resources, **own.resources.said()},
+                why=own.why)
+        return replace(tier, per_variant=per_variant)
+
+    def published_numbers(self, environments: tuple[str, ...]) -> list[dict]:
+        if self.published is None:
+            return []
+        for variant in self.published.columns:
+            choice(variant, list(self.variants), f"published.columns.{variant}")
+        for variant in self.published.summary.rows if self.published.summary else ():
+            choice(variant, list(self.variants), f"published.summary.rows.{variant}")
+        return published_entries(self.published.model_dump(), list(self.published.columns), environments)
+
+    def resolved_claims(self, environments: tuple[str, ...], tier_names: tuple[str, ...],
+                        published: list[dict]) -> tuple[Claim, ...]:
+        claims = []
+        for index, claim in enumerate(self.claims):
+            field = f"claims[{index}]"
+            if claim.id in {earlier.id for earlier in claims}:
+                raise rule(f"{field}.id", "an id no other claim has", claim.id)
+            choice(claim.a, list(self.variants), f"{field}.a")
+            if claim.kind == "matches_published":
+                if not any(row["variant"] == claim.a for row in published):
+                    raise rule(f"{field}.a", "a variant with published numbers (published.columns)", claim.a)
+            else:
+                choice(claim.b, [name for name in self.variants if name != claim.a], f"{field}.b")
+            claim_tiers = claim.tiers if claim.tiers is not None else [t for t in JUDGING_TIERS if t in tier_names]
+            for tier_index, tier in enumerate(claim_tiers):
+                choice(tier, tier_names, f"{field}.tiers[{tier_index}]")
+            for env_index, env_id in enumerate(claim.environments or ()):
+                choice(env_id, environments, f"{field}.environments[{env_index}]")
+            for tier in claim.diagnosis:
+                choice(tier, claim_tiers, f"{field}.diagnosis.{tier}")
+            margin = DEFAULT_POI_MARGIN if claim.margin is None and claim.kind in MARGIN_KINDS else claim.margin
+            claims.append(Claim(claim.id, claim.sentence, claim.kind, claim.a, claim.b, claim.score, claim.aggregate,
+                                claim.statistic, margin, tuple(claim_tiers),
+                                None if claim.environments is None else tuple(claim.environments), claim.why or "",
+                                {tier: Diagnosis(d.kind, d.text, tuple(d.evidence))
+                                 for tier, d in claim.diagnosis.items()}))
+        return tuple(claims)
+
+    def resolved_normalization(self, environments: tuple[str, ...]) -> Normalization:
+        section = self.normalization
+        measured = random_scores()
+        best_of = ()
+        if section.best_of is not None:
+            for index, name in enumerate(section.best_of.variants):
+                choice(name, list(self.variants), f"normalization.best_of.variants[{index}]")
+            best_of = tuple(section.best_of.variants)
+            unmeasured = [env_id for env_id in environments
+                          if env_id not in measured and envs.family_of(env_id)[0] != "atari"]
+            if unmeasured:
+                raise rule("normalization.best_of", "tasks whose random-policy scores are measured in "
+                           "results/baselines/random_scores.csv (python -m benchmarks.random_scores)", unmeasured)
+        for env_id, reference in section.reference.items():
+            field = f"normalization.reference.{env_id}"
+            choice(env_id, environments, field)
+            if env_id not in measured:
+                raise rule(field, "a task whose random-policy score is measured in results/baselines/random_scores.csv "
+                           "(python -m benchmarks.random_scores)", env_id)
+            if reference.score == measured[env_id]:
+                raise rule(f"{field}.score", "a reference score other than the random policy's", reference.score)
+        return Normalization(section.atari, {env_id: reference.model_dump()
+                                             for env_id, reference in section.reference.items()},
+                             best_of, section.best_of.source if section.best_of else "")
+
+    def resolved_expectations(self, tiers: dict[str, Tier]) -> tuple[Expectation, ...]:
+        expectations = []
+        for tier_name, bars in self.expect.items():
+            choice(tier_name, list(tiers), f"expect.{tier_name}")
+            for index, bar in enumerate(bars):
+                field = f"expect.{tier_name}[{index}]"
+                choice(bar.variant, list(self.variants), f"{field}.variant")
+                tier = tiers[tier_name].for_variant(bar.variant)
+                choice(bar.env_id, tier.environments, f"{field}.env_id")
+                if bar.at_least is not None and not 1 <= bar.at_least <= tier.seeds:
+                    raise rule(f"{field}.at_least", f"a number of seeds from 1 to the tier's {tier.seeds}", bar.at_least)
+                expectations.append(Expectation(tier_name, bar.variant, bar.env_id, bar.min_score, bar.at_least,
+                                                bar.mean_at_least))
+        return tuple(expectations)
+
+
 class _DuplicateKey(Exception):
     def __init__(self, key: object, first_line: int, line: int):
         super().__init__(key)
@@ -145,358 +576,56 @@ def _read_yaml(path: Path) -> object:
                         f"is at line {duplicate.first_line})", duplicate.key) from None
 
 
-def _free_mapping(value: object, path: Path, field: str) -> dict:
-    if not isinstance(value, dict):
-        raise SpecError(path, field, "a mapping", value)
-    return value
+def field_path(location: tuple, under: str = "") -> str:
+    """`tiers.smoke.seeds`, `claims[0].kind`: a pydantic location, then a rule's field under it."""
+    path = ""
+    for part in (*location, *([under] if under else [])):
+        path += f"[{part}]" if isinstance(part, int) else f".{part}" if path and not part.startswith("[") else part
+    return path or "(the whole file)"
 
 
-def _mapping(value: object, path: Path, field: str, required: tuple[str, ...], optional: tuple[str, ...] = ()) -> dict:
-    for key in _free_mapping(value, path, field):
-        if key not in required + optional:
-            raise SpecError(path, f"{field}.{key}" if field else key, f"one of the keys {list(required + optional)}", key)
-    for key in required:
-        if key not in value:
-            raise SpecError(path, f"{field}.{key}" if field else key, "a value (the key is required)")
-    return value
+EXPECTED = {  # pydantic's error types, worded as what was expected
+    "missing": "a value (the key is required)",
+    "int_type": "a value of type int",
+    "float_type": "a value of type int or float",
+    "string_type": "a value of type str",
+    "list_type": "a value of type list",
+    "dict_type": "a mapping",
+    "model_type": "a mapping",
+    "string_pattern_mismatch": "a non-empty text",
+    "too_short": "at least one entry",
+}
 
 
-def _typed(value: object, kind: type | tuple[type, ...], path: Path, field: str) -> object:
-    if not isinstance(value, kind) or isinstance(value, bool):
-        names = " or ".join(k.__name__ for k in (kind if isinstance(kind, tuple) else (kind,)))
-        raise SpecError(path, field, f"a value of type {names}", value)
-    return value
-
-
-def _env_list(value: object, path: Path, field: str) -> tuple[str, ...]:
-    if not isinstance(value, list) or not value:
-        raise SpecError(path, field, "a non-empty list of gymnasium env ids", value)
-    for index, env_id in enumerate(value):
-        try:
-            envs.check_env_id(_typed(env_id, str, path, f"{field}[{index}]"))
-        except ConfigError as error:
-            raise SpecError(path, f"{field}[{index}]", error.expected, env_id) from None
-    return tuple(value)
-
-
-def _per_environment(value: object, environments: tuple[str, ...], path: Path, field: str) -> dict[str, int]:
-    """One number for every environment, or a mapping that gives each of them its own."""
-    if not isinstance(value, dict):
-        return {env_id: _typed(value, int, path, field) for env_id in environments}
-    for env_id in value:
-        if env_id not in environments:
-            raise SpecError(path, f"{field}.{env_id}", f"one of the tier's environments {list(environments)}", env_id)
-    return {env_id: _typed(value.get(env_id), int, path, f"{field}.{env_id}") for env_id in environments}
-
-
-def _tier_environments(body: dict, environments: tuple[str, ...], path: Path, field: str) -> tuple[str, ...]:
-    tier_envs = _env_list(body.get("environments", list(environments)), path, f"{field}.environments")
-    for env_id in tier_envs:
-        if env_id not in environments:
-            raise SpecError(path, f"{field}.environments", f"a subset of {list(environments)}", env_id)
-    return tier_envs
-
-
-def _tier(body: object, environments: tuple[str, ...], variant_names: list[str], path: Path, field: str) -> Tier:
-    body = _mapping(body, path, field, ("total_steps", "seeds", "eval_interval"),
-                    ("environments", "overrides", "variants", "resources"))
-    tier_envs = _tier_environments(body, environments, path, field)
-    tier = Tier(
-        total_steps=_per_environment(body["total_steps"], tier_envs, path, f"{field}.total_steps"),
-        seeds=_typed(body["seeds"], int, path, f"{field}.seeds"),
-        eval_interval=_per_environment(body["eval_interval"], tier_envs, path, f"{field}.eval_interval"),
-        environments=tier_envs,
-        overrides=_free_mapping(body.get("overrides", {}), path, f"{field}.overrides"),
-        resources=_resources(body.get("resources", {}), path, f"{field}.resources"),
-    )
-    if tier.seeds < 1:
-        raise SpecError(path, f"{field}.seeds", "a positive number of seeds", tier.seeds)
-    per_variant = {}
-    for name, own in _free_mapping(body.get("variants", {}), path, f"{field}.variants").items():
-        own_field = f"{field}.variants.{name}"
-        if name not in variant_names:
-            raise SpecError(path, own_field, f"one of the spec's variants {variant_names}", name)
-        own = _mapping(own, path, own_field, ("why",),
-                       ("environments", "total_steps", "eval_interval", "overrides", "resources"))
-        _typed(own["why"], str, path, f"{own_field}.why")
-        if own.get("environments") == []:  # the variant does not run in this tier; its why says why
-            own_envs = ()
-        else:
-            own_envs = _tier_environments(own, tier_envs, path, own_field) if "environments" in own else tier_envs
-        steps = {env_id: tier.total_steps[env_id] for env_id in own_envs}
-        interval = {env_id: tier.eval_interval[env_id] for env_id in own_envs}
-        per_variant[name] = replace(
-            tier, environments=own_envs,
-            total_steps=_per_environment(own["total_steps"], own_envs, path, f"{own_field}.total_steps")
-            if "total_steps" in own else steps,
-            eval_interval=_per_environment(own["eval_interval"], own_envs, path, f"{own_field}.eval_interval")
-            if "eval_interval" in own else interval,
-            overrides={**tier.overrides, **_free_mapping(own.get("overrides", {}), path, f"{own_field}.overrides")},
-            resources={**tier.resources, **_resources(own.get("resources", {}), path, f"{own_field}.resources")},
-            why=own["why"])
-    return replace(tier, per_variant=per_variant)
-
-
-def _resources(value: object, path: Path, field: str) -> dict:
-    """cpus (> 0), gpus (>= 0, fractions share a GPU), memory_gb (> 0): each optional."""
-    body = _mapping(value, path, field, (), ("cpus", "gpus", "memory_gb"))
-    for key, amount in body.items():
-        _typed(amount, (int, float), path, f"{field}.{key}")
-        if amount < 0 or (amount == 0 and key != "gpus"):
-            raise SpecError(path, f"{field}.{key}", "0 or more GPUs" if key == "gpus" else "a positive amount", amount)
-    return dict(body)
-
-
-def _text(value: object, path: Path, field: str) -> str:
-    if not isinstance(value, str) or not value.strip():
-        raise SpecError(path, field, "a non-empty text", value)
-    return value
-
-
-def _choice(value: object, choices: tuple[str, ...] | list[str], path: Path, field: str) -> str:
-    if value not in choices:
-        raise SpecError(path, field, f"one of {list(choices)}", value)
-    return value
-
-
-def _numbers_file(section: dict, variant_names: list[str], path: Path, field: str) -> None:
-    """A `published:` or `context:` section's CSV, key and columns, checked against the file and the variants."""
-    for key in ("file", "key", "protocol", "source"):
-        _text(section[key], path, f"{field}.{key}")
-    csv_path = PUBLISHED_DIR / section["file"]
-    if not csv_path.is_file():
-        raise SpecError(path, f"{field}.file", f"a CSV file in {PUBLISHED_DIR}", section["file"])
-    header = csv_path.read_text().splitlines()[0].split(",")
-    _choice(section["key"], header, path, f"{field}.key")
-    for variant, column in _free_mapping(section["columns"], path, f"{field}.columns").items():
-        _choice(variant, variant_names, path, f"{field}.columns.{variant}")
-        _choice(column, header, path, f"{field}.columns.{variant}")
-
-
-def _published(section: object, variant_names: list[str], environments: tuple[str, ...], path: Path) -> list[dict]:
-    if section is None:
-        return []
-    section = _mapping(section, path, "published", ("file", "key", "columns", "protocol", "source"), ("summary",))
-    _numbers_file(section, variant_names, path, "published")
-    if "summary" in section:
-        _published_summary(section["summary"], variant_names, path)
-    return published_entries(section, list(section["columns"]), environments)
-
-
-def _context(value: object, variant_names: list[str], environments: tuple[str, ...], path: Path) -> list[dict]:
-    """Numbers of implementations, not of the paper (e.g. a library's benchmark page): each entry labelled."""
-    entries = []
-    for index, section in enumerate(_typed(value, list, path, "context")):
-        field = f"context[{index}]"
-        section = _mapping(section, path, field, ("file", "key", "columns", "protocol", "source", "label"))
-        _numbers_file(section, variant_names, path, field)
-        label = _text(section["label"], path, f"{field}.label")
-        entries += [entry | {"label": label} for entry in published_entries(section, list(section["columns"]),
-                                                                          environments)]
-    return entries
-
-
-def _published_summary(summary: object, variant_names: list[str], path: Path) -> None:
-    summary = _mapping(summary, path, "published.summary", ("file", "key", "rows", "columns", "table"))
-    csv_path = PUBLISHED_DIR / _text(summary["file"], path, "published.summary.file")
-    if not csv_path.is_file():
-        raise SpecError(path, "published.summary.file", f"a CSV file in {PUBLISHED_DIR}", summary["file"])
-    with open(csv_path, newline="") as handle:
-        rows = list(csv.DictReader(handle))
-    header = list(rows[0]) if rows else []
-    _choice(summary["key"], header, path, "published.summary.key")
-    methods = [row[summary["key"]] for row in rows]
-    for variant, method in _free_mapping(summary["rows"], path, "published.summary.rows").items():
-        _choice(variant, variant_names, path, f"published.summary.rows.{variant}")
-        _choice(method, methods, path, f"published.summary.rows.{variant}")
-    columns = _mapping(summary["columns"], path, "published.summary.columns", ("mean",), ("median", "training"))
-    for name, column in columns.items():
-        _choice(column, header, path, f"published.summary.columns.{name}")
-    # an Atari human/random table, or best_of: the spec's normalization.best_of scale (the PPO paper's Table 1)
-    _choice(summary["table"], [*sorted(TABLES), "best_of"], path, "published.summary.table")
-
-
-def _claims(entries: object, variant_names: list[str], environments: tuple[str, ...], tier_names: tuple[str, ...],
-            published: list[dict], path: Path) -> tuple[Claim, ...]:
-    claims = []
-    for index, entry in enumerate(_typed(entries, list, path, "claims")):
-        field = f"claims[{index}]"
-        entry = _mapping(entry, path, field, ("id", "sentence", "kind", "a", "statistic"),
-                         ("b", "score", "aggregate", "margin", "tiers", "environments", "why", "diagnosis"))
-        claim_id = _text(entry["id"], path, f"{field}.id")
-        if claim_id in {claim.id for claim in claims}:
-            raise SpecError(path, f"{field}.id", "an id no other claim has", claim_id)
-        kind = _choice(entry["kind"], CLAIM_KINDS, path, f"{field}.kind")
-        a = _choice(entry["a"], variant_names, path, f"{field}.a")
-        b = entry.get("b")
-        if kind == "matches_published":
-            if b is not None:
-                raise SpecError(path, f"{field}.b", "no second variant for matches_published", b)
-            if not any(row["variant"] == a for row in published):
-                raise SpecError(path, f"{field}.a", "a variant with published numbers (published.columns)", a)
-        else:
-            _choice(b, [name for name in variant_names if name != a], path, f"{field}.b")
-        statistic = _choice(entry["statistic"], CLAIM_STATISTICS[kind], path, f"{field}.statistic")
-        margin = entry.get("margin")
-        if kind not in MARGIN_KINDS and margin is not None:
-            raise SpecError(path, f"{field}.margin", f"no margin except for a claim of kind {' or '.join(MARGIN_KINDS)}",
-                            margin)
-        if kind in MARGIN_KINDS:
-            if margin is None and statistic == "aggregate_difference":
-                raise SpecError(path, f"{field}.margin", "a margin in the aggregate's units (how far from b still "
-                                "counts as good as b), required with statistic aggregate_difference")
-            margin = DEFAULT_POI_MARGIN if margin is None else margin
-            if isinstance(margin, bool) or not isinstance(margin, (int, float)) or margin < 0 or (
-                    statistic == "probability_of_improvement" and margin >= 0.5):
-                raise SpecError(path, f"{field}.margin", "a number >= 0 (below 0.5 for probability_of_improvement)",
-                                margin)
-        claim_tiers = entry.get("tiers", [tier for tier in JUDGING_TIERS if tier in tier_names])
-        for tier_index, tier in enumerate(_typed(claim_tiers, list, path, f"{field}.tiers")):
-            _choice(tier, tier_names, path, f"{field}.tiers[{tier_index}]")
-        claim_envs = entry.get("environments")
-        if claim_envs is not None:
-            for env_index, env_id in enumerate(_typed(claim_envs, list, path, f"{field}.environments")):
-                _choice(env_id, environments, path, f"{field}.environments[{env_index}]")
-        diagnosis = _diagnosis(entry.get("diagnosis", {}), claim_tiers, path, f"{field}.diagnosis")
-        claims.append(Claim(claim_id, _text(entry["sentence"], path, f"{field}.sentence"), kind, a, b,
-                            _choice(entry.get("score", "final"), CLAIM_SCORES, path, f"{field}.score"),
-                            _choice(entry.get("aggregate", "iqm"), AGGREGATES, path, f"{field}.aggregate"),
-                            statistic, None if margin is None else float(margin), tuple(claim_tiers), tuple(claim_envs) if claim_envs is not None else None,
-                            _text(entry["why"], path, f"{field}.why") if "why" in entry else "", diagnosis))
-    return tuple(claims)
-
-
-def _diagnosis(section: object, claim_tiers: list[str], path: Path, field: str) -> dict[str, Diagnosis]:
-    diagnoses = {}
-    for tier, entry in _free_mapping(section, path, field).items():
-        _choice(tier, claim_tiers, path, f"{field}.{tier}")
-        entry = _mapping(entry, path, f"{field}.{tier}", ("kind", "text"), ("evidence",))
-        evidence = _typed(entry.get("evidence", []), list, path, f"{field}.{tier}.evidence")
-        diagnoses[tier] = Diagnosis(_choice(entry["kind"], list(DIAGNOSIS_KINDS), path, f"{field}.{tier}.kind"),
-                                    _text(entry["text"], path, f"{field}.{tier}.text"),
-                                    tuple(_text(item, path, f"{field}.{tier}.evidence[{index}]")
-                                          for index, item in enumerate(evidence)))
-    return diagnoses
-
-
-def _normalization(section: object, environments: tuple[str, ...], variant_names: list[str],
-                   path: Path) -> Normalization:
-    section = _mapping(section, path, "normalization", (), ("atari", "reference", "best_of"))
-    atari = section.get("atari")
-    if atari is not None:
-        _choice(atari, sorted(TABLES), path, "normalization.atari")
-    reference = {}
-    measured = random_scores()
-    best_of, best_of_source = (), ""
-    if "best_of" in section:
-        body = _mapping(section["best_of"], path, "normalization.best_of", ("variants", "source"))
-        best_of = tuple(_choice(name, variant_names, path, f"normalization.best_of.variants[{index}]")
-                        for index, name in enumerate(_typed(body["variants"], list, path,
-                                                            "normalization.best_of.variants")))
-        best_of_source = _text(body["source"], path, "normalization.best_of.source")
-        unmeasured = [env_id for env_id in environments if env_id not in measured and envs.family_of(env_id)[0] != "atari"]
-        if unmeasured:
-            raise SpecError(path, "normalization.best_of", "tasks whose random-policy scores are measured in "
-                            "results/baselines/random_scores.csv (python -m benchmarks.random_scores)", unmeasured)
-    for env_id, body in _free_mapping(section.get("reference", {}), path, "normalization.reference").items():
-        field = f"normalization.reference.{env_id}"
-        _choice(env_id, environments, path, field)
-        body = _mapping(body, path, field, ("score", "source"))
-        _typed(body["score"], (int, float), path, f"{field}.score")
-        _text(body["source"], path, f"{field}.source")
-        if env_id not in measured:
-            raise SpecError(path, field, "a task whose random-policy score is measured in "
-                            "results/baselines/random_scores.csv (python -m benchmarks.random_scores)", env_id)
-        if body["score"] == measured[env_id]:
-            raise SpecError(path, f"{field}.score", "a reference score other than the random policy's", body["score"])
-        reference[env_id] = {"score": float(body["score"]), "source": body["source"]}
-    return Normalization(atari, reference, best_of, best_of_source)
-
-
-def _expectations(section: object, tiers: dict, variant_names: list[str], path: Path) -> tuple[Expectation, ...]:
-    expectations = []
-    for tier_name, entries in _free_mapping(section, path, "expect").items():
-        _choice(tier_name, list(tiers), path, f"expect.{tier_name}")
-        for index, entry in enumerate(_typed(entries, list, path, f"expect.{tier_name}")):
-            field = f"expect.{tier_name}[{index}]"
-            entry = _mapping(entry, path, field, ("variant", "env_id"), ("min_score", "at_least", "mean_at_least"))
-            variant = _choice(entry["variant"], variant_names, path, f"{field}.variant")
-            tier = tiers[tier_name].for_variant(variant)
-            _choice(entry["env_id"], tier.environments, path, f"{field}.env_id")
-            if ("mean_at_least" in entry) == ("min_score" in entry or "at_least" in entry):
-                raise SpecError(path, field, "either min_score with at_least (seeds), or mean_at_least", entry)
-            if "mean_at_least" in entry:
-                bar = (None, None, float(_typed(entry["mean_at_least"], (int, float), path, f"{field}.mean_at_least")))
-            else:
-                for key in ("min_score", "at_least"):
-                    if key not in entry:
-                        raise SpecError(path, f"{field}.{key}", "a value (min_score and at_least go together)")
-                at_least = _typed(entry["at_least"], int, path, f"{field}.at_least")
-                if not 1 <= at_least <= tier.seeds:
-                    raise SpecError(path, f"{field}.at_least", f"a number of seeds from 1 to the tier's {tier.seeds}",
-                                    at_least)
-                bar = (float(_typed(entry["min_score"], (int, float), path, f"{field}.min_score")), at_least, None)
-            expectations.append(Expectation(tier_name, variant, entry["env_id"], *bar))
-    return tuple(expectations)
+def spec_error(path: Path, error: ValidationError | PydanticCustomError) -> SpecError:
+    """The first problem pydantic or a rule found, as file, field, what was expected and what was given."""
+    if isinstance(error, PydanticCustomError):
+        return SpecError(path, field_path((), error.context["field"]), error.context["expected"], error.context["got"])
+    first = error.errors(include_url=False)[0]
+    context = first.get("ctx") or {}
+    if first["type"] == RULE:
+        return SpecError(path, field_path(first["loc"], context["field"]), context["expected"], context["got"])
+    if first["type"] == "literal_error":  # pydantic words the choices "'a', 'b' or 'c'"; ours have no " or "
+        expected = f"one of [{context['expected'].replace(' or ', ', ')}]"
+    elif first["type"] in ("greater_than", "greater_than_equal"):
+        expected = f"a number > {context['gt']:g}" if "gt" in context else f"a number >= {context['ge']:g}"
+    else:
+        expected = EXPECTED.get(first["type"], first["msg"])
+    return SpecError(path, field_path(first["loc"]), expected, None if first["type"] == "missing" else first["input"])
 
 
 def load_spec(path: Path | str) -> Spec:
     path = Path(path)
-    data = _mapping(_read_yaml(path), path, "", ("name", "title", "reproduces", "score_rule", "variants", "tiers"),
-                    ("environments", "published", "claims", "normalization", "expect", "context"))
-    name = _typed(data["name"], str, path, "name")
-    if name != path.stem:
-        raise SpecError(path, "name", f"the file's name {path.stem!r}", name)
-    reproduces = _mapping(data["reproduces"], path, "reproduces", ("paper", "table", "claim"))
-    for key, text in reproduces.items():
-        _typed(text, str, path, f"reproduces.{key}")
-    score_rule = _typed(data["score_rule"], str, path, "score_rule")
-    if score_rule not in SCORE_RULES:
-        raise SpecError(path, "score_rule", f"one of {sorted(SCORE_RULES)}", score_rule)
-    if "environments" in data:
-        environments = _env_list(data["environments"], path, "environments")
-    else:  # every tier names its own; the spec's are all of them
-        tier_bodies = _free_mapping(data["tiers"], path, "tiers")
-        listed = [(_free_mapping(body, path, f"tiers.{tier}").get("environments"), tier) for tier, body in tier_bodies.items()]
-        for tier_envs, tier in listed:
-            if tier_envs is None:
-                raise SpecError(path, f"tiers.{tier}.environments", "a list of env ids (the spec lists no environments)")
-        environments = _env_list(list(dict.fromkeys(env for tier_envs, _ in listed for env in tier_envs)), path, "tiers")
-
-    variants = []
-    for variant_name, body in _free_mapping(data["variants"], path, "variants").items():
-        field = f"variants.{variant_name}"
-        body = _mapping(body, path, field, ("algo",), ("overrides",))
-        try:
-            algos.load(_typed(body["algo"], str, path, f"{field}.algo"))
-        except KeyError:
-            raise SpecError(path, f"{field}.algo", f"one of the algorithms {list(algos.ALGORITHMS)}, or an outside "
-                            "algorithm's dotted module path (docs/external_algorithms.md)", body["algo"]) from None
-        except ImportError as error:
-            raise SpecError(path, f"{field}.algo", f"an importable module with {list(algos.REQUIRED)}",
-                            f"{body['algo']} ({error})") from None
-        variants.append(Variant(variant_name, body["algo"], _free_mapping(body.get("overrides", {}), path, f"{field}.overrides")))
-    if not variants:
-        raise SpecError(path, "variants", "at least one variant")
-
-    variant_names = [variant.name for variant in variants]
-    tiers = {tier_name: _tier(body, environments, variant_names, path, f"tiers.{tier_name}")
-             for tier_name, body in _mapping(data["tiers"], path, "tiers", ("smoke",), TIERS[1:]).items()}
-
-    published = _published(data.get("published"), variant_names, environments, path)
-    claims = _claims(data.get("claims", []), variant_names, environments, tuple(tiers), published, path)
-    normalization = _normalization(data.get("normalization", {}), environments, variant_names, path)
-    if ((data.get("published") or {}).get("summary") or {}).get("table") == "best_of" and not normalization.best_of:
-        raise SpecError(path, "published.summary.table", "an Atari table, or best_of with normalization.best_of "
-                        "naming the variants whose best mean scores 1", "best_of")
-    expectations = _expectations(data.get("expect", {}), tiers, variant_names, path)
-    context = _context(data.get("context", []), variant_names, environments, path)
-    spec = Spec(path, name, _typed(data["title"], str, path, "title"), reproduces, score_rule, environments,
-                tuple(variants), tiers, tuple(published), claims, (data.get("published") or {}).get("summary"),
-                normalization, expectations, tuple(context))
+    try:
+        spec_file = SpecFile.model_validate(_read_yaml(path))
+        spec = spec_file.to_spec(path)
+    except (ValidationError, PydanticCustomError) as error:
+        raise spec_error(path, error) from None
+    if spec.name != path.stem:
+        raise SpecError(path, "name", f"the file's name {path.stem!r}", spec.name)
     # Build every run's config now, so a bad hyperparameter fails before anything is written.
-    for tier_name, tier in tiers.items():
-        for variant in variants:
+    for tier_name, tier in spec.tiers.items():
+        for variant in spec.variants:
             config_class = algos.load(variant.algo).Config
             variant_tier = tier.for_variant(variant.name)
             for env_id in variant_tier.environments:
@@ -506,3 +635,26 @@ def load_spec(path: Path | str) -> Spec:
                     raise SpecError(path, f"variants.{variant.name} in tier {tier_name}: {error.field}",
                                     error.expected, error.got) from None
     return spec
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m runner.spec", description="Check experiment specs, or print the "
+                                     "JSON schema of their format (committed as docs/spec.schema.json).")
+    parser.add_argument("specs", nargs="*", type=Path, help="spec files to check (default: every one in experiments/)")
+    parser.add_argument("--schema", action="store_true", help="print the JSON schema of a spec file and exit")
+    args = parser.parse_args(argv)
+    if args.schema:
+        print(json.dumps(SpecFile.model_json_schema(), indent=2))
+        return 0
+    for path in args.specs or sorted(SPECS_DIR.glob("*.yaml")):
+        try:
+            load_spec(path)
+        except SpecError as error:
+            print(f"error: {error}", file=sys.stderr)
+            return 2
+        print(f"{path}: valid")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

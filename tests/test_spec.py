@@ -1,12 +1,14 @@
 """A malformed spec is refused with the file, the field and what was expected; exit 2; nothing written."""
 
+import json
+
 import pytest
 import yaml
 
 from helpers import run_module, write_spec
 from analysis.judging import judge_all
 from analysis.table import SeedRun, read_plan, score_table, table_markdown
-from runner.spec import load_spec
+from runner.spec import SpecFile, load_spec
 from runner.sweep import plan, write_plan
 
 
@@ -223,3 +225,14 @@ def test_runner_refuses_a_duplicated_key_with_exit_2(tmp_path):
     process = run_module("runner", str(path), "--results", str(tmp_path / "results"))
     assert process.returncode == 2 and "Traceback" not in process.stderr
     assert f"{path}: line " in process.stderr and "'score_rule'" in process.stderr
+
+
+def test_the_committed_json_schema_is_the_spec_format(project_root):
+    committed = json.loads((project_root / "docs" / "spec.schema.json").read_text())
+    assert committed == SpecFile.model_json_schema(), "regenerate: python -m runner.spec --schema > docs/spec.schema.json"
+
+
+def test_every_shipped_spec_round_trips_through_json(project_root):
+    for path in sorted((project_root / "experiments").glob("*.yaml")):
+        spec_file = SpecFile.model_validate(yaml.safe_load(path.read_text()))
+        assert SpecFile.model_validate_json(spec_file.model_dump_json()) == spec_file, path.name
