@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
-from dataclasses import asdict
+from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -17,12 +16,13 @@ from analysis.judging import claims_markdown, judge_all
 from analysis.html import write_html_report
 from analysis.figures import plot_final_scores, plot_learning_curves, plot_wall_clock_curves
 from analysis.report import experiment_report, index_section, sweep_line
-from analysis.table import (experiment_dirs, load_runs, read_json, read_plan, score_table, table_csv, table_markdown,
+from analysis.table import (experiment_dirs, load_runs, read_json, score_table, table_csv, table_markdown,
                             with_best_of_references)
+from analysis.verdicts_file import VerdictsFile, read_verdicts_file
 from common.rundir import git_commit
 from core.files import write_atomic, write_json
 from runner.spec import SPECS_DIR, SpecError, load_spec
-from runner.sweep import PLAN
+from runner.sweep import PLAN, TierPlan, read_plan
 
 DEFAULT_REPS = 2000
 
@@ -65,50 +65,49 @@ def find_experiments(results_dir: Path) -> list[Path]:
     return experiments
 
 
-def analyse_experiment(experiment_dir: Path, spec: dict, reps: int, commit: str) -> str | None:
+def analyse_experiment(experiment_dir: Path, plan: TierPlan, reps: int, commit: str) -> str | None:
     """Write the experiment's table, figures and report and return its Markdown table; None, writing nothing,
     when none of its runs is on disk (its existing report stays as it is)."""
-    runs = load_runs(experiment_dir, spec)
+    runs = load_runs(experiment_dir, plan)
     if not any(run.run_dir.is_dir() for run in runs):
         return None
-    spec = with_best_of_references(spec, runs)
-    table = score_table(runs, spec, reps)
+    plan = with_best_of_references(plan, runs)
+    table = score_table(runs, plan, reps)
     table_md = table_markdown(table)
-    variants = [variant["name"] for variant in spec["variants"]]
+    variants = plan.variant_names()
     palette = dict(zip(variants, sns.color_palette(n_colors=len(variants))))  # one colour per variant in both figures
-    plot_learning_curves(runs, spec, palette, experiment_dir / "figures" / "learning_curves.png")
-    plot_wall_clock_curves(runs, spec, palette, experiment_dir / "figures" / "wall_clock_curves.png")
-    plot_final_scores(runs, table, spec, palette, experiment_dir / "figures" / "final_scores.png")
-    verdicts = judge_all(spec, runs, reps)
+    plot_learning_curves(runs, plan, palette, experiment_dir / "figures" / "learning_curves.png")
+    plot_wall_clock_curves(runs, plan, palette, experiment_dir / "figures" / "wall_clock_curves.png")
+    plot_final_scores(runs, table, plan, palette, experiment_dir / "figures" / "final_scores.png")
+    verdicts = judge_all(plan, runs, reps)
     # Where the verdicts came from travels with them, so a page that shows them needs no other file.
     runs_commits = sorted({config["git_commit"] for run in runs if run.run_dir.is_dir()
                            if (config := read_json(run.run_dir / "config.json")) and config.get("git_commit")})
-    write_json(experiment_dir / "verdicts.json", {"experiment": spec["name"], "title": spec["title"],
-                                                  "tier": spec["tier"], "reps": reps, "verdicts": verdicts,
-                                                  "commit": commit, "runs_commits": runs_commits,
-                                                  "date": datetime.now(timezone.utc).date().isoformat()})
+    write_json(experiment_dir / "verdicts.json", VerdictsFile(
+        experiment=plan.name, title=plan.title, tier=plan.tier, reps=reps, verdicts=verdicts, commit=commit,
+        runs_commits=runs_commits, date=datetime.now(timezone.utc).date().isoformat()).model_dump(mode="json"))
     write_atomic(experiment_dir / "table.csv", table_csv(table))
-    write_json(experiment_dir / "spec.json", spec)  # the plan these results answer, committed beside the report
-    aggregates_md = "\n".join(aggregates_section(runs, spec, verdicts, palette, experiment_dir / "figures", reps)
-                              + summary_rows_section(runs, spec, reps))
+    # the plan these results answer, committed beside the report
+    write_json(experiment_dir / "spec.json", plan.model_dump(mode="json"))
+    aggregates_md = "\n".join(aggregates_section(runs, plan, verdicts, palette, experiment_dir / "figures", reps)
+                              + summary_rows_section(runs, plan, reps))
     write_atomic(experiment_dir / "report.md",
-                 experiment_report(spec, runs, claims_markdown(verdicts, reps), table_md, aggregates_md, reps, commit))
+                 experiment_report(plan, runs, claims_markdown(verdicts, reps), table_md, aggregates_md, reps, commit))
     return table_md
 
 
-def with_current_diagnoses(spec: dict) -> dict:
+def with_current_diagnoses(plan: TierPlan) -> TierPlan:
     """The plan with each claim's diagnosis taken from experiments/<name>.yaml as it is now: a diagnosis is written
     after its results are seen, so the one the runs' commit carried is older than they are. A spec no longer on disk
     (or no longer valid) leaves the plan's own."""
-    path = SPECS_DIR / f"{spec['name']}.yaml"
+    path = SPECS_DIR / f"{plan.name}.yaml"
     try:
         current = {claim.id: claim for claim in load_spec(path).claims} if path.is_file() else {}
     except SpecError:
-        return spec
-    claims = [claim | ({"diagnosis": {tier: asdict(d) for tier, d in current[claim["id"]].diagnosis.items()}}
-                       if claim["id"] in current else {})
-              for claim in spec.get("claims") or []]
-    return spec | {"claims": claims}
+        return plan
+    return plan.model_copy(update={"claims": [
+        replace(claim, diagnosis=current[claim.id].diagnosis) if claim.id in current else claim
+        for claim in plan.claims]})
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -133,21 +132,21 @@ def main(argv: list[str] | None = None) -> int:
     commit = git_commit()
     links, sections, tables = [], [], []
     for number, experiment_dir in enumerate(experiments, 1):
-        spec = with_current_diagnoses(read_plan(experiment_dir))
+        plan = with_current_diagnoses(read_plan(experiment_dir))
         print(f"[{number}/{len(experiments)}] analysing {experiment_dir}", file=sys.stderr)
         skipped = args.only and experiment_dir.name not in args.only.split(",")
-        table_md = None if skipped else analyse_experiment(experiment_dir, spec, args.reps, commit)
+        table_md = None if skipped else analyse_experiment(experiment_dir, plan, args.reps, commit)
         report = experiment_dir / "report.md"
         if skipped:
             pass  # not asked for: its report stays as it is, and the index still links it
         elif table_md is None:
             kept = "its report.md, table.csv and figures are left as they are" if report.is_file() else "it has no report yet"
-            print(f"  no runs of {spec['name']} on disk: {kept}", file=sys.stderr)
+            print(f"  no runs of {plan.name} on disk: {kept}", file=sys.stderr)
         else:
-            tables.append(f"## {spec['title']} ({spec['name']}, {spec['tier']} tier)\n\n{table_md}\n")
-        links.append(f"- [{spec['title']}]({experiment_dir.name}/report.md)")
+            tables.append(f"## {plan.title} ({plan.name}, {plan.tier} tier)\n\n{table_md}\n")
+        links.append(f"- [{plan.title}]({experiment_dir.name}/report.md)")
         sections.append(index_section(report.read_text(), experiment_dir.name) if report.is_file()
-                        else f"## {spec['title']}\n\nNo runs on disk and no report yet.\n")
+                        else f"## {plan.title}\n\nNo runs on disk and no report yet.\n")
     sweep = sweep_line(args.results_dir)
     write_atomic(args.results_dir / "report.md", "\n".join([f"# Results: {args.results_dir.name}", "",
                                                             f"Index written at commit `{commit}`.", "",
@@ -170,27 +169,26 @@ def verdict_summary(experiments: list[Path]) -> str:
     """One line per claim of every experiment, from the verdicts.json files the analysis wrote (or kept)."""
     lines = ["## Verdicts", ""]
     for experiment_dir in experiments:
-        path = experiment_dir / "verdicts.json"
-        if not path.is_file():
+        judged = read_verdicts_file(experiment_dir / "verdicts.json", experiment_dir.name)
+        if judged is None:
             lines.append(f"- {experiment_dir.name}: no verdicts (not analysed with claims yet)")
             continue
-        judged = json.loads(path.read_text())
-        if not judged["verdicts"]:
-            lines.append(f"- {experiment_dir.name}: no claim is judged in the {judged['tier']} tier (the spec's claims "
+        if not judged.verdicts:
+            lines.append(f"- {experiment_dir.name}: no claim is judged in the {judged.tier} tier (the spec's claims "
                          "name the tiers whose budgets can judge them, nightly and paper by default)")
-        for verdict in judged["verdicts"]:
-            poi, difference = verdict.get("probability_of_improvement"), verdict.get("difference")
-            if verdict.get("decided_by") == "aggregate_difference" and difference is not None:
-                low, high = verdict["difference_ci"]
-                estimate = f", {verdict['aggregate']} difference {difference:+.3g} [{low:+.3g}, {high:+.3g}] (decides)"
+        for verdict in judged.verdicts:
+            poi, difference = verdict.probability_of_improvement, verdict.difference
+            if verdict.decided_by == "aggregate_difference" and difference is not None:
+                low, high = verdict.difference_ci
+                estimate = f", {verdict.aggregate} difference {difference:+.3g} [{low:+.3g}, {high:+.3g}] (decides)"
             elif poi is not None:
-                low, high = verdict["poi_ci"]
-                estimate = f", P({verdict['a']} > {verdict['b']}) = {poi:.2f} [{low:.2f}, {high:.2f}]"
+                low, high = verdict.poi_ci
+                estimate = f", P({verdict.a} > {verdict.b}) = {poi:.2f} [{low:.2f}, {high:.2f}]"
             else:
                 estimate = ""
-            lines.append(f"- {experiment_dir.name} / {verdict['claim']}: {verdict['verdict'].upper()}{estimate} "
-                         f"({verdict['form']}; {verdict['tasks']} task(s))"
-                         + (f": {verdict['reason']}" if verdict["verdict"] == "not judged" else ""))
+            lines.append(f"- {experiment_dir.name} / {verdict.claim}: {verdict.verdict.upper()}{estimate} "
+                         f"({verdict.form}; {verdict.tasks} task(s))"
+                         + (f": {verdict.reason}" if verdict.verdict == "not judged" else ""))
     return "\n".join(lines)
 
 

@@ -20,8 +20,10 @@ from analysis.aggregate_figures import (plot_aggregates, plot_performance_profil
 from analysis.judging import learning_curve
 from analysis.table import BOOTSTRAP_SEED, SeedRun, format_number
 from analysis.verdicts import aggregate_estimates
+from analysis.verdicts_file import ClaimVerdict
 from envs.scores import human_normalized
-from runner.claims import PUBLISHED_DIR, Normalization, normalize
+from runner.claims import PUBLISHED_DIR, Normalization, PublishedSummary, normalize
+from runner.sweep import TierPlan
 
 CURVE_POINTS = 50  # points of the IQM-against-steps curve
 
@@ -43,7 +45,7 @@ def score_matrices(runs: list[SeedRun], tasks: list[str], normalization: Normali
     return matrices
 
 
-def curve_arrays(runs: list[SeedRun], variant: str, tasks: list[str], spec: dict,
+def curve_arrays(runs: list[SeedRun], variant: str, tasks: list[str], score_rule: str,
                  normalization: Normalization) -> tuple[np.ndarray, np.ndarray] | None:
     """(x, seeds x tasks x points) of normalised learning curves. x is environment steps on one task; across
     tasks with different budgets it is the fraction of each task's budget."""
@@ -51,7 +53,7 @@ def curve_arrays(runs: list[SeedRun], variant: str, tasks: list[str], spec: dict
     per_task, last_steps = [], []
     for env_id in tasks:
         seeds = [run for run in runs if run.variant == variant and run.env == env_id and run.problem is None]
-        curves = [learning_curve(run, spec["score_rule"]).sort_values("step", kind="stable") for run in seeds]
+        curves = [learning_curve(run, score_rule).sort_values("step", kind="stable") for run in seeds]
         curves = [curve for curve in curves if not curve.empty]
         if not curves:
             return None
@@ -63,10 +65,10 @@ def curve_arrays(runs: list[SeedRun], variant: str, tasks: list[str], spec: dict
     return x, np.array([[task[seed] for task in per_task] for seed in range(seeds)], dtype=float)
 
 
-def aggregates_section(runs: list[SeedRun], spec: dict, verdicts: list[dict], palette: dict, figures: Path,
-                       reps: int) -> list[str]:
+def aggregates_section(runs: list[SeedRun], plan: TierPlan, verdicts: list[ClaimVerdict], palette: dict,
+                       figures: Path, reps: int) -> list[str]:
     """Markdown lines of the report's aggregate section; its figures are written to `figures`."""
-    normalization = Normalization.from_record(spec.get("normalization"))
+    normalization = plan.normalization
     tasks = scaled_tasks(runs, normalization)
     matrices = score_matrices(runs, tasks, normalization) if tasks else {}
     if not matrices:
@@ -86,14 +88,14 @@ def aggregates_section(runs: list[SeedRun], spec: dict, verdicts: list[dict], pa
     plot_performance_profiles(matrices, figures / "performance_profiles.png", reps, BOOTSTRAP_SEED, palette=palette)
     lines += ["![Aggregate scores](figures/aggregates.png)", "",
               "![Performance profiles](figures/performance_profiles.png)", ""]
-    pairs = {(verdict["a"], verdict["b"]): (verdict["probability_of_improvement"], *verdict["poi_ci"])
-             for verdict in verdicts if verdict.get("probability_of_improvement") is not None
-             and verdict["score"] == "final"}  # the final-score claims: what this section aggregates
+    pairs = {(verdict.a, verdict.b): (verdict.probability_of_improvement, *verdict.poi_ci)
+             for verdict in verdicts if verdict.probability_of_improvement is not None
+             and verdict.score == "final"}  # the final-score claims: what this section aggregates
     if pairs:
         plot_probability_of_improvement(pairs, figures / "probability_of_improvement.png", palette=palette)
         lines += ["![Probability of improvement](figures/probability_of_improvement.png)", ""]
     curves = {variant: arrays for variant in matrices
-              if (arrays := curve_arrays(runs, variant, tasks, spec, normalization)) is not None}
+              if (arrays := curve_arrays(runs, variant, tasks, plan.score_rule, normalization)) is not None}
     if curves:
         x_label = "environment steps" if len(tasks) == 1 else "fraction of each task's budget"
         plot_sample_efficiency(curves, figures / "sample_efficiency.png", reps, BOOTSTRAP_SEED, palette=palette,
@@ -102,26 +104,26 @@ def aggregates_section(runs: list[SeedRun], spec: dict, verdicts: list[dict], pa
     return lines
 
 
-def summary_rows_section(runs: list[SeedRun], spec: dict, reps: int) -> list[str]:
+def summary_rows_section(runs: list[SeedRun], plan: TierPlan, reps: int) -> list[str]:
     """The paper's own summary rows (e.g. A3C's Table 1: mean and median human-normalised score and training time
     per method) beside the same statistics of ours over the Atari games this tier ran, each normalised with the
     table its scores were measured under; or, for a `best_of` scale (PPO's Table 1), each setting's mean
     normalised score over its runs beside the published one."""
-    summary = spec.get("published_summary")
+    summary = plan.published_summary
     if not summary:
         return []
-    with open(PUBLISHED_DIR / summary["file"], newline="") as handle:
-        rows = {row[summary["key"]]: row for row in csv.DictReader(handle)}
-    if summary["table"] == "best_of":
-        return best_of_summary_lines(runs, spec, summary, rows, reps)
-    ours_table = Normalization.from_record(spec.get("normalization")).atari_table
-    columns = summary["columns"]
+    with open(PUBLISHED_DIR / summary.file, newline="") as handle:
+        rows = {row[summary.key]: row for row in csv.DictReader(handle)}
+    if summary.table == "best_of":
+        return best_of_summary_lines(runs, plan.normalization, summary, rows, reps)
+    ours_table = plan.normalization.atari_table
+    columns = summary.columns
     lines = ["## The paper's summary rows", "",
-             f"Published: {summary['file']} (normalised with `{summary['table']}`); ours: the mean over seeds of each "
+             f"Published: {summary.file} (normalised with `{summary.table}`); ours: the mean over seeds of each "
              f"Atari game this tier ran, normalised with `{ours_table}` (the protocol our games were played under).",
              "", "| variant | published training | published mean | published median | our games | our mean | our median |",
              "|---|---|---|---|---|---|---|"]
-    for variant, method in summary["rows"].items():
+    for variant, method in summary.rows.items():
         published = rows[method]
         per_game = {}
         for run in runs:
@@ -134,22 +136,22 @@ def summary_rows_section(runs: list[SeedRun], spec: dict, reps: int) -> list[str
     return lines + [""]
 
 
-def best_of_summary_lines(runs: list[SeedRun], spec: dict, summary: dict, rows: dict, reps: int) -> list[str]:
+def best_of_summary_lines(runs: list[SeedRun], normalization: Normalization, summary: PublishedSummary, rows: dict,
+                          reps: int) -> list[str]:
     """Each setting's mean normalised score over its runs (seeds x tasks), with a stratified-bootstrap CI, beside
     the published average; a setting that has not run on every task yet says how far it got."""
-    normalization = Normalization.from_record(spec.get("normalization"))
     tasks = scaled_tasks(runs, normalization)
     matrices = score_matrices(runs, tasks, normalization) if tasks else {}
-    chosen = {variant: matrices[variant] for variant in summary["rows"] if variant in matrices}
+    chosen = {variant: matrices[variant] for variant in summary.rows if variant in matrices}
     estimates = aggregate_estimates(chosen, reps, BOOTSTRAP_SEED) if chosen else {}
-    column = summary["columns"]["mean"]
+    column = summary.columns["mean"]
     lines = ["## The paper's table beside ours", "",
-             f"Published: {summary['file']}, column `{column}`. Ours: the mean normalised score over each setting's runs "
+             f"Published: {summary.file}, column `{column}`. Ours: the mean normalised score over each setting's runs "
              f"on the {len(tasks)} task(s) scaled so far ({', '.join(tasks) or 'none'}), each task scaled so that "
              "the random policy scores 0 and the best setting's mean 1 (the references are listed at the top), with "
              f"its 95% stratified-bootstrap CI ({reps} resamples).", "",
              "| setting | published | ours [95% CI] | runs (seeds x tasks) |", "|---|---|---|---|"]
-    for variant, row_key in summary["rows"].items():
+    for variant, row_key in summary.rows.items():
         completed = sum(1 for run in runs if run.variant == variant and run.problem is None)
         if variant in estimates:
             point, low, high = estimates[variant]["Mean"]

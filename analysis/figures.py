@@ -22,6 +22,7 @@ from matplotlib.ticker import EngFormatter  # noqa: E402
 
 from analysis.judging import TRAINING_WINDOW, learning_curve  # noqa: E402
 from analysis.table import BOOTSTRAP_SEED, SeedRun  # noqa: E402
+from runner.sweep import TierPlan  # noqa: E402
 
 PANEL_HEIGHT = 3.6  # inches
 PANELS_PER_ROW = 4
@@ -81,12 +82,12 @@ def align(curves: pd.DataFrame, x: str, points: int = GRID_POINTS) -> pd.DataFra
     return pd.concat(aligned, ignore_index=True)
 
 
-def published_lines(spec: dict, envs: list[str]) -> dict[str, list[tuple[str, float]]]:
+def published_lines(plan: TierPlan, envs: list[str]) -> dict[str, list[tuple[str, float]]]:
     """env -> (variant, score) of every published number the spec lists for that env."""
     lines: dict[str, list[tuple[str, float]]] = {env: [] for env in envs}
-    for entry in spec.get("published") or []:
-        if entry["env_id"] in lines:
-            lines[entry["env_id"]].append((entry["variant"], float(entry["score"])))
+    for entry in plan.published:
+        if entry.env_id in lines:
+            lines[entry.env_id].append((entry.variant, entry.score))
     return lines
 
 
@@ -106,14 +107,14 @@ def save_placeholder(path: Path, message: str) -> None:
     save_figure(figure, path)
 
 
-def add_title(figure: plt.Figure, spec: dict, subtitle: str) -> None:
-    figure.suptitle(f"{spec['title']} ({spec['tier']} tier)\n{subtitle}", y=1.0, va="bottom")
+def add_title(figure: plt.Figure, plan: TierPlan, subtitle: str) -> None:
+    figure.suptitle(f"{plan.title} ({plan.tier} tier)\n{subtitle}", y=1.0, va="bottom")
 
 
-def curve_figure(runs: list[SeedRun], spec: dict, palette: dict, x: str) -> plt.Figure | None:
+def curve_figure(runs: list[SeedRun], plan: TierPlan, palette: dict, x: str) -> plt.Figure | None:
     """One panel per env: the learning curves against `x` (step or wall_time), and each published number as a
     dashed line in its variant's colour. None when no completed seed has a curve yet."""
-    curves = read_curves(runs, spec["score_rule"], x)
+    curves = read_curves(runs, plan.score_rule, x)
     if curves.empty:
         return None
     envs = list(dict.fromkeys(curves.env))
@@ -126,7 +127,7 @@ def curve_figure(runs: list[SeedRun], spec: dict, palette: dict, x: str) -> plt.
     plotted = set(curves.variant)
     legend = {variant: Line2D([], [], color=colour, linewidth=2) for variant, colour in palette.items()
               if variant in plotted}
-    published = published_lines(spec, envs)
+    published = published_lines(plan, envs)
     for env, lines in published.items():
         for variant, score in lines:
             grid.axes_dict[env].axhline(score, color=palette[variant], linestyle="--", linewidth=1.5)
@@ -134,33 +135,33 @@ def curve_figure(runs: list[SeedRun], spec: dict, palette: dict, x: str) -> plt.
     grid.add_legend(legend_data=legend)
     grid.set_titles("{col_name}")
     x_label, x_note = X_AXES[x]
-    grid.set_axis_labels(x_label, curve_quantity(spec["score_rule"]))
+    grid.set_axis_labels(x_label, curve_quantity(plan.score_rule))
     for axes in grid.axes.flat:
         if x == "step":
             axes.xaxis.set_major_formatter(EngFormatter(sep=""))
         axes.grid(alpha=0.3)
     published_note = "; dashed: published" if any(published.values()) else ""
-    add_title(grid.figure, spec, f"mean over completed seeds, shaded: 95% bootstrap CI{published_note}{x_note}")
+    add_title(grid.figure, plan, f"mean over completed seeds, shaded: 95% bootstrap CI{published_note}{x_note}")
     return grid.figure
 
 
-def plot_curves(runs: list[SeedRun], spec: dict, palette: dict, path: Path, x: str) -> None:
-    figure = curve_figure(runs, spec, palette, x)
+def plot_curves(runs: list[SeedRun], plan: TierPlan, palette: dict, path: Path, x: str) -> None:
+    figure = curve_figure(runs, plan, palette, x)
     if figure is None:
         return save_placeholder(path, "No completed seed has a learning curve yet.")
     save_figure(figure, path)
 
 
-def plot_learning_curves(runs: list[SeedRun], spec: dict, palette: dict, path: Path) -> None:
-    plot_curves(runs, spec, palette, path, "step")
+def plot_learning_curves(runs: list[SeedRun], plan: TierPlan, palette: dict, path: Path) -> None:
+    plot_curves(runs, plan, palette, path, "step")
 
 
-def plot_wall_clock_curves(runs: list[SeedRun], spec: dict, palette: dict, path: Path) -> None:
+def plot_wall_clock_curves(runs: list[SeedRun], plan: TierPlan, palette: dict, path: Path) -> None:
     """Which variant learns more per second of wall-clock time, e.g. A2C vs A3C, or A3C vs DQN at equal time."""
-    plot_curves(runs, spec, palette, path, "wall_time")
+    plot_curves(runs, plan, palette, path, "wall_time")
 
 
-def plot_final_scores(runs: list[SeedRun], table: pd.DataFrame, spec: dict, palette: dict, path: Path) -> None:
+def plot_final_scores(runs: list[SeedRun], table: pd.DataFrame, plan: TierPlan, palette: dict, path: Path) -> None:
     """Seeds as dots; the table's mean and rliable CI in black, so the figure and the table agree exactly."""
     scores = pd.DataFrame([{"variant": run.variant, "env": run.env, "score": run.summary["score"]}
                            for run in runs if run.problem is None])
@@ -182,7 +183,7 @@ def plot_final_scores(runs: list[SeedRun], table: pd.DataFrame, spec: dict, pale
         axes.tick_params(axis="x", labelrotation=20)
         axes.grid(axis="y", alpha=0.3)
     grid.set_titles("{col_name}")
-    grid.set_axis_labels("", f"final score ({spec['score_rule']})")
+    grid.set_axis_labels("", f"final score ({plan.score_rule})")
     published = "; red star: published" if table.published_score.notna().any() else ""
-    add_title(grid.figure, spec, f"dots: seeds; black: mean and 95% bootstrap CI across seeds{published}")
+    add_title(grid.figure, plan, f"dots: seeds; black: mean and 95% bootstrap CI across seeds{published}")
     save_figure(grid.figure, path)

@@ -13,98 +13,25 @@ budgets are too small), so it leads instead with what the smoke run did check:
 from __future__ import annotations
 
 import csv
-import json
 import math
 import os
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from analysis.table import SeedRun, load_runs, read_json, read_plan
+from analysis.table import SeedRun, load_runs, read_json
+from analysis.verdicts_file import ClaimVerdict, read_verdicts_file
 from common.rundir import CHECKPOINT
-from core.errors import require
 from runner.claims import RANDOM_SCORES
-
-VERDICTS = ("reproduced", "contradicted", "inconclusive", "not judged")
+from runner.sweep import TierPlan, read_plan
 ABOVE, NOT_YET, NO_SCORE, NO_RANDOM = "above random", "not above random yet", "no score yet", "no random score measured"
 NIGHTLY = "nightly"
-
-
-# ---------------------------------------------------------------------------------------------------------------
-# verdicts.json
-# ---------------------------------------------------------------------------------------------------------------
-
-def is_text(value: object) -> bool:
-    return isinstance(value, str)
-
-
-def is_number(value: object) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-
-
-def is_count(value: object) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
-
-
-def is_interval(value: object) -> bool:
-    return isinstance(value, list) and len(value) == 2 and all(map(is_number, value)) and value[0] <= value[1]
-
-
-def optional(check: Callable[[object], bool]) -> Callable[[object], bool]:
-    return lambda value: value is None or check(value)
-
-
-VERDICT_FIELDS: dict[str, tuple[Callable[[object], bool], str]] = {
-    "claim": (is_text, "a string naming the claim"),
-    "sentence": (is_text, "the paper's sentence"),
-    "form": (is_text, "a string: what was compared, how"),
-    "verdict": (lambda value: value in VERDICTS, f"one of {', '.join(VERDICTS)}"),
-    "probability_of_improvement": (optional(lambda value: is_number(value) and 0 <= value <= 1),
-                                   "a number in [0, 1] or null"),
-    "poi_ci": (optional(is_interval), "[low, high] or null"),
-    "aggregate": (is_text, "a string such as IQM"),
-    "difference": (optional(is_number), "a number or null"),
-    "difference_ci": (optional(is_interval), "[low, high] or null"),
-    "tasks": (is_count, "a count of tasks"),
-    "seeds_a": (is_count, "a count of seeds"),
-    "seeds_b": (is_count, "a count of seeds"),
-    "reason": (is_text, "one sentence"),
-}
-
-
-def read_verdicts_file(path: Path, experiment: str) -> dict | None:
-    """An experiment's verdicts.json, every claim checked field by field; None when there is no file."""
-    if not path.is_file():
-        return None
-    try:
-        content = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as error:
-        raise ValueError(f"{path}: expected JSON, {error}") from None
-    require(isinstance(content, dict), f"{path}", "a JSON object", type(content).__name__)
-    require(isinstance(content.get("verdicts"), list), f"{path}: verdicts", "a list", content.get("verdicts"))
-    require(content.get("experiment") == experiment, f"{path}: experiment", f"its folder's name {experiment!r}",
-            content.get("experiment"))
-    for number, verdict in enumerate(content["verdicts"]):
-        missing = [field for field in VERDICT_FIELDS if not isinstance(verdict, dict) or field not in verdict]
-        if missing:
-            raise ValueError(f"{path}: verdicts[{number}] lacks {', '.join(missing)}; every verdict needs "
-                             f"{', '.join(VERDICT_FIELDS)}")
-        for field, (check, expected) in VERDICT_FIELDS.items():
-            require(check(verdict[field]), f"{path}: verdicts[{number}].{field}", expected, verdict[field])
-    return content
-
-
-def read_verdicts(path: Path, experiment: str) -> list[dict] | None:
-    """The claims judged in an experiment's verdicts.json; None when there is no file."""
-    content = read_verdicts_file(path, experiment)
-    return None if content is None else content["verdicts"]
 
 
 # ---------------------------------------------------------------------------------------------------------------
 # What the smoke run checked
 # ---------------------------------------------------------------------------------------------------------------
 
-def plan_or_none(experiment_dir: Path) -> dict | None:
+def plan_or_none(experiment_dir: Path) -> TierPlan | None:
     """The experiment's plan (the spec resolved for one tier, with its jobs); None when there is none."""
     try:
         return read_plan(experiment_dir)
@@ -114,7 +41,7 @@ def plan_or_none(experiment_dir: Path) -> dict | None:
 
 def plans_tier(results_dir: Path, experiments: list[str]) -> str | None:
     """The tier every experiment's plan names; None when they name none or several."""
-    tiers = {(plan_or_none(results_dir / name) or {}).get("tier") for name in experiments} - {None}
+    tiers = {plan.tier for name in experiments if (plan := plan_or_none(results_dir / name))}
     return next(iter(tiers)) if len(tiers) == 1 else None
 
 
@@ -250,12 +177,12 @@ class SmokeChecks:
 ANALYSIS_OUTPUTS = ("report.md", "table.csv", "verdicts.json", "figures/*.png")  # what analysis writes per experiment
 
 
-def experiment_check(experiment_dir: Path, plan: dict, runs: list[SeedRun],
+def experiment_check(experiment_dir: Path, plan: TierPlan, runs: list[SeedRun],
                      evaluations: dict[Path, Evaluations]) -> ExperimentCheck:
     statuses = [(run.summary or {}).get("status") if run.run_dir.is_dir() else None for run in runs]
     verdicts = read_json(experiment_dir / "verdicts.json") if (experiment_dir / "verdicts.json").is_file() else None
     return ExperimentCheck(
-        name=experiment_dir.name, title=plan.get("title", experiment_dir.name), planned=len(runs),
+        name=experiment_dir.name, title=plan.title, planned=len(runs),
         completed=statuses.count("completed"), diverged=statuses.count("diverged"), failed=statuses.count("failed"),
         unfinished=sum(run.run_dir.is_dir() and run.summary is None for run in runs),
         missing=sum(not run.run_dir.is_dir() for run in runs),
@@ -299,11 +226,11 @@ def pipeline_stages(checks: list[ExperimentCheck], plans: int) -> list[Stage]:
     ]
 
 
-def learning_signals(experiment: str, plan: dict, runs: list[SeedRun], evaluations: dict[Path, Evaluations],
+def learning_signals(experiment: str, plan: TierPlan, runs: list[SeedRun], evaluations: dict[Path, Evaluations],
                      random: dict[str, RandomScore]) -> list[LearningSignal]:
     """One per (variant, task), in the plan's variant order, then task order."""
-    variant_order = [variant["name"] for variant in plan["variants"]]
-    env_order = list(dict.fromkeys(list(plan["environments"]) + [run.env for run in runs]))
+    variant_order = plan.variant_names()
+    env_order = list(dict.fromkeys(plan.environments + [run.env for run in runs]))
     pairs = sorted({(run.variant, run.env) for run in runs},
                    key=lambda pair: (variant_order.index(pair[0]), env_order.index(pair[1])))
     signals = []
@@ -346,7 +273,7 @@ class CommittedVerdicts:
     experiment: str
     title: str
     tier: str
-    verdicts: list[dict]
+    verdicts: list[ClaimVerdict]
     commit: str | None  # the commit the analysis ran at; None in files written before verdicts.json recorded it
     runs_commits: list[str]
     date: str | None  # UTC ISO date of the analysis
@@ -370,12 +297,9 @@ def committed_verdicts(tier_dir: Path, page_dir: Path) -> list[CommittedVerdicts
             committed.append(CommittedVerdicts(name, name, tier_dir.name, [], None, [], None, link, reproduce,
                                                str(error)))
             continue
-        runs_commits = content.get("runs_commits")
-        committed.append(CommittedVerdicts(
-            name, str(content.get("title") or name), str(content.get("tier") or tier_dir.name), content["verdicts"],
-            content.get("commit") if is_text(content.get("commit")) else None,
-            [str(commit) for commit in runs_commits] if isinstance(runs_commits, list) else [],
-            content.get("date") if is_text(content.get("date")) else None, link, reproduce, None))
+        committed.append(CommittedVerdicts(name, content.title or name, content.tier or tier_dir.name,
+                                           content.verdicts, content.commit, content.runs_commits, content.date, link,
+                                           reproduce, None))
     return committed
 
 

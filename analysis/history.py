@@ -40,8 +40,9 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
-from analysis.table import SeedRun, experiment_dirs, load_runs, read_plan  # noqa: E402
+from analysis.table import SeedRun, experiment_dirs, load_runs  # noqa: E402
 from core.files import write_csv  # noqa: E402
+from runner.sweep import read_plan  # noqa: E402
 
 COLUMNS = ("commit", "date", "machine", "tier", "spec", "variant", "algo", "env_id", "seed", "config_hash",
            "score", "steps_per_second", "peak_rss_mb", "wall_time", "status",
@@ -125,8 +126,8 @@ def results_rows(results_dir: Path, tier: str) -> list[dict[str, str]]:
     machine = machine_description()
     rows = []
     for experiment_dir in experiment_dirs(results_dir):
-        spec = read_plan(experiment_dir)
-        rows += [run_row(run, tier, spec["name"], machine) for run in load_runs(experiment_dir, spec)
+        plan = read_plan(experiment_dir)
+        rows += [run_row(run, tier, plan.name, machine) for run in load_runs(experiment_dir, plan)
                  if run.summary is not None and run.summary.get("status") in STATUSES]
     return rows
 

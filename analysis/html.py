@@ -32,11 +32,11 @@ from html import escape
 from itertools import groupby
 from pathlib import Path
 
-from analysis.judging import needs_diagnosis
-from analysis.front_page import (ABOVE, NIGHTLY, NO_RANDOM, NO_SCORE, NOT_YET, VERDICTS, CommittedVerdicts,
-                                 ExperimentCheck, LearningSignal, Stage, committed_verdicts, nightly_dir, plans_tier,
-                                 plural, read_verdicts, smoke_checks)
+from analysis.front_page import (ABOVE, NIGHTLY, NO_RANDOM, NO_SCORE, NOT_YET, CommittedVerdicts, ExperimentCheck,
+                                 LearningSignal, Stage, committed_verdicts, nightly_dir, plans_tier, plural,
+                                 smoke_checks)
 from analysis.table import format_number
+from analysis.verdicts_file import VERDICTS, ClaimVerdict, read_verdicts_file
 from core.files import write_atomic
 
 BROWSERS = ("chromium", "chromium-browser", "google-chrome", "chromium-headless-shell")
@@ -268,9 +268,9 @@ def interval(low: float, high: float, places: int, sign: str = "") -> str:
     return f"[{low:{sign},.{places}f}, {high:{sign},.{places}f}]"
 
 
-def probability_cell(verdict: dict) -> str:
+def probability_cell(verdict: ClaimVerdict) -> str:
     """P(improvement), its CI, and its bar."""
-    probability, ci = verdict["probability_of_improvement"], verdict["poi_ci"]
+    probability, ci = verdict.probability_of_improvement, verdict.poi_ci
     if probability is None:
         return '<td class="num muted">—</td>'
     ci_text = f'<div class="ci-text">{interval(*ci, 2)}</div>' if ci else ""
@@ -278,15 +278,15 @@ def probability_cell(verdict: dict) -> str:
             f'{decides(verdict, "probability_of_improvement")}</td>')
 
 
-def decides(verdict: dict, statistic: str) -> str:
+def decides(verdict: ClaimVerdict, statistic: str) -> str:
     """A mark on the figure that decided the verdict: the statistic the claim's sentence names."""
-    decided_by = verdict.get("decided_by", "probability_of_improvement")  # verdicts from before it was recorded
+    decided_by = verdict.decided_by
     return '<div class="decides">decides</div>' if decided_by == statistic else ""
 
 
-def poi_bar(verdict: dict) -> str:
+def poi_bar(verdict: ClaimVerdict) -> str:
     """A bar from 0 to 1 with the CI shaded, a mark at 0.5 (no difference) and a dot at P(improvement)."""
-    probability, ci = verdict["probability_of_improvement"], verdict["poi_ci"]
+    probability, ci = verdict.probability_of_improvement, verdict.poi_ci
     low, high = ci or (probability, probability)
     label = f"P(improvement) {probability:.2f}" + (f", 95% CI {low:.2f} to {high:.2f}" if ci else "")
     return (f'<div class="poi-bar" role="img" aria-label="{label}">'
@@ -294,9 +294,9 @@ def poi_bar(verdict: dict) -> str:
             f'<span class="point" style="left:{probability:.1%}"></span></div>')
 
 
-def difference_cell(verdict: dict) -> str:
-    difference, ci = verdict["difference"], verdict["difference_ci"]
-    aggregate = f'<div class="aggregate">{escape(verdict["aggregate"])}</div>'
+def difference_cell(verdict: ClaimVerdict) -> str:
+    difference, ci = verdict.difference, verdict.difference_ci
+    aggregate = f'<div class="aggregate">{escape(verdict.aggregate)}</div>'
     if difference is None:
         return f'<td class="num muted">—{aggregate}</td>'
     places = decimals(difference)
@@ -305,12 +305,12 @@ def difference_cell(verdict: dict) -> str:
             f'{decides(verdict, "aggregate_difference")}</td>')
 
 
-def seeds(verdict: dict) -> str:
+def seeds(verdict: ClaimVerdict) -> str:
     """Runs per task of A and B; of A alone for a claim against published numbers (seeds_b 0)."""
-    return f"{verdict['seeds_a']} vs {verdict['seeds_b']}" if verdict["seeds_b"] else str(verdict["seeds_a"])
+    return f"{verdict.seeds_a} vs {verdict.seeds_b}" if verdict.seeds_b else str(verdict.seeds_a)
 
 
-def verdict_rows(experiment: Experiment, verdicts: list[dict] | None) -> str:
+def verdict_rows(experiment: Experiment, verdicts: list[ClaimVerdict] | None) -> str:
     """One tbody per experiment, its name spanning its claims' rows."""
     link = (f'<a href="#{anchor(experiment.name)}">{escape(experiment.title)}</a>'
             f'<div class="muted"><code>{escape(experiment.name)}</code></div>')
@@ -321,25 +321,25 @@ def verdict_rows(experiment: Experiment, verdicts: list[dict] | None) -> str:
     for number, verdict in enumerate(verdicts):
         first = f'<td class="experiment" rowspan="{len(verdicts)}">{link}</td>' if number == 0 else ""
         rows.append(
-            f'<tr class="{slug(verdict["verdict"])}">{first}'
-            f'<td class="claim"><div class="form">{escape(verdict["form"])}</div>'
-            f'<div class="sentence">“{escape(verdict["sentence"])}”</div>'
-            f'<div class="muted"><code>{escape(verdict["claim"])}</code></div></td>'
-            f'<td>{badge(verdict["verdict"])}</td>{probability_cell(verdict)}{difference_cell(verdict)}'
-            f'<td class="num">{verdict["tasks"]}</td><td class="num">{seeds(verdict)}</td>'
-            f'<td class="reason">{escape(verdict["reason"])}{diagnosis_note(verdict)}</td></tr>')
+            f'<tr class="{slug(verdict.verdict)}">{first}'
+            f'<td class="claim"><div class="form">{escape(verdict.form)}</div>'
+            f'<div class="sentence">“{escape(verdict.sentence)}”</div>'
+            f'<div class="muted"><code>{escape(verdict.claim)}</code></div></td>'
+            f'<td>{badge(verdict.verdict)}</td>{probability_cell(verdict)}{difference_cell(verdict)}'
+            f'<td class="num">{verdict.tasks}</td><td class="num">{seeds(verdict)}</td>'
+            f'<td class="reason">{escape(verdict.reason)}{diagnosis_note(verdict)}</td></tr>')
     return f"<tbody>{''.join(rows)}</tbody>"
 
 
-def diagnosis_note(verdict: dict) -> str:
+def diagnosis_note(verdict: ClaimVerdict) -> str:
     """Under a verdict that is not "reproduced": the spec's diagnosis for the tier, or that there is none yet."""
-    if not needs_diagnosis(verdict):
+    if not verdict.needs_diagnosis():
         return ""
-    diagnosis = verdict.get("diagnosis")
+    diagnosis = verdict.diagnosis
     if diagnosis is None:
         return '<div class="diagnosis missing"><strong>no diagnosis yet</strong></div>'
-    return (f'<div class="diagnosis {escape(diagnosis["kind"])}"><strong>{escape(diagnosis["kind"])}</strong>: '
-            f'{escape(diagnosis["text"])}</div>')
+    return (f'<div class="diagnosis {escape(diagnosis.kind)}"><strong>{escape(diagnosis.kind)}</strong>: '
+            f'{escape(diagnosis.text)}</div>')
 
 
 # (heading, % of the page's width, numeric): fixed widths, so that long reasons wrap instead of widening the table
@@ -348,7 +348,7 @@ VERDICT_COLUMNS = (("Experiment", 14, False), ("Claim", 25, False), ("Verdict", 
                    ("Why", 18, False))
 
 
-def verdict_table(experiments: list[Experiment], verdicts: dict[str, list[dict] | None]) -> str:
+def verdict_table(experiments: list[Experiment], verdicts: dict[str, list[ClaimVerdict] | None]) -> str:
     columns = "".join(f'<col style="width:{width}%">' for _, width, _ in VERDICT_COLUMNS)
     head = "".join(f"<th{' class=num' if numeric else ''}>{title}</th>" for title, _, numeric in VERDICT_COLUMNS)
     body = "".join(verdict_rows(experiment, verdicts[experiment.name]) for experiment in experiments)
@@ -356,8 +356,8 @@ def verdict_table(experiments: list[Experiment], verdicts: dict[str, list[dict] 
             f"<thead><tr>{head}</tr></thead>{body}</table></div>")
 
 
-def counts(verdicts: list[dict]) -> str:
-    tally = Counter(verdict["verdict"] for verdict in verdicts)
+def counts(verdicts: list[ClaimVerdict]) -> str:
+    tally = Counter(verdict.verdict for verdict in verdicts)
     return " ".join(badge(kind, tally[kind]) for kind in VERDICTS if tally[kind])
 
 
@@ -565,44 +565,44 @@ def provenance(committed: CommittedVerdicts) -> str:
             f"<code>{escape(committed.reproduce)}</code></span></div>")
 
 
-def decides_word(verdict: dict, statistic: str) -> str:
-    return " (decides)" if verdict.get("decided_by", "probability_of_improvement") == statistic else ""
+def decides_word(verdict: ClaimVerdict, statistic: str) -> str:
+    return " (decides)" if verdict.decided_by == statistic else ""
 
 
-def estimates_line(verdict: dict) -> str:
+def estimates_line(verdict: ClaimVerdict) -> str:
     """A judged claim's numbers in one line; a claim without them, why."""
-    if verdict["probability_of_improvement"] is None and verdict["difference"] is None:
-        return f'<div class="claim-why">{escape(verdict["reason"])}</div>'
+    if verdict.probability_of_improvement is None and verdict.difference is None:
+        return f'<div class="claim-why">{escape(verdict.reason)}</div>'
     parts = []
-    if verdict["probability_of_improvement"] is not None:
-        ci = verdict["poi_ci"]
-        parts.append(f"P(improvement) <strong>{verdict['probability_of_improvement']:.2f}</strong>"
+    if verdict.probability_of_improvement is not None:
+        ci = verdict.poi_ci
+        parts.append(f"P(improvement) <strong>{verdict.probability_of_improvement:.2f}</strong>"
                      + (f" {interval(*ci, 2)}" if ci else "") + decides_word(verdict, "probability_of_improvement"))
-    if verdict["difference"] is not None:
-        places = decimals(verdict["difference"])
-        ci = verdict["difference_ci"]
-        parts.append(f"{escape(verdict['aggregate'])} difference <strong>{verdict['difference']:+,.{places}f}</strong>"
+    if verdict.difference is not None:
+        places = decimals(verdict.difference)
+        ci = verdict.difference_ci
+        parts.append(f"{escape(verdict.aggregate)} difference <strong>{verdict.difference:+,.{places}f}</strong>"
                      + (f" {interval(*ci, places, '+')}" if ci else "") + decides_word(verdict, "aggregate_difference"))
-    return f'<div class="claim-why" title="{escape(verdict["reason"])}">{" · ".join(parts)}</div>'
+    return f'<div class="claim-why" title="{escape(verdict.reason)}">{" · ".join(parts)}</div>'
 
 
-def committed_claim(verdict: dict) -> str:
+def committed_claim(verdict: ClaimVerdict) -> str:
     """One committed claim: its verdict, what it compares (the paper's sentence on hover), its numbers and the
     P(improvement) bar."""
-    bar = poi_bar(verdict) if verdict["probability_of_improvement"] is not None else ""
-    return (f'<li class="{slug(verdict["verdict"])}"><div class="claim-verdict">{badge(verdict["verdict"])}</div>'
-            f'<div class="claim-body"><div class="form" title="{escape(verdict["sentence"])}">'
-            f'{escape(verdict["form"])}</div>{estimates_line(verdict)}</div><div class="claim-bar">{bar}</div></li>')
+    bar = poi_bar(verdict) if verdict.probability_of_improvement is not None else ""
+    return (f'<li class="{slug(verdict.verdict)}"><div class="claim-verdict">{badge(verdict.verdict)}</div>'
+            f'<div class="claim-body"><div class="form" title="{escape(verdict.sentence)}">'
+            f'{escape(verdict.form)}</div>{estimates_line(verdict)}</div><div class="claim-bar">{bar}</div></li>')
 
 
-def committed_claims(verdicts: list[dict]) -> str:
+def committed_claims(verdicts: list[ClaimVerdict]) -> str:
     """The judged claims one by one; those the tier could not judge in one line, as they say little more."""
-    not_judged = [verdict for verdict in verdicts if verdict["verdict"] == "not judged"]
-    judged = "".join(committed_claim(verdict) for verdict in verdicts if verdict["verdict"] != "not judged")
+    not_judged = [verdict for verdict in verdicts if verdict.verdict == "not judged"]
+    judged = "".join(committed_claim(verdict) for verdict in verdicts if verdict.verdict != "not judged")
     if not not_judged:
         return judged
-    reasons = list(dict.fromkeys(verdict["reason"] for verdict in not_judged))
-    forms = "; ".join(f'<span title="{escape(verdict["sentence"])}">{escape(verdict["form"])}</span>'
+    reasons = list(dict.fromkeys(verdict.reason for verdict in not_judged))
+    forms = "; ".join(f'<span title="{escape(verdict.sentence)}">{escape(verdict.form)}</span>'
                       for verdict in not_judged)
     return (f'{judged}<li class="not-judged"><div class="claim-verdict">{badge("not judged", len(not_judged))}</div>'
             f'<div class="claim-body"><div class="form">{forms}</div>'
@@ -625,25 +625,25 @@ def committed_list(committed: list[CommittedVerdicts]) -> str:
     return f'<div class="committed" id="nightly-list">{"".join(blocks)}</div>'
 
 
-def own_verdicts(experiments: list[Experiment], verdicts: dict[str, list[dict] | None], tier: str) -> str:
+def own_verdicts(experiments: list[Experiment], verdicts: dict[str, list[ClaimVerdict] | None], tier: str) -> str:
     """The tier's judged claims in the verdict table; the claims its budgets cannot judge in one collapsed line."""
-    judged = {name: [verdict for verdict in claims or [] if verdict["verdict"] != "not judged"]
+    judged = {name: [verdict for verdict in claims or [] if verdict.verdict != "not judged"]
               for name, claims in verdicts.items()}
     not_judged = [(name, verdict) for name, claims in verdicts.items() for verdict in claims or []
-                  if verdict["verdict"] == "not judged"]
+                  if verdict.verdict == "not judged"]
     with_judged = [experiment for experiment in experiments if judged[experiment.name]]
     table = verdict_table(with_judged, judged) if with_judged else ""
     if not not_judged:
         return table
-    items = "".join(f"<li><code>{escape(name)}</code> · {escape(verdict['form'])} "
-                    f'<span class="muted">({escape(verdict["reason"])})</span></li>' for name, verdict in not_judged)
+    items = "".join(f"<li><code>{escape(name)}</code> · {escape(verdict.form)} "
+                    f'<span class="muted">({escape(verdict.reason)})</span></li>' for name, verdict in not_judged)
     summary = (f"{plural(len(not_judged), 'claim')} {'are' if len(not_judged) != 1 else 'is'} not judged at the "
                f'{escape(tier)} tier: its budgets are too small; see the <a href="#{NIGHTLY}">committed {NIGHTLY} '
                "verdicts</a>")  # beside this panel on a wide screen, above it on a narrow one
     return f'{table}<details class="not-judged-here"><summary>{summary}</summary><ul>{items}</ul></details>'
 
 
-def smoke_top(results_dir: Path, index: Index, verdicts: dict[str, list[dict] | None], tier: str,
+def smoke_top(results_dir: Path, index: Index, verdicts: dict[str, list[ClaimVerdict] | None], tier: str,
               renderer: MarkdownRenderer) -> tuple[str, str, dict[str, str]]:
     """The masthead's tally, the panels above the experiments, and each experiment's badges."""
     checks = smoke_checks(results_dir, [experiment.name for experiment in index.experiments])
@@ -913,7 +913,7 @@ details.not-judged-here ul { margin: 10px 0 0; padding-left: 18px; }
 """
 
 
-def verdicts_top(index: Index, verdicts: dict[str, list[dict] | None]) -> tuple[str, str, dict[str, str]]:
+def verdicts_top(index: Index, verdicts: dict[str, list[ClaimVerdict] | None]) -> tuple[str, str, dict[str, str]]:
     """A tier that judges claims (nightly, paper): every verdict at the top."""
     judged = [verdict for claims in verdicts.values() if claims for verdict in claims]
     summary = (f"{len(judged)} claim{'s' * (len(judged) != 1)} in "
@@ -928,7 +928,8 @@ probability that a run of the first method beats a run of the second on a task; 
 
 def render_page(results_dir: Path) -> str:
     index = read_index(results_dir / "report.md")
-    verdicts = {experiment.name: read_verdicts(results_dir / experiment.name / "verdicts.json", experiment.name)
+    verdicts = {experiment.name: content.verdicts if (content := read_verdicts_file(
+                    results_dir / experiment.name / "verdicts.json", experiment.name)) else None
                 for experiment in index.experiments}
     renderer = MarkdownRenderer(results_dir, {experiment.name for experiment in index.experiments})
     tier = results_dir.resolve().name

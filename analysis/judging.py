@@ -9,12 +9,16 @@ that has not run is never filled in: its claim says "not judged" and why.
 from __future__ import annotations
 
 import math
+from dataclasses import asdict, replace
+
 import numpy as np
 import pandas as pd
 
 from analysis.table import BOOTSTRAP_SEED, SeedRun, format_number
 from analysis.verdicts import AGGREGATES, Verdict, area_under_curve, judge, matches_published
-from runner.claims import DEFAULT_POI_MARGIN, Normalization, normalize
+from analysis.verdicts_file import ClaimVerdict
+from runner.claims import DEFAULT_POI_MARGIN, Claim, Normalization, normalize
+from runner.sweep import TierPlan
 
 TRAINING_WINDOW = 100  # episodes: the train_last_100 score rule's window, used for its learning curves
 WALL_CLOCK_SCORES = ("auc_wall_clock", "at_equal_wall_clock")
@@ -56,23 +60,23 @@ def run_score(run: SeedRun, claim_score: str, score_rule: str, horizon: float) -
     return area_under_curve(x.to_numpy(), curve.score.to_numpy(), horizon)
 
 
-def horizon(runs: list[SeedRun], claim: dict, env_id: str, spec: dict, variant: str) -> float:
+def horizon(runs: list[SeedRun], claim: Claim, env_id: str, plan: TierPlan, variant: str) -> float:
     """auc: the variant's budget in steps. auc_wall_clock, at_equal_wall_clock: the wall-clock time of the
     shortest completed run of either variant on the task, so that both are scored over the same seconds."""
-    if claim["score"] not in ("auc_wall_clock", "at_equal_wall_clock"):
-        return budget(spec, variant, env_id)
+    if claim.score not in WALL_CLOCK_SCORES:
+        return plan.budget(variant, env_id)
     times = [run.summary["wall_time"] for run in runs if run.problem is None and run.env == env_id
-             and run.variant in (claim["a"], claim["b"])]
+             and run.variant in (claim.a, claim.b)]
     return min(times) if times else math.nan
 
 
-def task_scores(runs: list[SeedRun], variant: str, environments: list[str], claim: dict, spec: dict,
+def task_scores(runs: list[SeedRun], variant: str, environments: list[str], claim: Claim, plan: TierPlan,
                 normalization: Normalization, normalized: bool) -> dict[str, np.ndarray]:
     """task -> the variant's per-seed scores there (normalised when asked), completed seeds only."""
     scores = {}
     for env_id in environments:
-        until = horizon(runs, claim, env_id, spec, variant)
-        values = [run_score(run, claim["score"], spec["score_rule"], until)
+        until = horizon(runs, claim, env_id, plan, variant)
+        values = [run_score(run, claim.score, plan.score_rule, until)
                   for run in runs if run.variant == variant and run.env == env_id]
         values = [value for value in values if value is not None and math.isfinite(value)]
         if normalized:
@@ -82,71 +86,64 @@ def task_scores(runs: list[SeedRun], variant: str, environments: list[str], clai
     return scores
 
 
-def budget(spec: dict, variant: str, env_id: str) -> int:
-    own = (spec.get("per_variant") or {}).get(variant)
-    total_steps = own["total_steps"] if own else spec["total_steps"]
-    return total_steps[env_id] if isinstance(total_steps, dict) else total_steps
-
-
-def claim_environments(claim: dict, runs: list[SeedRun]) -> list[str]:
+def claim_environments(claim: Claim, runs: list[SeedRun]) -> list[str]:
     """The tasks a claim is judged on: those it names (or every task of the tier), where some run exists."""
     ran = list(dict.fromkeys(run.env for run in runs))
-    return [env_id for env_id in (claim["environments"] or ran) if env_id in ran]
+    return [env_id for env_id in (claim.environments or ran) if env_id in ran]
 
 
-def claim_record(claim: dict) -> dict:
-    """What verdicts.json says of the claim itself, beside its verdict."""
-    return {"claim": claim["id"], "sentence": claim["sentence"], "form": claim["form"], "why": claim["why"],
-            "a": claim["a"], "b": claim["b"], "score": claim["score"], "statistic": claim["statistic"],
-            "margin": claim["margin"]}
+def claim_verdict(claim: Claim, verdict: Verdict, **more) -> ClaimVerdict:
+    """The verdict with what verdicts.json says of the claim itself beside it."""
+    return ClaimVerdict(sentence=claim.sentence, form=claim.form(), why=claim.why, a=claim.a, b=claim.b,
+                        score=claim.score, statistic=claim.statistic, margin=claim.margin, **asdict(verdict), **more)
 
 
-def left_out(claim: dict, spec: dict) -> str | None:
+def left_out(claim: Claim, plan: TierPlan) -> str | None:
     """Why the tier does not run a variant the claim compares (`environments: []` in the tier), or None."""
-    for name in (claim["a"], claim["b"]):
-        own = (spec.get("per_variant") or {}).get(name)
-        if own is not None and not own["environments"]:
-            return f"{name} does not run in the {spec['tier']} tier: {own['why']}"
+    for name in (claim.a, claim.b):
+        own = plan.per_variant.get(name)
+        if own is not None and not own.environments:
+            return f"{name} does not run in the {plan.tier} tier: {own.why}"
     return None
 
 
-def judge_claim(claim: dict, runs: list[SeedRun], spec: dict, normalization: Normalization, reps: int) -> dict:
+def judge_claim(claim: Claim, runs: list[SeedRun], plan: TierPlan, normalization: Normalization,
+                reps: int) -> ClaimVerdict:
     environments = claim_environments(claim, runs)
-    record = claim_record(claim)
-    if (reason := left_out(claim, spec)) is not None:
-        verdict = Verdict(claim["id"], claim["kind"], "not judged", None, None, AGGREGATES[claim["aggregate"]][0], None,
-                          None, 0, 0, 0, reason, claim["statistic"])
-        return record | verdict.to_dict() | {"scale": "raw", "environments": [], "judged_in_tier": False}
-    if claim["kind"] == "matches_published":
-        return record | judge_published(claim, runs, spec, environments, reps)
+    if (reason := left_out(claim, plan)) is not None:
+        verdict = Verdict(claim.id, claim.kind, "not judged", None, None, AGGREGATES[claim.aggregate][0], None,
+                          None, 0, 0, 0, reason, claim.statistic)
+        return claim_verdict(claim, verdict, scale="raw", environments=[], judged_in_tier=False)
+    if claim.kind == "matches_published":
+        return judge_published(claim, runs, plan, environments, reps)
     # Aggregates across tasks need one scale; on one task the raw score is that scale.
     unscaled = [env_id for env_id in environments if normalize(env_id, 0.0, normalization) is None]
     normalized = len(environments) > 1
     if normalized and unscaled:
-        verdict = Verdict(claim["id"], claim["kind"], "not judged", None, None, AGGREGATES[claim["aggregate"]][0], None,
+        verdict = Verdict(claim.id, claim.kind, "not judged", None, None, AGGREGATES[claim.aggregate][0], None,
                           None, len(environments), 0, 0,
                           f"no normalization for {', '.join(unscaled)}: declare a reference score in the spec",
-                          claim["statistic"])
+                          claim.statistic)
     else:
-        scores_a, scores_b = (task_scores(runs, name, environments, claim, spec, normalization, normalized)
-                              for name in (claim["a"], claim["b"]))
-        verdict = judge(claim["id"], claim["kind"], scores_a, scores_b, claim["aggregate"], reps, BOOTSTRAP_SEED,
-                        claim["margin"] if claim["margin"] is not None else DEFAULT_POI_MARGIN,
-                        label_a=claim["a"], label_b=claim["b"], statistic=claim["statistic"])
+        scores_a, scores_b = (task_scores(runs, name, environments, claim, plan, normalization, normalized)
+                              for name in (claim.a, claim.b))
+        verdict = judge(claim.id, claim.kind, scores_a, scores_b, claim.aggregate, reps, BOOTSTRAP_SEED,
+                        claim.margin if claim.margin is not None else DEFAULT_POI_MARGIN,
+                        label_a=claim.a, label_b=claim.b, statistic=claim.statistic)
     scale = "normalised" if normalized else "raw"
-    record |= verdict.to_dict() | {"scale": scale, "environments": environments}
-    if claim["score"] in WALL_CLOCK_SCORES:
-        record |= equal_wall_clock(runs, claim, environments)
-        record["reason"] += f"; {record['wall_clock_note']}"
-    return record
+    if claim.score not in WALL_CLOCK_SCORES:
+        return claim_verdict(claim, verdict, scale=scale, environments=environments)
+    wall_clock = equal_wall_clock(runs, claim, environments)
+    return claim_verdict(claim, replace(verdict, reason=f"{verdict.reason}; {wall_clock['wall_clock_note']}"),
+                         scale=scale, environments=environments, **wall_clock)
 
 
-def equal_wall_clock(runs: list[SeedRun], claim: dict, environments: list[str]) -> dict:
+def equal_wall_clock(runs: list[SeedRun], claim: Claim, environments: list[str]) -> dict:
     """Whether the two variants' runs took the same wall-clock time, as an equal-wall-clock claim needs: the median
     wall time of each side's completed runs and their ratio, against EQUAL_WALL_CLOCK_TOLERANCE. Runs longer than the
     shortest are cut at its time when scored, so a larger gap only wastes their tail; it is said, not hidden."""
     medians = {}
-    for side in (claim["a"], claim["b"]):
+    for side in (claim.a, claim.b):
         times = [run.summary["wall_time"] for run in runs if run.problem is None and run.variant == side
                  and run.env in environments]
         if times:
@@ -162,66 +159,58 @@ def equal_wall_clock(runs: list[SeedRun], claim: dict, environments: list[str]) 
                                   f"NOT equal within {EQUAL_WALL_CLOCK_TOLERANCE:.0%}: the budgets need re-measuring")}
 
 
-def judge_published(claim: dict, runs: list[SeedRun], spec: dict, environments: list[str], reps: int) -> dict:
+def judge_published(claim: Claim, runs: list[SeedRun], plan: TierPlan, environments: list[str],
+                    reps: int) -> ClaimVerdict:
     """Per task: our mean and CI against the published number; the claim holds where it falls inside our CI."""
-    published = {entry["env_id"]: entry["score"] for entry in spec.get("published") or []
-                 if entry["variant"] == claim["a"]}
+    published = {entry.env_id: entry.score for entry in plan.published if entry.variant == claim.a}
     rows = []
     for env_id in environments:
         if env_id not in published:
             continue
-        ours = task_scores(runs, claim["a"], [env_id], claim, spec, Normalization(None, {}), False).get(env_id)
+        ours = task_scores(runs, claim.a, [env_id], claim, plan, Normalization(), False).get(env_id)
         rows.append({"env_id": env_id} | matches_published(
             ours if ours is not None else np.array([]), published[env_id], reps, BOOTSTRAP_SEED))
     judged = [row for row in rows if row["verdict"] != "not judged"]
     inside = sum(row["verdict"] == "reproduced" for row in judged)
     if not judged:
         verdict, reason = "not judged", ("no task with published numbers has 2 or more completed seeds of "
-                                         f"{claim['a']} in this tier")
+                                         f"{claim.a} in this tier")
     else:
         verdict = "reproduced" if inside == len(judged) else "contradicted" if inside == 0 else "inconclusive"
         reason = f"the published number is inside our 95% CI on {inside} of {len(judged)} tasks"
-    return {"kind": "matches_published", "verdict": verdict, "reason": reason, "tasks": len(judged),
-            "decided_by": "published_within_ci",
-            "per_task": rows, "probability_of_improvement": None, "poi_ci": None, "difference": None,
-            "difference_ci": None, "aggregate": "", "seeds_a": min((row.get("seeds", 0) for row in judged), default=0),
-            "seeds_b": 0}
+    return claim_verdict(claim, Verdict(claim.id, "matches_published", verdict, None, None, "", None, None, len(judged),
+                                        min((row["seeds"] for row in judged), default=0), 0, reason,
+                                        "published_within_ci"), per_task=rows)
 
 
-def not_in_this_tier(claim: dict, tier: str) -> dict:
+def not_in_this_tier(claim: Claim, tier: str) -> ClaimVerdict:
     """A claim the tier's budget cannot judge (the spec says which tiers can), shown with its reason."""
-    verdict = Verdict(claim["id"], claim["kind"], "not judged", None, None, "", None, None, 0, 0, 0,
-                      f"the {tier} tier's budget cannot judge it; the spec judges it in: {', '.join(claim['tiers'])}",
-                      claim["statistic"])
-    return claim_record(claim) | verdict.to_dict() | {"judged_in_tier": False}
+    verdict = Verdict(claim.id, claim.kind, "not judged", None, None, "", None, None, 0, 0, 0,
+                      f"the {tier} tier's budget cannot judge it; the spec judges it in: {', '.join(claim.tiers)}",
+                      claim.statistic)
+    return claim_verdict(claim, verdict, judged_in_tier=False)
 
 
-def judge_all(spec: dict, runs: list[SeedRun], reps: int) -> list[dict]:
-    """Every claim's verdict in the spec's tier, with the spec's diagnosis for that tier (None when it has none)."""
-    normalization = Normalization.from_record(spec.get("normalization"))
-    return [(judge_claim(claim, runs, spec, normalization, reps) if spec["tier"] in claim["tiers"]
-             else not_in_this_tier(claim, spec["tier"])) | {"diagnosis": claim["diagnosis"].get(spec["tier"])}
-            for claim in spec.get("claims") or []]
+def judge_all(plan: TierPlan, runs: list[SeedRun], reps: int) -> list[ClaimVerdict]:
+    """Every claim's verdict in the plan's tier, with the spec's diagnosis for that tier (None when it has none)."""
+    return [(judge_claim(claim, runs, plan, plan.normalization, reps) if plan.tier in claim.tiers
+             else not_in_this_tier(claim, plan.tier)).model_copy(update={"diagnosis": claim.diagnosis.get(plan.tier)})
+            for claim in plan.claims]
 
 
-def needs_diagnosis(verdict: dict) -> bool:
-    """A judged verdict that is not "reproduced": the report must say why (a claim the tier cannot judge says so)."""
-    return verdict["verdict"] != "reproduced" and verdict.get("judged_in_tier", True)
-
-
-def diagnosis_lines(verdicts: list[dict]) -> list[str]:
+def diagnosis_lines(verdicts: list[ClaimVerdict]) -> list[str]:
     """Under the claims table: for each verdict that is not "reproduced", its diagnosis, or that it has none yet."""
     lines = []
     for verdict in verdicts:
-        if not needs_diagnosis(verdict):
+        if not verdict.needs_diagnosis():
             continue
-        diagnosis = verdict.get("diagnosis")
+        diagnosis = verdict.diagnosis
         if diagnosis is None:
-            lines.append(f"- **{verdict['claim']}** ({verdict['verdict']}): **no diagnosis yet**: the spec must say "
+            lines.append(f"- **{verdict.claim}** ({verdict.verdict}): **no diagnosis yet**: the spec must say "
                          "whether the stand-in cannot judge it (proxy), our code is wrong (defect) or it is open")
             continue
-        evidence = "; ".join(f"`{item}`" if " " not in item else item for item in diagnosis["evidence"])
-        lines.append(f"- **{verdict['claim']}** ({verdict['verdict']}): **{diagnosis['kind']}**: {diagnosis['text']}"
+        evidence = "; ".join(f"`{item}`" if " " not in item else item for item in diagnosis.evidence)
+        lines.append(f"- **{verdict.claim}** ({verdict.verdict}): **{diagnosis.kind}**: {diagnosis.text}"
                      + (f" Evidence: {evidence}." if evidence else ""))
     if not lines:
         return []
@@ -230,14 +219,14 @@ def diagnosis_lines(verdicts: list[dict]) -> list[str]:
             "**open**.", "", *lines]
 
 
-def interval(point: float | None, ci: list | None) -> str:
+def interval(point: float | None, ci: tuple[float, float] | None) -> str:
     if point is None:
         return "n/a"
     return f"{format_number(point, 2)} [{format_number(ci[0], 2)}, {format_number(ci[1], 2)}]" if ci else \
         format_number(point, 2)
 
 
-def claims_markdown(verdicts: list[dict], reps: int) -> str:
+def claims_markdown(verdicts: list[ClaimVerdict], reps: int) -> str:
     """The claims table that opens a report, and a line on how the verdicts were computed."""
     if not verdicts:
         return ("*No claim is judged in this tier: each claim names the tiers whose budgets can judge it (nightly and "
@@ -245,15 +234,13 @@ def claims_markdown(verdicts: list[dict], reps: int) -> str:
     lines = ["| claim | form | verdict | P(A > B) [95% CI] | difference [95% CI] | tasks | seeds (A, B) | why |",
              "|---|---|---|---|---|---|---|---|"]
     for verdict in verdicts:
-        decided_by = verdict.get("decided_by", "probability_of_improvement")
-        poi = interval(verdict["probability_of_improvement"], verdict["poi_ci"])
-        difference = interval(verdict["difference"], verdict["difference_ci"])
-        cells = [f"{verdict['claim']}: {verdict['sentence']}", verdict["form"], f"**{verdict['verdict']}**",
-                 f"{poi} (decides)" if decided_by == "probability_of_improvement" and poi != "n/a" else poi,
-                 f"{difference} (decides)" if decided_by == "aggregate_difference" and difference != "n/a" else difference,
-                 str(verdict["tasks"]),
-                 f"{verdict['seeds_a']}, {verdict['seeds_b']}" if verdict["seeds_b"] else str(verdict["seeds_a"]),
-                 verdict["reason"]]
+        poi = interval(verdict.probability_of_improvement, verdict.poi_ci)
+        difference = interval(verdict.difference, verdict.difference_ci)
+        cells = [f"{verdict.claim}: {verdict.sentence}", verdict.form, f"**{verdict.verdict}**",
+                 f"{poi} (decides)" if verdict.decided_by == "probability_of_improvement" and poi != "n/a" else poi,
+                 f"{difference} (decides)" if verdict.decided_by == "aggregate_difference" and difference != "n/a"
+                 else difference, str(verdict.tasks),
+                 f"{verdict.seeds_a}, {verdict.seeds_b}" if verdict.seeds_b else str(verdict.seeds_a), verdict.reason]
         lines.append("| " + " | ".join(cell.replace("|", "\\|") for cell in cells) + " |")
     lines += ["", f"Each claim is decided by the statistic its sentence names, marked *(decides)*; the other is shown "
               f"beside it. Both come from one stratified bootstrap ({reps} resamples, random state {BOOTSTRAP_SEED}). "

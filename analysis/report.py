@@ -12,8 +12,7 @@ from pathlib import Path
 
 from analysis.table import SeedRun, read_json
 from common.rundir import package_versions
-from runner.claims import Normalization
-from runner.sweep import SWEEPS, SweepRecord
+from runner.sweep import SWEEPS, SweepRecord, TierPlan
 
 
 def protocol_lines(runs: list[SeedRun]) -> list[str]:
@@ -49,56 +48,53 @@ def commit_lines(runs: list[SeedRun], analysis_commit: str) -> list[str]:
     return lines + [f"- **Runs' commit{'s' * (len(commits) != 1)}:** {runs_text}"]
 
 
-def budget_text(total_steps: int | dict[str, int]) -> str:
+def budget_text(total_steps: dict[str, int]) -> str:
     """One number, or one per environment when the spec gives each its own."""
-    if isinstance(total_steps, int):
-        return f"{total_steps:,}"
     if len(set(total_steps.values())) == 1:
         return f"{next(iter(total_steps.values())):,}"
     return ", ".join(f"{steps:,} ({env_id})" for env_id, steps in total_steps.items())
 
 
-def variant_budget_lines(spec: dict) -> list[str]:
+def variant_budget_lines(plan: TierPlan) -> list[str]:
     """Variants the tier gives their own environments or budget, with the spec's reason."""
-    return [f"  - `{name}`: {budget_text(own['total_steps'])} steps on {', '.join(own['environments'])}: {own['why']}"
-            for name, own in (spec.get("per_variant") or {}).items()]
+    return [f"  - `{name}`: {budget_text(own.total_steps)} steps on {', '.join(own.environments)}: {own.why}"
+            for name, own in plan.per_variant.items()]
 
 
-def published_lines(spec: dict) -> list[str]:
-    sources = dict.fromkeys((entry["source"], entry.get("protocol", "")) for entry in spec.get("published") or [])
+def published_lines(plan: TierPlan) -> list[str]:
+    sources = dict.fromkeys((entry.source, entry.protocol) for entry in plan.published)
     return [f"- **Published numbers:** {source}" + (f"; measured under: {protocol}" if protocol else "")
             for source, protocol in sources]
 
 
-def context_lines(spec: dict) -> list[str]:
-    sources = dict.fromkeys((entry["label"], entry["source"], entry["protocol"]) for entry in spec.get("context") or [])
+def context_lines(plan: TierPlan) -> list[str]:
+    sources = dict.fromkeys((entry.label, entry.source, entry.protocol) for entry in plan.context)
     return [f"- **Context, not the paper's ({label}):** {source}; measured under: {protocol}"
             for label, source, protocol in sources]
 
 
-def normalization_lines(spec: dict) -> list[str]:
+def normalization_lines(plan: TierPlan) -> list[str]:
     """How each environment's scores are made comparable (the table's `normalised` column)."""
-    normalization = Normalization.from_record(spec.get("normalization"))
-    return [f"- **Normalised ({env_id}):** {normalization.describe(env_id)}" for env_id in spec["environments"]]
+    return [f"- **Normalised ({env_id}):** {plan.normalization.describe(env_id)}" for env_id in plan.environments]
 
 
-def experiment_report(spec: dict, runs: list[SeedRun], claims_md: str, table_md: str, aggregates_md: str, reps: int,
-                      analysis_commit: str) -> str:
-    reproduces = spec.get("reproduces") or {}
+def experiment_report(plan: TierPlan, runs: list[SeedRun], claims_md: str, table_md: str, aggregates_md: str,
+                      reps: int, analysis_commit: str) -> str:
+    reproduces = plan.reproduces
     cited = ", ".join(str(reproduces[key]) for key in ("paper", "table") if reproduces.get(key))
-    seeds = spec["seeds"]
-    lines = [f"# {spec['title']}", "", f"Experiment `{spec['name']}`.", ""]
+    seeds = plan.seeds
+    lines = [f"# {plan.title}", "", f"Experiment `{plan.name}`.", ""]
     if reproduces:
         lines.append(f"- **Reproduces:** {cited}" + (f": {reproduces['claim']}" if reproduces.get("claim") else ""))
     lines += [
-        f"- **Tier:** {spec['tier']}",
-        f"- **Budget:** {budget_text(spec['total_steps'])} environment steps per run; {len(seeds)} seeds "
+        f"- **Tier:** {plan.tier}",
+        f"- **Budget:** {budget_text(plan.total_steps)} environment steps per run; {len(seeds)} seeds "
         f"({', '.join(map(str, seeds))}) per variant and environment",
-        *variant_budget_lines(spec),
-        *published_lines(spec),
-        *context_lines(spec),
-        *normalization_lines(spec),
-        f"- **Score:** {spec['score_rule_text']} (`{spec['score_rule']}`); 95% CI: percentile bootstrap of the mean "
+        *variant_budget_lines(plan),
+        *published_lines(plan),
+        *context_lines(plan),
+        *normalization_lines(plan),
+        f"- **Score:** {plan.score_rule_text} (`{plan.score_rule}`); 95% CI: percentile bootstrap of the mean "
         f"over completed seeds (rliable, {reps} resamples)",
         *protocol_lines(runs),
         *commit_lines(runs, analysis_commit),

@@ -8,15 +8,15 @@ import math
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from rliable import library as rly
 
-from runner.claims import Normalization, normalize
-from runner.sweep import PLAN
+from runner.claims import Normalization, PublishedNumber, normalize
+from runner.sweep import PLAN, TierPlan
 
 CONFIDENCE = 0.95
 BOOTSTRAP_SEED = 0  # fixed, so that rerunning the analysis reproduces every CI digit for digit
@@ -70,41 +70,34 @@ def experiment_dirs(results_dir: Path) -> list[Path]:
                   | {path.parent.parent for path in results_dir.glob(f"*/{PLAN}")})
 
 
-def read_plan(experiment_dir: Path) -> dict:
-    """The sweep's plan when its runs are on disk, else the spec.json the last analysis wrote beside its report."""
-    path = experiment_dir / PLAN
-    return json.loads((path if path.is_file() else experiment_dir / "spec.json").read_text())
-
-
-def load_runs(experiment_dir: Path, spec: dict) -> list[SeedRun]:
+def load_runs(experiment_dir: Path, plan: TierPlan) -> list[SeedRun]:
     runs = []
-    for job in spec["jobs"]:
-        run_dir = experiment_dir / job["run_dir"]
+    for job in plan.jobs:
+        run_dir = experiment_dir / job.run_dir
         summary = read_json(run_dir / "summary.json")
-        runs.append(SeedRun(job["variant"], job["algo"], job["env_id"], job["seed"], run_dir, summary,
-                            seed_problem(run_dir, summary)))
+        runs.append(SeedRun(job.variant, job.algo, job.env_id, job.seed, run_dir, summary, seed_problem(run_dir, summary)))
     return runs
 
 
 
-def with_best_of_references(spec: dict, runs: list[SeedRun]) -> dict:
-    """The spec with its `best_of` scale resolved from the runs (the PPO paper's Table 1, section 6.1): on each
+def with_best_of_references(plan: TierPlan, runs: list[SeedRun]) -> TierPlan:
+    """The plan with its `best_of` scale resolved from the runs (the PPO paper's Table 1, section 6.1): on each
     task, 1 is the highest mean over completed seeds among the listed variants, 0 the random policy's score.
-    A spec without `best_of`, or a task none of those variants completed, is left as it is."""
-    normalization = spec.get("normalization") or {}
-    if not normalization.get("best_of"):
-        return spec
-    reference = dict(normalization["reference"])
-    for env_id in spec["environments"]:
-        means = {variant: (float(np.mean(scores)), len(scores)) for variant in normalization["best_of"]
+    A plan without `best_of`, or a task none of those variants completed, is left as it is."""
+    normalization = plan.normalization
+    if not normalization.best_of:
+        return plan
+    reference = dict(normalization.reference)
+    for env_id in plan.environments:
+        means = {variant: (float(np.mean(scores)), len(scores)) for variant in normalization.best_of
                  if (scores := [run.summary["score"] for run in runs
                                 if run.variant == variant and run.env == env_id and run.problem is None])}
         if means:
             best = max(means, key=lambda variant: means[variant][0])
             reference[env_id] = {"score": means[best][0],
                                  "source": f"the best setting's mean, {best} over {means[best][1]} seed(s), among "
-                                           f"{len(means)} setting(s) run ({normalization['best_of_source']})"}
-    return {**spec, "normalization": {**normalization, "reference": reference}}
+                                           f"{len(means)} setting(s) run ({normalization.best_of_source})"}
+    return plan.model_copy(update={"normalization": replace(normalization, reference=reference)})
 
 @contextmanager
 def seeded_global_rng(seed: int) -> Iterator[None]:
@@ -142,11 +135,11 @@ def verdict(published: float, ci_low: float, ci_high: float) -> str:
     return "below our CI" if published < ci_low else "inside our CI"
 
 
-def table_row(group: list[SeedRun], published: dict | None, reps: int, normalization: Normalization) -> dict:
+def table_row(group: list[SeedRun], published: PublishedNumber | None, reps: int, normalization: Normalization) -> dict:
     scored = [run for run in group if run.problem is None]
     scores = np.array([run.summary["score"] for run in scored], dtype=float)
     ci_low, ci_high = bootstrap_ci(scores, reps)
-    published_score = float(published["score"]) if published else math.nan
+    published_score = published.score if published else math.nan
     speeds = [run.summary["steps_per_second"] for run in scored]
     memories = [run.summary["peak_rss_mb"] for run in scored]
     return {
@@ -158,7 +151,7 @@ def table_row(group: list[SeedRun], published: dict | None, reps: int, normaliza
         "seed_scores": {run.seed: run.summary["score"] for run in scored},
         "median_steps_per_second": float(np.median(speeds)) if speeds else math.nan,
         "max_peak_rss_mb": float(max(memories)) if memories else math.nan,
-        "published_score": published_score, "published_source": published["source"] if published else "",
+        "published_score": published_score, "published_source": published.source if published else "",
         "verdict": verdict(published_score, ci_low, ci_high),
         "ratio_to_published": float(scores.mean()) / published_score
         if len(scores) and published_score not in (0.0,) and not math.isnan(published_score) else math.nan,
@@ -168,20 +161,18 @@ def table_row(group: list[SeedRun], published: dict | None, reps: int, normaliza
     }
 
 
-def score_table(runs: list[SeedRun], spec: dict, reps: int) -> pd.DataFrame:
-    """Rows in the spec's variant order, then environment order; seeds are the jobs the spec expected."""
-    variant_order = [variant["name"] for variant in spec["variants"]]
-    env_order = list(dict.fromkeys(spec["environments"] + [run.env for run in runs]))
-    published = {(entry["variant"], entry["env_id"]): entry for entry in spec.get("published") or []}
+def score_table(runs: list[SeedRun], plan: TierPlan, reps: int) -> pd.DataFrame:
+    """Rows in the spec's variant order, then environment order; seeds are the jobs the plan expected."""
+    variant_order = plan.variant_names()
+    env_order = list(dict.fromkeys(plan.environments + [run.env for run in runs]))
+    published = {(entry.variant, entry.env_id): entry for entry in plan.published}
     pairs = sorted({(run.variant, run.env) for run in runs},
                    key=lambda pair: (variant_order.index(pair[0]), env_order.index(pair[1])))
-    normalization = Normalization.from_record(spec.get("normalization"))
     context = {}  # (variant, env) -> "number (label)", for every implementation's number the spec lists there
-    for entry in spec.get("context") or []:
-        context.setdefault((entry["variant"], entry["env_id"]), []).append(
-            f"{format_number(entry['score'])} ({entry['label']})")
-    rows = [table_row([run for run in runs if (run.variant, run.env) == pair], published.get(pair), reps, normalization)
-            | {"context": "; ".join(context.get(pair, []))} for pair in pairs]
+    for entry in plan.context:
+        context.setdefault((entry.variant, entry.env_id), []).append(f"{format_number(entry.score)} ({entry.label})")
+    rows = [table_row([run for run in runs if (run.variant, run.env) == pair], published.get(pair), reps,
+                      plan.normalization) | {"context": "; ".join(context.get(pair, []))} for pair in pairs]
     return pd.DataFrame(rows)
 
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import numpy as np
 from rliable import library as rly
@@ -103,9 +103,6 @@ class Verdict:
     reason: str
     decided_by: str = "probability_of_improvement"
     """the statistic the verdict was decided on (STATISTICS); the other is shown beside it"""
-
-    def to_dict(self) -> dict:
-        return {key: list(value) if isinstance(value, tuple) else value for key, value in asdict(self).items()}
 
 
 def finite_scores(scores: dict[str, np.ndarray], side: str) -> tuple[dict[str, np.ndarray], int]:

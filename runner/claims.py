@@ -59,7 +59,7 @@ from __future__ import annotations
 
 import csv
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import envs
@@ -157,18 +157,11 @@ class Expectation:
 
 @dataclass(frozen=True)
 class Normalization:
-    atari_table: str | None
-    reference: dict  # env id -> {"score": float, "source": str}
+    """How scores become comparable across tasks; the default (older plans have none) is no scale."""
+    atari_table: str | None = None
+    reference: dict = field(default_factory=dict)  # env id -> {"score": float, "source": str}
     best_of: tuple[str, ...] = ()  # variants whose best mean per task is that task's reference (analysis fills it)
     best_of_source: str = ""
-
-    @classmethod
-    def from_record(cls, record: dict | None) -> Normalization:
-        """From spec.json's `normalization` (older spec.json files have none: no scale)."""
-        if not record:
-            return cls(None, {})
-        return cls(record["atari_table"], record["reference"], tuple(record.get("best_of", ())),
-                   record.get("best_of_source", ""))
 
     def describe(self, env_id: str) -> str:
         if envs.family_of(env_id)[0] == "atari" and self.atari_table:
@@ -177,6 +170,27 @@ class Normalization:
             ref = self.reference[env_id]
             return f"(score - random) / ({ref['score']:g} - random); random measured, reference: {ref['source']}"
         return "raw score (no reference score declared)"
+
+
+@dataclass(frozen=True)
+class PublishedNumber:
+    """One number of a `published:` CSV (the paper's), or of a `context:` one (an implementation's, with its label)."""
+    variant: str
+    env_id: str
+    score: float
+    source: str
+    protocol: str = ""  # how it was measured (plans written before it was recorded have none)
+    label: str = ""  # whose number it is, for a context number
+
+
+@dataclass(frozen=True)
+class PublishedSummary:
+    """The paper's own summary rows (published.summary): a CSV with one row per method."""
+    file: str
+    key: str  # the column naming the method
+    rows: dict[str, str]  # variant -> the row of its method
+    columns: dict[str, str]  # mean, and optionally median and training -> the CSV's column
+    table: str  # the Atari human/random table it was normalised with, or best_of
 
 
 def random_scores() -> dict[str, float]:
@@ -196,9 +210,10 @@ def normalize(env_id: str, score: float, normalization: Normalization) -> float 
     return None
 
 
-def published_entries(section: dict, variants: list[str], environments: tuple[str, ...]) -> list[dict]:
-    """The spec's `published:` section read from its CSV: one {variant, env_id, score, source, protocol} per
-    (variant, environment) that the file has a number for. Atari env ids match the file's game keys."""
+def published_entries(section: dict, variants: list[str], environments: tuple[str, ...],
+                      label: str = "") -> list[PublishedNumber]:
+    """The spec's `published:` (or a `context:`) section read from its CSV: one number per (variant, environment)
+    that the file has a number for. Atari env ids match the file's game keys."""
     with open(PUBLISHED_DIR / section["file"], newline="") as handle:
         rows = {row[section["key"]]: row for row in csv.DictReader(handle)}
     entries = []
@@ -207,6 +222,6 @@ def published_entries(section: dict, variants: list[str], environments: tuple[st
             key = game_key(env_id) if envs.family_of(env_id)[0] == "atari" else env_id
             value = (rows.get(key) or {}).get(column, "")
             if value not in ("", None) and math.isfinite(float(value)):
-                entries.append({"variant": variant, "env_id": env_id, "score": float(value),
-                                "source": section["source"], "protocol": section["protocol"]})
+                entries.append(PublishedNumber(variant, env_id, float(value), section["source"], section["protocol"],
+                                               label))
     return entries

@@ -58,16 +58,20 @@ from core.errors import ConfigError
 from envs.scores import TABLES
 from runner.claims import (AGGREGATES, CLAIM_KINDS, CLAIM_SCORES, CLAIM_STATISTICS, DEFAULT_POI_MARGIN,
                            DIAGNOSIS_KINDS, JUDGING_TIERS, MARGIN_KINDS, PUBLISHED_DIR, Claim, Diagnosis, Expectation,
-                           Normalization, published_entries, random_scores)
+                           Normalization, PublishedNumber, PublishedSummary, published_entries, random_scores)
 
 SPECS_DIR = Path(__file__).resolve().parent.parent / "experiments"  # the committed specs, one YAML file each
 RULE = "spec_rule"  # the pydantic error type of a rule of ours, as opposed to one of pydantic's own checks
 
 
+def located(path: Path, field: str, expected: str, got: object = None) -> str:
+    """How a bad input file is named, here and in analysis: `FILE: FIELD: expected WHAT, got VALUE`."""
+    return f"{path}: {field}: expected {expected}" + ("" if got is None else f", got {got!r}")
+
+
 class SpecError(ValueError):
     def __init__(self, path: Path, field: str, expected: str, got: object = None):
-        got_text = "" if got is None else f", got {got!r}"
-        super().__init__(f"{path}: {field}: expected {expected}{got_text}")
+        super().__init__(located(path, field, expected, got))
 
 
 def rule(field: str, expected: str, got: object = None) -> PydanticCustomError:
@@ -355,16 +359,15 @@ class Spec:
     environments: tuple[str, ...]
     variants: tuple[Variant, ...]
     tiers: dict
-    published: tuple[dict, ...]
-    """{variant, env_id, score, source, protocol} per published number, read from the `published:` CSV"""
+    published: tuple[PublishedNumber, ...]
+    """read from the `published:` CSV"""
     claims: tuple[Claim, ...] = ()
-    published_summary: dict | None = None
-    """the paper's summary rows (published.summary), as written in the spec"""
-    normalization: Normalization = Normalization(None, {})
+    published_summary: PublishedSummary | None = None
+    normalization: Normalization = Normalization()
     expectations: tuple[Expectation, ...] = ()
-    context: tuple[dict, ...] = ()
-    """{variant, env_id, score, source, protocol, label} per number of an implementation (not the paper's), read from
-    each `context:` CSV: shown beside ours for context, judged by no claim"""
+    context: tuple[PublishedNumber, ...] = ()
+    """the numbers of implementations (not the paper's), read from each `context:` CSV with its label: shown beside
+    ours for context, judged by no claim"""
 
     def run_config(self, variant: Variant, env_id: str, tier: Tier) -> dict:
         """The hyperparameters of one run: variant overrides, then the tier's budget and overrides."""
@@ -430,10 +433,11 @@ class SpecFile(SpecSection):
         return Spec(path, self.name, self.title, self.reproduces.model_dump(), self.score_rule, environments,
                     tuple(Variant(name, body.algo, body.overrides) for name, body in self.variants.items()), tiers,
                     tuple(published), self.resolved_claims(environments, tuple(tiers), published),
-                    summary.model_dump(exclude_none=True) if summary else None, normalization,
-                    self.resolved_expectations(tiers),
-                    tuple(entry | {"label": numbers.label} for numbers in self.context
-                          for entry in published_entries(numbers.model_dump(), list(numbers.columns), environments)))
+                    PublishedSummary(summary.file, summary.key, summary.rows,
+                                     summary.columns.model_dump(exclude_none=True), summary.table) if summary else None,
+                    normalization, self.resolved_expectations(tiers),
+                    tuple(entry for numbers in self.context for entry in published_entries(
+                        numbers.model_dump(), list(numbers.columns), environments, numbers.label)))
 
     def all_environments(self) -> tuple[str, ...]:
         if self.environments is not None:
@@ -466,7 +470,7 @@ class SpecFile(SpecSection):
                 why=own.why)
         return replace(tier, per_variant=per_variant)
 
-    def published_numbers(self, environments: tuple[str, ...]) -> list[dict]:
+    def published_numbers(self, environments: tuple[str, ...]) -> list[PublishedNumber]:
         if self.published is None:
             return []
         for variant in self.published.columns:
@@ -476,7 +480,7 @@ class SpecFile(SpecSection):
         return published_entries(self.published.model_dump(), list(self.published.columns), environments)
 
     def resolved_claims(self, environments: tuple[str, ...], tier_names: tuple[str, ...],
-                        published: list[dict]) -> tuple[Claim, ...]:
+                        published: list[PublishedNumber]) -> tuple[Claim, ...]:
         claims = []
         for index, claim in enumerate(self.claims):
             field = f"claims[{index}]"
@@ -484,7 +488,7 @@ class SpecFile(SpecSection):
                 raise rule(f"{field}.id", "an id no other claim has", claim.id)
             choice(claim.a, list(self.variants), f"{field}.a")
             if claim.kind == "matches_published":
-                if not any(row["variant"] == claim.a for row in published):
+                if not any(number.variant == claim.a for number in published):
                     raise rule(f"{field}.a", "a variant with published numbers (published.columns)", claim.a)
             else:
                 choice(claim.b, [name for name in self.variants if name != claim.a], f"{field}.b")
@@ -588,39 +592,45 @@ EXPECTED = {  # pydantic's error types, worded as what was expected
     "missing": "a value (the key is required)",
     "int_type": "a value of type int",
     "float_type": "a value of type int or float",
+    "finite_number": "a finite number",
+    "bool_type": "true or false",
     "string_type": "a value of type str",
     "list_type": "a value of type list",
+    "tuple_type": "a list",
     "dict_type": "a mapping",
     "model_type": "a mapping",
+    "dataclass_type": "a mapping",
     "string_pattern_mismatch": "a non-empty text",
     "too_short": "at least one entry",
 }
+BOUNDS = {"greater_than": ">", "greater_than_equal": ">=", "less_than": "<", "less_than_equal": "<="}
+BOUND_KEYS = {"greater_than": "gt", "greater_than_equal": "ge", "less_than": "lt", "less_than_equal": "le"}
 
 
-def spec_error(path: Path, error: ValidationError | PydanticCustomError) -> SpecError:
-    """The first problem pydantic or a rule found, as file, field, what was expected and what was given."""
-    if isinstance(error, PydanticCustomError):
-        return SpecError(path, field_path((), error.context["field"]), error.context["expected"], error.context["got"])
+def first_problem(error: ValidationError) -> tuple[str, str, object]:
+    """The field, what was expected there and what was given, of the first problem pydantic or a rule found."""
     first = error.errors(include_url=False)[0]
     context = first.get("ctx") or {}
     if first["type"] == RULE:
-        return SpecError(path, field_path(first["loc"], context["field"]), context["expected"], context["got"])
+        return field_path(first["loc"], context["field"]), context["expected"], context["got"]
     if first["type"] == "literal_error":  # pydantic words the choices "'a', 'b' or 'c'"; ours have no " or "
         expected = f"one of [{context['expected'].replace(' or ', ', ')}]"
-    elif first["type"] in ("greater_than", "greater_than_equal"):
-        expected = f"a number > {context['gt']:g}" if "gt" in context else f"a number >= {context['ge']:g}"
+    elif first["type"] in BOUNDS:
+        expected = f"a number {BOUNDS[first['type']]} {context[BOUND_KEYS[first['type']]]:g}"
     else:
         expected = EXPECTED.get(first["type"], first["msg"])
-    return SpecError(path, field_path(first["loc"]), expected, None if first["type"] == "missing" else first["input"])
+    return field_path(first["loc"]), expected, None if first["type"] == "missing" else first["input"]
 
 
 def load_spec(path: Path | str) -> Spec:
     path = Path(path)
     try:
-        spec_file = SpecFile.model_validate(_read_yaml(path))
-        spec = spec_file.to_spec(path)
-    except (ValidationError, PydanticCustomError) as error:
-        raise spec_error(path, error) from None
+        spec = SpecFile.model_validate(_read_yaml(path)).to_spec(path)
+    except ValidationError as error:
+        raise SpecError(path, *first_problem(error)) from None
+    except PydanticCustomError as broken:  # a rule that joins sections, checked by to_spec
+        raise SpecError(path, field_path((), broken.context["field"]), broken.context["expected"],
+                        broken.context["got"]) from None
     if spec.name != path.stem:
         raise SpecError(path, "name", f"the file's name {path.stem!r}", spec.name)
     # Build every run's config now, so a bad hyperparameter fails before anything is written.

@@ -20,10 +20,13 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from pydantic import BaseModel, model_validator
+
 from common.config import SCORE_RULES
 from common.rundir import CHECKPOINT
 from core.files import path_part, write_json
-from runner.spec import Spec, Tier
+from runner.claims import Claim, Expectation, Normalization, PublishedNumber, PublishedSummary
+from runner.spec import Spec, Tier, Variant
 
 FINISHED = ("completed", "diverged")
 PLAN = Path("runs") / "plan.json"  # under the experiment's directory
@@ -57,25 +60,88 @@ def plan(spec: Spec, tier_name: str, results: Path, seeds: int | None = None) ->
     ]
 
 
+class PlannedJob(BaseModel):
+    variant: str
+    algo: str
+    env_id: str
+    seed: int
+    run_dir: str  # relative to the experiment's directory
+
+
+class VariantPlan(BaseModel):
+    """A variant the tier gives its own environments, budget or overrides, with the spec's reason."""
+    environments: list[str]  # empty: the variant does not run in this tier
+    total_steps: dict[str, int]  # env steps, per environment
+    overrides: dict
+    why: str
+
+
+class TierPlan(BaseModel):
+    """What the runner hands to analysis (runs/plan.json; analysis copies it to spec.json beside its report): the
+    spec resolved for one tier, and every run it asked for, including those that never finished."""
+    name: str
+    title: str
+    reproduces: dict[str, str]
+    tier: str
+    score_rule: str
+    score_rule_text: str
+    total_steps: dict[str, int]  # env steps, per environment
+    environments: list[str]
+    variants: list[Variant]
+    seeds: list[int]
+    jobs: list[PlannedJob]
+    per_variant: dict[str, VariantPlan] = {}
+    published: list[PublishedNumber] = []
+    published_summary: PublishedSummary | None = None
+    context: list[PublishedNumber] = []
+    claims: list[Claim] = []
+    normalization: Normalization = Normalization()
+    expect: list[Expectation] = []
+
+    @model_validator(mode="before")
+    @classmethod
+    def older_claims(cls, data: object) -> object:
+        """Plans written before claims named their statistic, margin and diagnoses were decided by P(A > B), at the
+        default margin, with none; before normalization was recorded they have null there."""
+        if not isinstance(data, dict):
+            return data
+        data = {key: value for key, value in data.items() if key != "normalization" or value is not None}
+        older = {"statistic": "probability_of_improvement", "margin": None, "diagnosis": {}}
+        return data | {"claims": [older | claim if isinstance(claim, dict) else claim
+                                  for claim in data.get("claims") or []]}
+
+    def variant_names(self) -> list[str]:
+        return [variant.name for variant in self.variants]
+
+    def budget(self, variant: str, env_id: str) -> int:
+        """The variant's env steps on the task: its own where the tier gives it one."""
+        own = self.per_variant.get(variant)
+        return (own.total_steps if own else self.total_steps)[env_id]
+
+
 def write_plan(spec: Spec, tier_name: str, results: Path, jobs: list[Job]) -> None:
     """runs/plan.json: what analysis needs to know what was expected, including the runs that never finished."""
     tier: Tier = spec.tiers[tier_name]
     experiment_dir = results / tier_name / spec.name
     (experiment_dir / PLAN).parent.mkdir(parents=True, exist_ok=True)
-    write_json(experiment_dir / PLAN, {
-        "name": spec.name, "title": spec.title, "reproduces": spec.reproduces, "tier": tier_name,
-        "score_rule": spec.score_rule, "score_rule_text": SCORE_RULES[spec.score_rule],
-        "total_steps": tier.total_steps, "environments": list(tier.environments),
-        "variants": [asdict(v) for v in spec.variants], "seeds": sorted({job.seed for job in jobs}),
-        "per_variant": {name: {"environments": list(own.environments), "total_steps": own.total_steps,
-                               "overrides": own.overrides, "why": own.why} for name, own in tier.per_variant.items()},
-        "jobs": [{"variant": j.variant, "algo": j.algo, "env_id": j.env_id, "seed": j.seed,
-                  "run_dir": str(Path(j.run_dir).relative_to(experiment_dir))} for j in jobs],
-        "published": list(spec.published), "published_summary": spec.published_summary, "context": list(spec.context),
-        "claims": [asdict(claim) | {"form": claim.form()} for claim in spec.claims],
-        "normalization": asdict(spec.normalization),
-        "expect": [asdict(e) for e in spec.expectations if e.tier == tier_name],
-    })
+    plan = TierPlan(
+        name=spec.name, title=spec.title, reproduces=spec.reproduces, tier=tier_name, score_rule=spec.score_rule,
+        score_rule_text=SCORE_RULES[spec.score_rule], total_steps=tier.total_steps,
+        environments=list(tier.environments), variants=list(spec.variants), seeds=sorted({job.seed for job in jobs}),
+        jobs=[PlannedJob(variant=job.variant, algo=job.algo, env_id=job.env_id, seed=job.seed,
+                         run_dir=str(Path(job.run_dir).relative_to(experiment_dir))) for job in jobs],
+        per_variant={name: VariantPlan(environments=list(own.environments), total_steps=own.total_steps,
+                                       overrides=own.overrides, why=own.why) for name, own in tier.per_variant.items()},
+        published=list(spec.published), published_summary=spec.published_summary, context=list(spec.context),
+        claims=list(spec.claims), normalization=spec.normalization,
+        expect=[expectation for expectation in spec.expectations if expectation.tier == tier_name])
+    write_json(experiment_dir / PLAN, plan.model_dump(mode="json"))
+
+
+def read_plan(experiment_dir: Path) -> TierPlan:
+    """The sweep's plan when its runs are on disk, else the spec.json the last analysis wrote beside its report."""
+    path = experiment_dir / PLAN
+    return TierPlan.model_validate_json((path if path.is_file() else experiment_dir / "spec.json").read_text())
 
 
 @dataclass

@@ -32,6 +32,20 @@ def write_spec(directory: Path, name: str = "tiny", **changes) -> Path:
     return path
 
 
+def plan_record(**fields) -> dict:
+    """A tier plan as runs/plan.json and spec.json hold it (runner.sweep.TierPlan): a smoke tier on CartPole-v1 with
+    no variant and no job; `fields` replace its keys."""
+    return {"name": "tiny", "title": "tiny test experiment", "reproduces": {}, "tier": "smoke",
+            "score_rule": "eval_last_10pct", "score_rule_text": "mean evaluation return over the last 10% of training",
+            "total_steps": {"CartPole-v1": 2000}, "environments": ["CartPole-v1"], "variants": [], "seeds": [],
+            "jobs": []} | fields
+
+
+def variant_record(name: str, algo: str | None = None) -> dict:
+    """A plan's variant: its name, its algorithm (the name by default) and no overrides."""
+    return {"name": name, "algo": algo or name, "overrides": {}}
+
+
 def run_module(*args: str, timeout: float = 600, **kwargs) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", *args], cwd=PROJECT_ROOT, capture_output=True, text=True,
                           timeout=timeout, **kwargs)

@@ -11,6 +11,9 @@ import pytest
 from analysis.__main__ import main
 from analysis.table import bootstrap_ci, verdict
 from common.rundir import git_commit
+from helpers import plan_record
+from runner.claims import Diagnosis
+from runner.sweep import TierPlan
 
 EXPERIMENT = "toy"
 TOTAL_STEPS = 1000
@@ -56,7 +59,7 @@ def build_results(results_dir, name=EXPERIMENT, with_runs=True):
         "name": name, "title": f"Toy variance reduction ({name})", "tier": "smoke",
         "reproduces": {"paper": "Someone et al. 2000", "table": "Table 1", "claim": "baselines help"},
         "score_rule": "eval_last_10pct", "score_rule_text": "mean evaluation return over the last 10% of training",
-        "total_steps": TOTAL_STEPS, "environments": ["CartPole-v1"], "seeds": [0, 1, 2, 3],
+        "total_steps": {"CartPole-v1": TOTAL_STEPS}, "environments": ["CartPole-v1"], "seeds": [0, 1, 2, 3],
         "variants": [{"name": name, "algo": name.split("_")[0], "overrides": {}} for name in OUTCOMES],
         "jobs": jobs,
         "published": [{"variant": "reinforce_baseline", "env_id": "CartPole-v1", "score": PUBLISHED_BASELINE,
@@ -166,10 +169,15 @@ def test_an_experiment_without_runs_on_disk_keeps_its_report(tmp_path, capsys):
 def test_diagnoses_come_from_the_spec_as_it_is_now_not_from_the_runs_commit():
     """A diagnosis is written after the results are seen: the plan the runs carry is older than it."""
     from analysis.__main__ import with_current_diagnoses
-    old_plan = {"name": "a2c_vs_a3c", "claims": [{"id": "a2c_at_least_as_good_per_step", "diagnosis": {}},
-                                                 {"id": "a_claim_since_removed", "diagnosis": {"nightly": "kept"}}]}
-    claims = with_current_diagnoses(old_plan)["claims"]
-    assert claims[0]["diagnosis"]["nightly"]["kind"] == "proxy"
-    assert claims[1]["diagnosis"] == {"nightly": "kept"}
-    unknown = {"name": "no_such_spec", "claims": [{"id": "c", "diagnosis": {}}]}
+    def claim(claim_id: str, diagnosis: dict) -> dict:
+        return {"id": claim_id, "sentence": "s", "kind": "better", "a": "a2c", "b": "a3c", "score": "final",
+                "aggregate": "iqm", "statistic": "probability_of_improvement", "margin": None, "tiers": ["nightly"],
+                "environments": None, "why": "", "diagnosis": diagnosis}
+    kept = {"kind": "open", "text": "kept", "evidence": []}
+    old_plan = TierPlan.model_validate(plan_record(name="a2c_vs_a3c", claims=[
+        claim("a2c_at_least_as_good_per_step", {}), claim("a_claim_since_removed", {"nightly": kept})]))
+    claims = with_current_diagnoses(old_plan).claims
+    assert claims[0].diagnosis["nightly"].kind == "proxy"
+    assert claims[1].diagnosis == {"nightly": Diagnosis("open", "kept", ())}
+    unknown = TierPlan.model_validate(plan_record(name="no_such_spec", claims=[claim("c", {})]))
     assert with_current_diagnoses(unknown) == unknown

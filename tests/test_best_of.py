@@ -9,9 +9,10 @@ import pytest
 
 from analysis.aggregates import best_of_summary_lines
 from analysis.table import SeedRun, with_best_of_references
-from helpers import random_score, write_spec
-from runner.claims import Normalization, normalize
+from helpers import plan_record, random_score, write_spec
+from runner.claims import Normalization, PublishedSummary, normalize
 from runner.spec import SpecError, load_spec
+from runner.sweep import TierPlan
 
 TASKS = ("CartPole-v1", "Acrobot-v1")
 # variant -> task -> seed scores; "b" is best on CartPole, "a" on Acrobot; a failed run of "b" does not count
@@ -27,30 +28,30 @@ def runs() -> list[SeedRun]:
     return made
 
 
-def spec() -> dict:
-    return {"environments": list(TASKS), "normalization": {
-        "atari_table": None, "reference": {}, "best_of": ["a", "b"], "best_of_source": "Table 1"}}
+def spec() -> TierPlan:
+    return TierPlan.model_validate(plan_record(environments=list(TASKS), normalization=Normalization(
+        best_of=("a", "b"), best_of_source="Table 1")))
 
 
 def test_each_tasks_best_setting_mean_scores_one_and_the_random_policy_zero():
     resolved = with_best_of_references(spec(), runs())
-    reference = resolved["normalization"]["reference"]
+    reference = resolved.normalization.reference
     assert reference["CartPole-v1"]["score"] == 490.0 and "b over 2 seed(s)" in reference["CartPole-v1"]["source"]
     assert reference["Acrobot-v1"]["score"] == -110.0 and "a over 2 seed(s)" in reference["Acrobot-v1"]["source"]
-    normalization = Normalization.from_record(resolved["normalization"])
+    normalization = resolved.normalization
     assert normalize("CartPole-v1", 490.0, normalization) == pytest.approx(1.0)
     assert normalize("CartPole-v1", random_score("CartPole-v1"), normalization) == pytest.approx(0.0)
     # Acrobot: random -497.705; (-150 + 497.705) / (-110 + 497.705)
     assert normalize("Acrobot-v1", -150.0, normalization) == pytest.approx(347.705 / 387.705)
-    assert spec()["normalization"]["reference"] == {}  # the spec given is not changed
+    given = spec()
+    with_best_of_references(given, runs())
+    assert given.normalization.reference == {}  # the plan given is not changed
 
 
 def test_the_summary_puts_each_settings_mean_over_its_runs_beside_the_published_value():
-    resolved = with_best_of_references(spec(), runs())
-    normalization = Normalization.from_record(resolved["normalization"])
-    summary = {"file": "table.csv", "key": "setting", "rows": {"a": "A", "b": "B"}, "columns": {"mean": "avg"},
-               "table": "best_of"}
-    lines = best_of_summary_lines(runs(), resolved, summary, {"A": {"avg": "0.5"}, "B": {"avg": "0.9"}}, reps=200)
+    normalization = with_best_of_references(spec(), runs()).normalization
+    summary = PublishedSummary("table.csv", "setting", {"a": "A", "b": "B"}, {"mean": "avg"}, "best_of")
+    lines = best_of_summary_lines(runs(), normalization, summary, {"A": {"avg": "0.5"}, "B": {"avg": "0.9"}}, reps=200)
     row_a = next(line for line in lines if line.startswith("| a |"))
     expected_a = np.mean([normalize(task, score, normalization) for task in TASKS for score in SCORES["a"][task]])
     assert row_a.startswith(f"| a | 0.5 | {expected_a:.2f} [") and row_a.endswith("| 2 x 2 |")

@@ -1,12 +1,16 @@
 """Normalisation against hand-computed values, and claims judged on runs that are missing or present."""
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from analysis.judging import claims_markdown, judge_claim
 from analysis.table import SeedRun
-from runner.claims import Normalization, normalize, published_entries
+from analysis.verdicts_file import ClaimVerdict
+from helpers import plan_record
+from runner.claims import Claim, Diagnosis, Normalization, normalize, published_entries
+from runner.sweep import TierPlan
 
 CARTPOLE = Normalization(None, {"CartPole-v1": {"score": 500.0, "source": "the episode cap"}})
 
@@ -33,7 +37,7 @@ def test_published_numbers_are_read_by_game_key():
     section = {"file": "ppo_schulman2017_atari49.csv", "key": "game", "columns": {"ppo": "ppo", "a2c": "a2c"},
                "protocol": "p", "source": "Table 6"}
     entries = published_entries(section, ["ppo", "a2c"], ("ALE/Pong-v5", "ALE/SpaceInvaders-v5", "CartPole-v1"))
-    scores = {(e["variant"], e["env_id"]): e["score"] for e in entries}
+    scores = {(e.variant, e.env_id): e.score for e in entries}
     assert scores == {("ppo", "ALE/Pong-v5"): 20.7, ("ppo", "ALE/SpaceInvaders-v5"): 942.5,
                       ("a2c", "ALE/Pong-v5"): 19.7, ("a2c", "ALE/SpaceInvaders-v5"): 744.5}
 
@@ -50,30 +54,30 @@ def fake_runs(tmp_path: Path, variant: str, scores: list[float]) -> list[SeedRun
     return runs
 
 
-CLAIM = {"id": "c", "sentence": "s", "form": "f", "why": "", "kind": "better", "a": "c51", "b": "dqn",
-         "score": "final", "aggregate": "iqm", "statistic": "probability_of_improvement", "margin": None, "diagnosis": {},
-         "environments": None}
-SPEC = {"score_rule": "eval_last_10pct", "total_steps": 1000, "published": []}
+CLAIM = Claim(id="c", sentence="s", kind="better", a="c51", b="dqn", score="final", aggregate="iqm",
+              statistic="probability_of_improvement", margin=None, tiers=("smoke",), environments=None, why="",
+              diagnosis={})
+SPEC = TierPlan.model_validate(plan_record(total_steps={"CartPole-v1": 1000}))
 
 
 def test_a_variant_that_has_not_run_leaves_its_claim_not_judged(tmp_path):
     verdict = judge_claim(CLAIM, fake_runs(tmp_path, "dqn", [100, 110, 120]), SPEC, CARTPOLE, reps=200)
-    assert verdict["verdict"] == "not judged" and "c51" in verdict["reason"]
+    assert verdict.verdict == "not judged" and "c51" in verdict.reason
 
 
 def test_a_clearly_better_variant_is_reproduced_on_final_and_area_scores(tmp_path):
     runs = fake_runs(tmp_path, "dqn", [100, 110, 120, 105]) + fake_runs(tmp_path, "c51", [400, 420, 410, 430])
     for score in ("final", "auc", "auc_wall_clock", "at_equal_wall_clock"):
-        verdict = judge_claim(CLAIM | {"score": score}, runs, SPEC, CARTPOLE, reps=200)
-        assert verdict["verdict"] == "reproduced", (score, verdict)
+        verdict = judge_claim(replace(CLAIM, score=score), runs, SPEC, CARTPOLE, reps=200)
+        assert verdict.verdict == "reproduced", (score, verdict)
 
 
 def test_every_verdict_that_is_not_reproduced_shows_its_diagnosis_or_that_it_has_none():
     def verdict(claim, kind, diagnosis=None, judged_in_tier=True):
-        return {"claim": claim, "sentence": "s", "form": "f", "verdict": kind, "probability_of_improvement": None,
-                "poi_ci": None, "difference": None, "difference_ci": None, "tasks": 1, "seeds_a": 3, "seeds_b": 3,
-                "reason": "r", "diagnosis": diagnosis, "judged_in_tier": judged_in_tier}
-    proxy = {"kind": "proxy", "text": "280k steps is a tenth of what it needs.", "evidence": ["docs/algorithms/async.md"]}
+        return ClaimVerdict(claim=claim, sentence="s", form="f", verdict=kind, probability_of_improvement=None,
+                            poi_ci=None, aggregate="", difference=None, difference_ci=None, tasks=1, seeds_a=3,
+                            seeds_b=3, reason="r", diagnosis=diagnosis, judged_in_tier=judged_in_tier)
+    proxy = Diagnosis("proxy", "280k steps is a tenth of what it needs.", ("docs/algorithms/async.md",))
     text = claims_markdown([verdict("held", "reproduced"), verdict("budget", "contradicted", proxy),
                             verdict("unknown", "inconclusive"), verdict("paper_only", "not judged", None, False)], 100)
     diagnoses = text[text.index("### Diagnoses"):]
@@ -85,12 +89,12 @@ def test_every_verdict_that_is_not_reproduced_shows_its_diagnosis_or_that_it_has
 
 def test_an_equal_wall_clock_claim_says_whether_its_runs_took_equal_time(tmp_path):
     runs = fake_runs(tmp_path, "dqn", [100, 110, 120, 105]) + fake_runs(tmp_path, "c51", [400, 420, 410, 430])
-    claim = dict(CLAIM, score="at_equal_wall_clock")
+    claim = replace(CLAIM, score="at_equal_wall_clock")
     equal = judge_claim(claim, runs, SPEC, CARTPOLE, reps=200)
-    assert equal["wall_times"] == {"c51": 2.0, "dqn": 2.0} and equal["wall_times_equal"]
-    assert "ratio 1.00, equal within 20%" in equal["reason"]
+    assert equal.wall_times == {"c51": 2.0, "dqn": 2.0} and equal.wall_times_equal
+    assert "ratio 1.00, equal within 20%" in equal.reason
     for run in runs[4:]:
         run.summary["wall_time"] = 3.0  # c51's runs took half as long again
     unequal = judge_claim(claim, runs, SPEC, CARTPOLE, reps=200)
-    assert not unequal["wall_times_equal"] and "ratio 1.50, NOT equal within 20%" in unequal["reason"]
-    assert "wall_times" not in judge_claim(CLAIM, runs, SPEC, CARTPOLE, reps=200)  # a claim about steps says nothing
+    assert not unequal.wall_times_equal and "ratio 1.50, NOT equal within 20%" in unequal.reason
+    assert not judge_claim(CLAIM, runs, SPEC, CARTPOLE, reps=200).wall_times  # a claim about steps says nothing

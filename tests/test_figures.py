@@ -14,6 +14,8 @@ from matplotlib.colors import same_color
 from analysis.figures import (GRID_POINTS, align, curve_figure, plot_learning_curves, plot_wall_clock_curves,
                               published_lines, read_curves)
 from analysis.table import load_runs
+from helpers import plan_record, variant_record
+from runner.sweep import TierPlan
 
 ENV = "CartPole-v1"
 VARIANTS = ("a2c", "a3c")
@@ -41,23 +43,23 @@ def write_run(run_dir, variant: str, seed: int) -> None:
     (run_dir / "summary.json").write_text(json.dumps({"status": "completed", "score": 1.0, "wall_time": 15.0}))
 
 
-def experiment_spec(score_rule: str) -> dict:
-    jobs = [{"variant": variant, "algo": variant, "env_id": ENV, "seed": seed,
-             "run_dir": f"runs/{variant}/{ENV}/seed_{seed}"} for variant in VARIANTS for seed in SEEDS]
-    return {"name": "toy", "title": "Toy A2C vs A3C", "tier": "smoke", "score_rule": score_rule,
-            "environments": [ENV], "variants": [{"name": variant, "algo": variant} for variant in VARIANTS],
-            "jobs": jobs,
-            "published": [{"variant": "a3c", "env_id": ENV, "score": PUBLISHED_A3C, "source": "Paper, Table 1",
-                           "protocol": "p"},
-                          {"variant": "a2c", "env_id": "ALE/Pong-v5", "score": 20.0, "source": "Paper, Table 1",
-                           "protocol": "p"}]}
+def experiment_spec(score_rule: str, jobs: list[dict] | None = None) -> TierPlan:
+    jobs = jobs or [{"variant": variant, "algo": variant, "env_id": ENV, "seed": seed,
+                     "run_dir": f"runs/{variant}/{ENV}/seed_{seed}"} for variant in VARIANTS for seed in SEEDS]
+    return TierPlan.model_validate(plan_record(
+        name="toy", title="Toy A2C vs A3C", score_rule=score_rule, environments=[ENV], total_steps={ENV: 1500},
+        variants=[variant_record(variant) for variant in VARIANTS], jobs=jobs,
+        published=[{"variant": "a3c", "env_id": ENV, "score": PUBLISHED_A3C, "source": "Paper, Table 1",
+                    "protocol": "p"},
+                   {"variant": "a2c", "env_id": "ALE/Pong-v5", "score": 20.0, "source": "Paper, Table 1",
+                    "protocol": "p"}]))
 
 
 @pytest.fixture(scope="module")
 def experiment_dir(tmp_path_factory):
     root = tmp_path_factory.mktemp("experiment")
-    for job in experiment_spec("train_last_100")["jobs"]:
-        write_run(root / job["run_dir"], job["variant"], job["seed"])
+    for job in experiment_spec("train_last_100").jobs:
+        write_run(root / job.run_dir, job.variant, job.seed)
     return root
 
 
@@ -74,7 +76,7 @@ def curve_of(curves: pd.DataFrame, variant: str, seed: int) -> pd.DataFrame:
 
 def test_train_rule_curve_is_the_mean_of_the_last_100_training_episodes(experiment_dir):
     runs, spec = runs_of(experiment_dir, "train_last_100")
-    curves = read_curves(runs, spec["score_rule"], "step")
+    curves = read_curves(runs, spec.score_rule, "step")
     assert len(curves) == len(VARIANTS) * len(SEEDS) * EPISODES  # one point per training episode
     curve = curve_of(curves, *NO_EVAL).set_index("step").score  # a run without eval.csv still has a curve
     # seed 0's episode i ends at step 10 (i + 1) with return i
@@ -86,7 +88,7 @@ def test_train_rule_curve_is_the_mean_of_the_last_100_training_episodes(experime
 
 def test_eval_rule_curve_is_the_evaluations(experiment_dir):
     runs, spec = runs_of(experiment_dir, "eval_last_10pct")
-    curves = read_curves(runs, spec["score_rule"], "step")
+    curves = read_curves(runs, spec.score_rule, "step")
     assert curve_of(curves, *NO_EVAL).empty
     curve = curve_of(curves, "a3c", 1)
     assert list(curve.step) == [257, 507, 757, 1007, 1257, 1507]
@@ -95,7 +97,7 @@ def test_eval_rule_curve_is_the_evaluations(experiment_dir):
 
 def test_wall_clock_curve_reads_wall_time(experiment_dir):
     runs, spec = runs_of(experiment_dir, "train_last_100")
-    curves = read_curves(runs, spec["score_rule"], "wall_time")
+    curves = read_curves(runs, spec.score_rule, "wall_time")
     assert "step" not in curves
     assert curve_of(curves, "a3c", 0).wall_time.max() == pytest.approx(1500 / 400)
     assert curve_of(curves, "a2c", 0).wall_time.max() == pytest.approx(1500 / 100)
@@ -109,8 +111,8 @@ def run_with_episodes(tmp_path, steps: list[int], returns: list[float]):
     pd.DataFrame({"step": steps, "wall_time": np.array(steps) / 10, "return": returns, "length": 1}).to_csv(
         run_dir / "metrics.csv", index=False)
     (run_dir / "summary.json").write_text(json.dumps({"status": "completed", "score": 1.0}))
-    spec = experiment_spec("train_last_100") | {"jobs": [{"variant": "a3c", "algo": "a3c", "env_id": ENV, "seed": 0,
-                                                          "run_dir": f"runs/a3c/{ENV}/seed_0"}]}
+    spec = experiment_spec("train_last_100", jobs=[{"variant": "a3c", "algo": "a3c", "env_id": ENV, "seed": 0,
+                                                    "run_dir": f"runs/a3c/{ENV}/seed_0"}])
     return read_curves(load_runs(tmp_path, spec), "train_last_100", "step")
 
 
@@ -154,7 +156,7 @@ def test_long_curves_get_a_bounded_grid(experiment_dir):
     assert (grid.step.min(), grid.step.max()) == (0.0, 999.0)
     assert np.allclose(grid.score, 2 * grid.step)
     runs, spec = runs_of(experiment_dir, "train_last_100")
-    steps = align(read_curves(runs, spec["score_rule"], "step"), "step")
+    steps = align(read_curves(runs, spec.score_rule, "step"), "step")
     assert len(curve_of(steps, "a3c", 0)) == EPISODES  # seeds' steps differ: a grid, no longer than the curves
     assert (curve_of(steps, "a3c", 0).step.min(), curve_of(steps, "a3c", 0).step.max()) == (13.0, 1500.0)
 
@@ -164,7 +166,7 @@ def test_long_curves_get_a_bounded_grid(experiment_dir):
 def test_published_lines_are_those_of_the_plotted_envs():
     spec = experiment_spec("train_last_100")
     assert published_lines(spec, [ENV]) == {ENV: [("a3c", PUBLISHED_A3C)]}
-    assert published_lines(spec | {"published": []}, [ENV]) == {ENV: []}
+    assert published_lines(spec.model_copy(update={"published": []}), [ENV]) == {ENV: []}
 
 
 @pytest.mark.parametrize("x, x_label", [("step", "environment steps"), ("wall_time", "wall-clock time (s)")])

@@ -107,7 +107,8 @@ def build_smoke_tier(root: Path) -> Path:
     (experiment_dir / "spec.json").write_text(json.dumps({
         "name": SMOKE, "title": SMOKE_TITLE, "tier": "smoke", "reproduces": {"paper": "Someone et al. 2000"},
         "score_rule": "eval_last_10pct", "score_rule_text": "mean evaluation return over the last 10% of training",
-        "total_steps": TOTAL_STEPS, "environments": ["CartPole-v1", NO_RANDOM_TASK], "seeds": [0, 1],
+        "total_steps": dict.fromkeys(["CartPole-v1", NO_RANDOM_TASK], TOTAL_STEPS),
+        "environments": ["CartPole-v1", NO_RANDOM_TASK], "seeds": [0, 1],
         "variants": [{"name": name, "algo": algo, "overrides": {}} for name, algo in ALGOS.items()],
         "jobs": jobs, "published": [], "claims": [spec_claim(claim_id) for claim_id in SMOKE_CLAIMS]}))
     write_nightly(root / "nightly")
@@ -199,7 +200,7 @@ def test_committed_verdicts_say_when_they_were_made_or_where_to_look(smoke):
     assert list(committed) == [OLD, SMOKE]
     recorded, old = committed[SMOKE], committed[OLD]
     assert (recorded.commit, recorded.date, recorded.runs_commits) == (NIGHTLY_COMMIT, NIGHTLY_DATE, list(RUNS_COMMITS))
-    assert [verdict["verdict"] for verdict in recorded.verdicts] == ["reproduced", "contradicted", "not judged",
+    assert [verdict.verdict for verdict in recorded.verdicts] == ["reproduced", "contradicted", "not judged",
                                                                       "not judged"]
     assert recorded.reproduce == f"./run_all.sh --tier nightly --only {SMOKE}"
     assert (old.commit, old.date, old.runs_commits) == (None, None, [])
@@ -210,7 +211,8 @@ def test_a_committed_verdicts_file_that_cannot_be_read_is_named_not_fatal(tmp_pa
     (tmp_path / "nightly" / "broken").mkdir(parents=True)
     (tmp_path / "nightly" / "broken" / "verdicts.json").write_text('{"experiment": "broken", "verdicts": [{}]}')
     [entry] = committed_verdicts(tmp_path / "nightly", tmp_path / "smoke")
-    assert entry.verdicts == [] and "verdicts[0] lacks claim" in entry.problem and entry.report_link is None
+    assert entry.verdicts == [] and "verdicts[0].claim: expected a value (the key is required)" in entry.problem
+    assert entry.report_link is None
     assert committed_verdicts(tmp_path / "no_such_tier", tmp_path / "smoke") == []
 
 

