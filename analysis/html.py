@@ -5,10 +5,11 @@ line and one section per experiment) and each experiment's verdicts.json. At the
 a card per experiment; then each experiment's section. A smoke tier judges no claim, so its page leads instead with
 what the run checked (analysis.front_page gathers it from the runs): the pipeline's stages, each algorithm's smoke
 score beside a random policy's, and the verdicts committed for the nightly tier beside it; its own claims, all
-"not judged", fold into one line. The CSS is inline and every figure is embedded as a data URI,
-so the file can be mailed or archived alone. The Markdown is converted by the small converter below, which knows
+"not judged", fold into one line. The page is templates/page.html.j2; its style (static/report.css) and script
+(static/report.js) are inlined and every figure is embedded as a data URI, so the file can be mailed or archived
+alone. The experiments' sections are still converted from their report.md by the small converter below, which knows
 exactly the subset our reports use: headings, paragraphs, bullet lists, bold, inline code, links, images and pipe
-tables.
+tables (the committed reports' protocols, commits and aggregates are recorded nowhere else).
 
     python -m analysis.html RESULTS_DIR [--screenshot PNG]
 """
@@ -21,10 +22,8 @@ import math
 import mimetypes
 import posixpath
 import re
-import shutil
 import subprocess
 import sys
-import tempfile
 import textwrap
 from collections import Counter
 from dataclasses import dataclass
@@ -32,16 +31,18 @@ from html import escape
 from itertools import groupby
 from pathlib import Path
 
+from markupsafe import Markup
+
+from analysis.browser import SCREENSHOT_SIZE, screenshot
 from analysis.front_page import (ABOVE, NIGHTLY, NO_RANDOM, NO_SCORE, NOT_YET, CommittedVerdicts, ExperimentCheck,
                                  LearningSignal, Stage, committed_verdicts, nightly_dir, plans_tier, plural,
                                  smoke_checks)
+from analysis.rendering import render
 from analysis.table import format_number
 from analysis.verdicts_file import VERDICTS, ClaimVerdict, read_verdicts_file
 from core.files import write_atomic
 
-BROWSERS = ("chromium", "chromium-browser", "google-chrome", "chromium-headless-shell")
-INSTALL_HINT = "apt-get install -y --no-install-recommends chromium"
-SCREENSHOT_SIZE = (1400, 2000)  # pixels: a desktop window, tall enough to show the verdicts and the first section
+STATIC = Path(__file__).resolve().parent / "static"  # the page's style and script, inlined into it
 
 
 def slug(verdict: str) -> str:
@@ -698,221 +699,6 @@ likely a run of the first method beats one of the second; 0.5 is no difference. 
     return tally, panels, badges
 
 
-IMAGES_LOADED_SCRIPT = """
-window.addEventListener("load", () => {
-  const images = Array.from(document.images);
-  document.body.dataset.imagesTotal = images.length;
-  document.body.dataset.imagesLoaded = images.filter(image => image.complete && image.naturalWidth > 0).length;
-  // Where each panel starts on the page, in CSS pixels: tests check what a screenshot of the top shows.
-  document.body.dataset.panelTops = Array.from(document.querySelectorAll("main .panel"))
-    .map(panel => `${panel.id}:${Math.round(panel.getBoundingClientRect().top + window.scrollY)}`).join(" ");
-});
-"""
-
-STYLE = """
-:root { --ink: #1f2328; --muted: #656d76; --line: #d8dee4; --paper: #ffffff; --ground: #f3f5f8; --accent: #2f4fb5;
-  --reproduced: #1a7f37; --reproduced-bg: #dafbe1; --contradicted: #c62a2f; --contradicted-bg: #ffebe9;
-  --inconclusive: #9a6700; --inconclusive-bg: #fff4c2; --not-judged: #59636e; --not-judged-bg: #e8ecf0; }
-* { box-sizing: border-box; }
-body { margin: 0; background: var(--ground); color: var(--ink); line-height: 1.5; font-size: 15px;
-  font-family: -apple-system, BlinkMacSystemFont, "Segoe UI", "Noto Sans", Helvetica, Arial, sans-serif; }
-code { font-family: ui-monospace, SFMono-Regular, "DejaVu Sans Mono", Menlo, Consolas, monospace; font-size: 0.86em;
-  background: rgba(175, 184, 193, 0.22); padding: 0.1em 0.35em; border-radius: 4px; overflow-wrap: anywhere; }
-a { color: var(--accent); text-decoration: none; }
-a:hover { text-decoration: underline; }
-.wrap { max-width: 1320px; margin: 0 auto; padding: 0 28px; }
-header.masthead { background: linear-gradient(120deg, #0d1b3e 0%, #1d3d8f 60%, #2d5bd0 100%); color: #fff;
-  padding: 34px 0 30px; }
-.masthead .eyebrow { text-transform: uppercase; letter-spacing: 0.12em; font-size: 12px; opacity: 0.75; margin: 0; }
-.masthead h1 { font-size: 34px; margin: 4px 0 6px; font-weight: 650; letter-spacing: -0.01em; }
-.masthead p { margin: 0; opacity: 0.9; }
-.masthead code { background: rgba(255, 255, 255, 0.14); color: #fff; }
-.masthead .tally { margin-top: 16px; display: flex; gap: 8px; flex-wrap: wrap; }
-.masthead .tally .badge { font-size: 14px; padding: 4px 12px; }
-main.wrap { padding-top: 26px; padding-bottom: 40px; }
-.panel { background: var(--paper); border: 1px solid var(--line); border-radius: 10px; padding: 22px 26px;
-  margin-bottom: 24px; box-shadow: 0 1px 2px rgba(31, 35, 40, 0.05); }
-.panel > h2, section.experiment > h2 { margin: 0 0 14px; font-size: 22px; font-weight: 650; }
-.badge { display: inline-block; border-radius: 999px; padding: 2px 10px; font-size: 12.5px; font-weight: 650;
-  white-space: nowrap; border: 1px solid transparent; }
-.badge.reproduced { color: var(--reproduced); background: var(--reproduced-bg); border-color: #aceebb; }
-.badge.contradicted { color: var(--contradicted); background: var(--contradicted-bg); border-color: #ffcecb; }
-.badge.inconclusive { color: var(--inconclusive); background: var(--inconclusive-bg); border-color: #f2dd8c; }
-.badge.not-judged { color: var(--not-judged); background: var(--not-judged-bg); border-color: #d0d7de; }
-.muted { color: var(--muted); }
-.table-scroll { overflow-x: auto; margin: 14px 0; }
-table { border-collapse: collapse; width: 100%; font-size: 13.5px; }
-th { text-align: left; font-weight: 650; color: var(--muted); font-size: 12px; text-transform: uppercase;
-  letter-spacing: 0.04em; border-bottom: 2px solid var(--line); padding: 8px 10px; vertical-align: bottom; }
-td { padding: 8px 10px; vertical-align: top; border-bottom: 1px solid #eaeef2; }
-.num { text-align: right; font-variant-numeric: tabular-nums; }
-td.num { white-space: nowrap; }
-table.data td.word { white-space: nowrap; }
-table.data td.prose { min-width: 150px; }
-table.data tbody tr:nth-child(even) { background: #f6f8fa; }
-table.data tbody tr:hover { background: #eef3ff; }
-table.verdicts { table-layout: fixed; }
-table.verdicts td { overflow-wrap: anywhere; }
-table.verdicts tbody { border-top: 2px solid var(--line); }
-table.verdicts td.experiment { font-weight: 600; background: #fafbfc;
-  border-right: 1px solid #eaeef2; }
-table.verdicts td.experiment .muted { font-weight: 400; margin-top: 4px; }
-table.verdicts .form { font-weight: 600; }
-table.verdicts .sentence { color: var(--muted); font-style: italic; font-size: 12.5px; margin: 3px 0; }
-table.verdicts td.reason { font-size: 13px; }
-table.verdicts tr.reproduced td.claim { box-shadow: inset 4px 0 0 var(--reproduced); }
-table.verdicts tr.contradicted td.claim { box-shadow: inset 4px 0 0 var(--contradicted); }
-table.verdicts tr.inconclusive td.claim { box-shadow: inset 4px 0 0 #d4a72c; }
-table.verdicts tr.not-judged td.claim { box-shadow: inset 4px 0 0 #afb8c1; }
-.estimate { font-weight: 650; font-size: 14px; }
-.ci-text { color: var(--muted); font-size: 12px; }
-.diagnosis { margin-top: 6px; padding: 4px 8px; border-left: 3px solid var(--line); background: var(--ground); }
-.diagnosis.proxy { border-color: #9a6700; } .diagnosis.defect { border-color: #cf222e; } .diagnosis.missing { border-color: #cf222e; color: #cf222e; }
-.decides { color: var(--accent); font-size: 11px; font-weight: 600; text-transform: uppercase; letter-spacing: 0.04em; }
-.aggregate { color: var(--muted); font-size: 11.5px; text-transform: uppercase; letter-spacing: 0.04em; }
-.poi-bar { position: relative; height: 8px; width: 100%; max-width: 150px; margin: 7px 0 2px auto; border-radius: 4px;
-  background: #eaeef2; }
-.poi-bar::after { content: ""; position: absolute; left: 50%; top: -3px; bottom: -3px; width: 1px;
-  background: #8c959f; }
-.poi-bar .ci { position: absolute; top: 0; bottom: 0; border-radius: 4px; min-width: 3px; opacity: 0.45; }
-.poi-bar .point { position: absolute; top: -2px; width: 12px; height: 12px; margin-left: -6px; border-radius: 50%;
-  border: 2px solid #fff; box-shadow: 0 0 0 1px rgba(0, 0, 0, 0.25); }
-tr.reproduced .poi-bar span { background: var(--reproduced); }
-tr.contradicted .poi-bar span { background: var(--contradicted); }
-tr.inconclusive .poi-bar span { background: #d4a72c; }
-tr.not-judged .poi-bar span { background: #8c959f; }
-ol.cards { list-style: none; margin: 0; padding: 0; display: grid; gap: 12px;
-  grid-template-columns: repeat(auto-fill, minmax(280px, 1fr)); }
-ol.cards a { display: flex; flex-direction: column; gap: 6px; height: 100%; padding: 14px 16px; border-radius: 8px;
-  border: 1px solid var(--line); background: #fafbfc; color: var(--ink); }
-ol.cards a:hover { border-color: var(--accent); background: #f5f8ff; text-decoration: none; }
-ol.cards .card-title { font-weight: 600; }
-ol.cards code { align-self: flex-start; }
-.card-badges { display: flex; gap: 6px; flex-wrap: wrap; margin-top: auto; }
-section.experiment { background: var(--paper); border: 1px solid var(--line); border-radius: 10px;
-  padding: 24px 28px; margin-bottom: 24px; box-shadow: 0 1px 2px rgba(31, 35, 40, 0.05); scroll-margin-top: 12px; }
-section.experiment h3 { font-size: 17px; margin: 22px 0 8px; }
-a.to-top { font-size: 16px; color: var(--muted); margin-left: 6px; }
-.section-verdicts { margin: -6px 0 12px; display: flex; gap: 6px; flex-wrap: wrap; }
-dl.facts { display: grid; grid-template-columns: max-content 1fr; gap: 6px 18px; margin: 14px 0;
-  padding: 14px 18px; background: #f6f8fa; border-radius: 8px; font-size: 14px; }
-dl.facts dt { font-weight: 650; color: var(--muted); }
-dl.facts dd { margin: 0; overflow-wrap: anywhere; }
-dl.facts dd ul { margin: 4px 0 0; padding-left: 18px; }
-.figures { display: flex; flex-wrap: wrap; justify-content: center; gap: 16px; margin: 18px 0 4px; }
-figure { margin: 0; padding: 12px; border: 1px solid #eaeef2; border-radius: 8px; background: #fff; max-width: 100%; }
-figure img { display: block; max-width: 100%; height: auto; margin: 0 auto; }
-figcaption { text-align: center; color: var(--muted); font-size: 13px; margin-top: 6px; }
-.missing-figure { padding: 14px; border: 1px dashed var(--contradicted); color: var(--contradicted);
-  border-radius: 8px; }
-footer { color: var(--muted); font-size: 12.5px; text-align: center; padding: 0 0 30px; }
-/* A smoke page's top: checks, learning signals, committed verdicts */
-:root { --good: #1a7f37; --good-bg: #dafbe1; --warn: #9a6700; --warn-bg: #fff4c2; --bad: #c62a2f; --bad-bg: #ffebe9; }
-.lead { margin: -6px 0 14px; color: var(--muted); max-width: 980px; }
-.lead strong { color: var(--ink); }
-.badge.good { color: var(--good); background: var(--good-bg); border-color: #aceebb; }
-.badge.warn { color: var(--warn); background: var(--warn-bg); border-color: #f2dd8c; }
-.badge.bad { color: var(--bad); background: var(--bad-bg); border-color: #ffcecb; }
-.badge.neutral { color: var(--not-judged); background: var(--not-judged-bg); border-color: #d0d7de; }
-.masthead .tally { align-items: center; }
-.tally-label { font-size: 13px; opacity: 0.8; margin-left: 10px; text-transform: uppercase; letter-spacing: 0.08em; }
-ol.stages { list-style: none; margin: 4px 0 18px; padding: 0; display: grid; gap: 10px; counter-reset: stage;
-  grid-template-columns: repeat(auto-fit, minmax(170px, 1fr)); }
-ol.stages li { position: relative; padding: 12px 14px 12px; border-radius: 8px; border: 1px solid var(--line);
-  border-top-width: 4px; background: #fafbfc; }
-ol.stages li.passed { border-top-color: var(--good); }
-ol.stages li.partial { border-top-color: #d4a72c; background: #fffdf3; }
-ol.stages li.failed { border-top-color: var(--bad); background: #fff8f7; }
-ol.stages li.empty { border-top-color: #afb8c1; }
-.stage-head { display: flex; align-items: center; gap: 8px; font-weight: 650; font-size: 14px; line-height: 1.25; }
-.stage-mark { flex: none; display: inline-flex; align-items: center; justify-content: center; width: 22px; height: 22px;
-  border-radius: 50%; color: #fff; font-size: 13px; font-weight: 700; background: #afb8c1; }
-.passed .stage-mark { background: var(--good); }
-.partial .stage-mark { background: #d4a72c; }
-.failed .stage-mark { background: var(--bad); }
-.stage-count { margin: 8px 0 2px; font-size: 13px; color: var(--muted); font-variant-numeric: tabular-nums; }
-.stage-count strong { font-size: 24px; color: var(--ink); font-weight: 650; margin-right: 2px; }
-.stage-detail { font-size: 12.5px; color: var(--muted); }
-table.checks td { vertical-align: middle; }
-table.checks td.experiment, table.signals td.experiment { font-weight: 600; }
-table.checks td.experiment .muted, table.signals td.experiment .muted { font-weight: 400; margin-top: 2px; }
-table.checks tbody tr:nth-child(even) { background: #f6f8fa; }
-td.good { color: var(--good); font-weight: 600; }
-td.warn { color: var(--warn); font-weight: 600; }
-td.bad { color: var(--bad); font-weight: 600; }
-td.zero { color: #afb8c1; }
-td.good .ci-text, td.warn .ci-text, td.bad .ci-text { font-weight: 400; }
-.problems { margin-top: 10px; padding: 12px 16px; border-left: 4px solid var(--bad); background: #fff8f7;
-  border-radius: 0 8px 8px 0; font-size: 13.5px; }
-.problems p { margin: 0 0 6px; }
-.problems ul { margin: 0; padding-left: 18px; }
-.legend { display: flex; align-items: center; gap: 4px 14px; flex-wrap: wrap; font-size: 12.5px; color: var(--muted);
-  margin: 0 0 4px; }
-.legend > span { white-space: nowrap; }
-.legend .key { position: relative; display: inline-block; margin: 0 4px 0 0; vertical-align: -2px; }
-table.signals { table-layout: fixed; }
-table.signals tbody { border-top: 2px solid var(--line); }
-table.signals td { vertical-align: middle; padding: 7px 6px; }
-table.signals th { padding: 8px 6px; font-size: 11px; }
-table.signals th:nth-child(5) { padding-left: 12px; }
-table.signals .badge { white-space: normal; text-align: center; padding: 2px 8px; font-size: 12px; }
-table.signals td.experiment { vertical-align: top; background: #fafbfc; border-right: 1px solid #eaeef2; }
-table.signals tr.signal:hover, table.checks tbody tr:hover { background: #eef3ff; }
-.strip { position: relative; height: 22px; margin: 0 6px; }
-.strip::before { content: ""; position: absolute; left: 0; right: 0; top: 10px; height: 2px; background: #eaeef2;
-  border-radius: 1px; }
-.strip .band, .key.band { position: absolute; top: 4px; height: 14px; background: rgba(140, 149, 159, 0.28);
-  border-radius: 3px; }
-.key.band { position: relative; top: 0; width: 26px; }
-.strip .bar-line { position: absolute; top: 1px; height: 20px; width: 2px; margin-left: -1px; background: #8c959f; }
-.strip .tick { position: absolute; top: 4px; height: 14px; width: 2px; margin-left: -1px; background: #57606a; }
-.strip .score, .key.score { position: absolute; top: 4px; width: 14px; height: 14px; margin-left: -7px;
-  border-radius: 50%; border: 2px solid #fff; box-shadow: 0 0 0 1px rgba(0, 0, 0, 0.3); background: #8c959f; }
-.key.score { position: relative; top: 0; margin-left: 7px; }
-.score.good { background: var(--good); }
-.score.warn { background: #d4a72c; }
-.strip .best, .key.best { position: absolute; top: 5px; width: 12px; height: 12px; margin-left: -6px;
-  border-radius: 50%; border: 2px solid #2f4fb5; background: #fff; }
-.key.best { position: relative; top: 0; margin-left: 6px; }
-.side-by-side { display: grid; grid-template-columns: minmax(0, 1.2fr) minmax(0, 1fr); gap: 24px;
-  align-items: start; }
-@media (max-width: 1100px) { .side-by-side { grid-template-columns: minmax(0, 1fr); } }
-.side-by-side .panel { margin-bottom: 24px; padding: 20px 22px; }
-table.signals tr.group td, .committed-experiment > .group-head { background: #f3f6fb; }
-table.signals tr.group td { border-top: 2px solid var(--line); padding: 9px 10px; }
-table.signals td.algorithm strong { font-weight: 650; }
-table.signals .task { color: var(--muted); font-size: 12.5px; }
-.committed-experiment { border: 1px solid var(--line); border-radius: 8px; margin: 0 0 12px; overflow: hidden; }
-.committed-experiment > .group-head { padding: 9px 12px 2px; }
-.committed-experiment > .provenance { padding: 0 12px 9px; background: #f3f6fb; border-bottom: 1px solid var(--line);
-  margin: 0; }
-ul.claims { list-style: none; margin: 0; padding: 0; }
-ul.claims li { display: grid; grid-template-columns: 104px minmax(0, 1fr) 96px; gap: 10px; align-items: center;
-  padding: 8px 12px; border-top: 1px solid #eaeef2; }
-ul.claims li:first-child { border-top: 0; }
-ul.claims li.reproduced { box-shadow: inset 4px 0 0 var(--reproduced); }
-ul.claims li.contradicted { box-shadow: inset 4px 0 0 var(--contradicted); }
-ul.claims li.inconclusive { box-shadow: inset 4px 0 0 #d4a72c; }
-ul.claims li.not-judged { box-shadow: inset 4px 0 0 #afb8c1; }
-ul.claims li.not-judged .form { color: var(--muted); font-weight: 500; font-size: 13px; }
-ul.claims .form { font-weight: 600; font-size: 13.5px; line-height: 1.35; }
-.claim-why { color: var(--muted); font-size: 12px; margin-top: 2px; font-variant-numeric: tabular-nums; }
-.claim-why strong { color: var(--ink); }
-ul.claims .poi-bar { margin: 0; max-width: none; }
-li.reproduced .poi-bar span { background: var(--reproduced); }
-li.contradicted .poi-bar span { background: var(--contradicted); }
-li.inconclusive .poi-bar span { background: #d4a72c; }
-.group-head { display: flex; justify-content: space-between; align-items: center; gap: 12px; flex-wrap: wrap; }
-.group-title { font-weight: 650; font-size: 14.5px; }
-.group-title code { font-weight: 400; margin-left: 6px; }
-.provenance { display: flex; gap: 6px 24px; flex-wrap: wrap; margin-top: 4px; font-size: 12.5px; color: var(--muted); }
-details.not-judged-here { margin: 4px 0 0; padding: 10px 14px; border: 1px solid var(--line); border-radius: 8px;
-  background: #fafbfc; font-size: 13.5px; }
-details.not-judged-here summary { cursor: pointer; color: var(--muted); }
-details.not-judged-here ul { margin: 10px 0 0; padding-left: 18px; }
-"""
-
-
 def verdicts_top(index: Index, verdicts: dict[str, list[ClaimVerdict] | None]) -> tuple[str, str, dict[str, str]]:
     """A tier that judges claims (nightly, paper): every verdict at the top."""
     judged = [verdict for claims in verdicts.values() if claims for verdict in claims]
@@ -941,32 +727,10 @@ def render_page(results_dir: Path) -> str:
                     for experiment in index.experiments)
     sections = "\n".join(experiment_section(experiment, badges.get(experiment.name, ""), renderer)
                          for experiment in index.experiments)
-    return f"""<!DOCTYPE html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{escape(index.title)} · rlrepro</title>
-<style>{STYLE}</style>
-</head>
-<body id="top" class="{'smoke' if smoke else 'judging'}">
-<header class="masthead"><div class="wrap">
-<p class="eyebrow">rlrepro · {escape(tier)} tier</p>
-<h1>{renderer.inline(index.title)}</h1>
-{renderer.blocks(index.preamble)}
-<div class="tally">{tally}</div>
-</div></header>
-<main class="wrap">
-{panels}
-<nav class="panel" id="experiments"><h2>Experiments</h2><ol class="cards">{cards}</ol></nav>
-{sections}
-</main>
-<footer>Written by <code>python -m analysis.html</code> from {escape(tier)}/report.md and each experiment's
-verdicts.json{" and runs" if smoke else ""}. Self-contained: styles and figures are inside this file.</footer>
-<script>{IMAGES_LOADED_SCRIPT}</script>
-</body>
-</html>
-"""
+    return render("page.html.j2", title=index.title, title_html=Markup(renderer.inline(index.title)), tier=tier,
+                  smoke=smoke, preamble=Markup(renderer.blocks(index.preamble)), tally=Markup(tally),
+                  panels=Markup(panels), cards=Markup(cards), sections=Markup(sections),
+                  style=Markup((STATIC / "report.css").read_text()), script=Markup((STATIC / "report.js").read_text()))
 
 
 def write_html_report(results_dir: Path) -> Path:
@@ -978,46 +742,6 @@ def write_html_report(results_dir: Path) -> Path:
     # Character references for everything beyond ASCII: the file reads the same whatever the locale's encoding.
     write_atomic(page, render_page(results_dir).encode("ascii", "xmlcharrefreplace").decode("ascii"))
     return page
-
-
-# ---------------------------------------------------------------------------------------------------------------
-# Headless browser
-# ---------------------------------------------------------------------------------------------------------------
-
-class BrowserNotFound(RuntimeError):
-    def __init__(self) -> None:
-        super().__init__(f"no headless browser on PATH (looked for {', '.join(BROWSERS)}); install one, e.g. "
-                         f"{INSTALL_HINT}")
-
-
-def find_browser() -> str | None:
-    return next((path for name in BROWSERS if (path := shutil.which(name))), None)
-
-
-def run_headless(page: Path, *options: str, timeout: float = 120) -> str:
-    """Open page in headless Chromium with options, after its load event and 5 s of page time; its standard output
-    (the DOM, with --dump-dom). Raises BrowserNotFound, or RuntimeError with the browser's last words."""
-    browser = find_browser()
-    if browser is None:
-        raise BrowserNotFound()
-    with tempfile.TemporaryDirectory(prefix="rlrepro-chromium-") as profile:  # no shared profile lock between runs
-        process = subprocess.run(
-            [browser, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", "--no-first-run",
-             f"--user-data-dir={profile}", "--virtual-time-budget=5000", *options, page.resolve().as_uri()],
-            capture_output=True, text=True, timeout=timeout)
-    if process.returncode != 0:
-        raise RuntimeError(f"{browser} exited with {process.returncode} on {page}:\n{process.stderr[-2000:]}")
-    return process.stdout
-
-
-def screenshot(html: Path, png: Path, size: tuple[int, int] = SCREENSHOT_SIZE) -> Path:
-    """A PNG of the page's top, in a window of size (width, height) pixels; png."""
-    png.parent.mkdir(parents=True, exist_ok=True)
-    png.unlink(missing_ok=True)  # so that an old file never passes for this screenshot
-    run_headless(html, f"--screenshot={png.resolve()}", f"--window-size={size[0]},{size[1]}")
-    if not png.is_file() or png.stat().st_size == 0:
-        raise RuntimeError(f"the browser wrote no screenshot to {png}")
-    return png
 
 
 def main(argv: list[str] | None = None) -> int:

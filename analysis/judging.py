@@ -14,6 +14,7 @@ from dataclasses import asdict, replace
 import numpy as np
 import pandas as pd
 
+from analysis.rendering import render
 from analysis.table import BOOTSTRAP_SEED, SeedRun, format_number
 from analysis.verdicts import AGGREGATES, Verdict, area_under_curve, judge, matches_published
 from analysis.verdicts_file import ClaimVerdict
@@ -198,27 +199,6 @@ def judge_all(plan: TierPlan, runs: list[SeedRun], reps: int) -> list[ClaimVerdi
             for claim in plan.claims]
 
 
-def diagnosis_lines(verdicts: list[ClaimVerdict]) -> list[str]:
-    """Under the claims table: for each verdict that is not "reproduced", its diagnosis, or that it has none yet."""
-    lines = []
-    for verdict in verdicts:
-        if not verdict.needs_diagnosis():
-            continue
-        diagnosis = verdict.diagnosis
-        if diagnosis is None:
-            lines.append(f"- **{verdict.claim}** ({verdict.verdict}): **no diagnosis yet**: the spec must say "
-                         "whether the stand-in cannot judge it (proxy), our code is wrong (defect) or it is open")
-            continue
-        evidence = "; ".join(f"`{item}`" if " " not in item else item for item in diagnosis.evidence)
-        lines.append(f"- **{verdict.claim}** ({verdict.verdict}): **{diagnosis.kind}**: {diagnosis.text}"
-                     + (f" Evidence: {evidence}." if evidence else ""))
-    if not lines:
-        return []
-    return ["", "### Diagnoses", "", "Why each verdict that is not *reproduced* is what it is: **proxy** (the claim's "
-            "conditions are not met here: budget, task or hardware), **defect** (our code; to be fixed) or "
-            "**open**.", "", *lines]
-
-
 def interval(point: float | None, ci: tuple[float, float] | None) -> str:
     if point is None:
         return "n/a"
@@ -227,26 +207,7 @@ def interval(point: float | None, ci: tuple[float, float] | None) -> str:
 
 
 def claims_markdown(verdicts: list[ClaimVerdict], reps: int) -> str:
-    """The claims table that opens a report, and a line on how the verdicts were computed."""
-    if not verdicts:
-        return ("*No claim is judged in this tier: each claim names the tiers whose budgets can judge it (nightly and "
-                "paper by default).*")
-    lines = ["| claim | form | verdict | P(A > B) [95% CI] | difference [95% CI] | tasks | seeds (A, B) | why |",
-             "|---|---|---|---|---|---|---|---|"]
-    for verdict in verdicts:
-        poi = interval(verdict.probability_of_improvement, verdict.poi_ci)
-        difference = interval(verdict.difference, verdict.difference_ci)
-        cells = [f"{verdict.claim}: {verdict.sentence}", verdict.form, f"**{verdict.verdict}**",
-                 f"{poi} (decides)" if verdict.decided_by == "probability_of_improvement" and poi != "n/a" else poi,
-                 f"{difference} (decides)" if verdict.decided_by == "aggregate_difference" and difference != "n/a"
-                 else difference, str(verdict.tasks),
-                 f"{verdict.seeds_a}, {verdict.seeds_b}" if verdict.seeds_b else str(verdict.seeds_a), verdict.reason]
-        lines.append("| " + " | ".join(cell.replace("|", "\\|") for cell in cells) + " |")
-    lines += ["", f"Each claim is decided by the statistic its sentence names, marked *(decides)*; the other is shown "
-              f"beside it. Both come from one stratified bootstrap ({reps} resamples, random state {BOOTSTRAP_SEED}). "
-              "On the probability of improvement (rliable): **reproduced** when its 95% CI lies above 0.5, "
-              "**contradicted** when below (for *at least as good*: below 0.5 minus the claim's margin). On the "
-              "difference of the aggregate (A minus B): **reproduced** when its 95% CI lies above 0 (for *at least as "
-              "good*: at or above minus the margin), **contradicted** when below 0 (below minus the margin). "
-              "**inconclusive** otherwise."]
-    return "\n".join(lines + diagnosis_lines(verdicts))
+    """The claims table that opens a report, a line on how the verdicts were computed, and under it, for each verdict
+    that is not "reproduced", its diagnosis or that it has none yet."""
+    return render("claims.md.j2", verdicts=verdicts, reps=reps, random_state=BOOTSTRAP_SEED, interval=interval,
+                  to_diagnose=[verdict for verdict in verdicts if verdict.needs_diagnosis()])

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from analysis.html import BrowserNotFound, find_browser, run_headless
+from analysis.browser import BrowserNotFound, find_browser, run_headless
 
 REQUIRE_BROWSER = "RLREPRO_REQUIRE_BROWSER"
 

@@ -1,0 +1,36 @@
+"""The Jinja2 templates that write the reports (analysis/templates/): one environment, with the few filters the
+reports share. HTML templates (*.html.j2) escape what they are given; Markdown ones write it as it is."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+
+TEMPLATES = Path(__file__).resolve().parent / "templates"
+
+
+def budget(total_steps: dict[str, int]) -> str:
+    """One number, or one per environment when the spec gives each its own."""
+    if len(set(total_steps.values())) == 1:
+        return f"{next(iter(total_steps.values())):,}"
+    return ", ".join(f"{steps:,} ({env_id})" for env_id, steps in total_steps.items())
+
+
+def table_cell(text: object) -> str:
+    """Text in a Markdown table's cell: a bare | would split it."""
+    return str(text).replace("|", "\\|")
+
+
+def plural(count: int, noun: str) -> str:
+    """`1 run`, `2 runs`."""
+    return f"{count} {noun}{'s' * (count != 1)}"
+
+
+ENVIRONMENT = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html.j2"]),
+                          undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)
+ENVIRONMENT.filters.update(budget=budget, cell=table_cell, plural=plural)
+
+
+def render(template: str, **data: object) -> str:
+    return ENVIRONMENT.get_template(template).render(**data)
