@@ -10,10 +10,12 @@ import pytest
 
 from analysis.__main__ import main
 from analysis.table import bootstrap_ci, verdict
+from analysis.verdicts_file import VerdictsFile, read_verdicts_file
 from common.rundir import git_commit
-from helpers import plan_record
+from helpers import plan_record, write_spec
 from runner.claims import Diagnosis
-from runner.sweep import TierPlan
+from runner.spec import load_spec
+from runner.sweep import TierPlan, plan, read_plan, write_plan
 
 EXPERIMENT = "toy"
 TOTAL_STEPS = 1000
@@ -181,3 +183,29 @@ def test_diagnoses_come_from_the_spec_as_it_is_now_not_from_the_runs_commit():
     assert claims[1].diagnosis == {"nightly": Diagnosis("open", "kept", ())}
     unknown = TierPlan.model_validate(plan_record(name="no_such_spec", claims=[claim("c", {})]))
     assert with_current_diagnoses(unknown) == unknown
+
+
+def test_the_committed_plans_and_verdicts_load_and_round_trip(project_root):
+    """Plans and verdicts.json committed before their fields were all recorded load with defaults, and what is
+    written back reads back the same."""
+    experiments = sorted(path.parent for path in (project_root / "results").glob("*/*/spec.json"))
+    assert experiments
+    for experiment_dir in experiments:
+        committed = read_plan(experiment_dir)
+        assert committed.name == experiment_dir.name and committed.jobs, experiment_dir
+        assert TierPlan.model_validate_json(committed.model_dump_json()) == committed
+        verdicts = read_verdicts_file(experiment_dir / "verdicts.json", experiment_dir.name)
+        assert [verdict.claim for verdict in verdicts.verdicts] == [claim.id for claim in committed.claims]
+        assert VerdictsFile.model_validate_json(verdicts.model_dump_json()) == verdicts
+
+
+def test_a_plan_written_by_the_sweep_reads_back_as_written(tmp_path):
+    spec = load_spec(write_spec(tmp_path, claims=[{"id": "c", "sentence": "s", "kind": "better", "a": "a2c",
+                                                   "b": "reinforce", "statistic": "probability_of_improvement",
+                                                   "tiers": ["smoke"]}]))
+    jobs = plan(spec, "smoke", tmp_path / "results")
+    write_plan(spec, "smoke", tmp_path / "results", jobs)
+    written = read_plan(tmp_path / "results" / "smoke" / "tiny")
+    assert written.claims == list(spec.claims) and written.variants == list(spec.variants)
+    assert [(job.variant, job.seed) for job in written.jobs] == [(job.variant, job.seed) for job in jobs]
+    assert written.total_steps == spec.tiers["smoke"].total_steps and written.normalization == spec.normalization
