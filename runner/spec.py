@@ -119,7 +119,7 @@ AtariTable = Literal[tuple(sorted(TABLES))]
 class SpecSection(BaseModel):
     """A mapping of a spec file. Strict: YAML's `3` is not "3", nor is `true` 1. `extra="forbid"` writes each
     mapping's keys into the JSON schema; `known_keys` refuses any other key first, naming those it allows."""
-    model_config = ConfigDict(strict=True, extra="forbid", frozen=True)
+    model_config = ConfigDict(strict=True, extra="forbid", frozen=True, use_attribute_docstrings=True)
 
     @model_validator(mode="before")
     @classmethod
@@ -138,13 +138,16 @@ class Reproduces(SpecSection):
 
 class VariantSection(SpecSection):
     algo: Annotated[str, AfterValidator(known_algorithm)]
+    """one of algos.ALGORITHMS, or an outside algorithm's dotted module path (docs/external_algorithms.md)"""
     overrides: dict[str, Any] = {}
+    """hyperparameters that differ from the algorithm's Config defaults"""
 
 
 class Resources(SpecSection):
     """What one run asks of a cluster node, where the spec knows better than the run's settings (runner/resources.py)."""
     cpus: float | None = Field(None, gt=0)
-    gpus: float | None = Field(None, ge=0)  # a fraction shares a GPU
+    gpus: float | None = Field(None, ge=0)
+    """a fraction shares a GPU"""
     memory_gb: float | None = Field(None, gt=0)
 
     def said(self) -> dict:
@@ -162,12 +165,17 @@ class VariantTierSection(SpecSection):
 
 
 class TierSection(SpecSection):
-    total_steps: PerEnvironment  # env steps
+    total_steps: PerEnvironment
+    """env steps per run: one number, or one per environment"""
     seeds: int = Field(ge=1)
-    eval_interval: PerEnvironment  # env steps between evaluations
-    environments: list[EnvId] | None = Field(None, min_length=1)  # default: the spec's
+    eval_interval: PerEnvironment
+    """env steps between evaluations: one number, or one per environment"""
+    environments: list[EnvId] | None = Field(None, min_length=1)
+    """a subset of the spec's environments (default: all of them)"""
     overrides: dict[str, Any] = {}
+    """hyperparameters of every run of the tier"""
     variants: dict[str, VariantTierSection] = {}
+    """a variant's own environments, budget or overrides in this tier, with the reason"""
     resources: Resources = Resources()
 
 
@@ -199,7 +207,8 @@ class ClaimSection(SpecSection):
     score: Literal[CLAIM_SCORES] = "final"
     aggregate: Literal[tuple(AGGREGATES)] = "iqm"
     margin: float | None = Field(None, ge=0)
-    tiers: list[str] | None = None  # default: the judging tiers the spec has
+    tiers: list[str] | None = None
+    """the tiers whose budgets can judge it (default: those of nightly, paper, reference and controls the spec has)"""
     environments: list[str] | None = None
     why: Text | None = None
     diagnosis: dict[str, DiagnosisSection] = {}
@@ -234,8 +243,10 @@ class NumbersSection(SpecSection):
     """A CSV of results/published/ with one row per task: the column naming the task, and each variant's column."""
     file: Text
     key: Text
-    columns: dict[str, str]  # variant -> its column
-    protocol: Text  # how the numbers were measured
+    columns: dict[str, str]
+    """variant -> the column holding its number"""
+    protocol: Text
+    """how the numbers were measured"""
     source: Text
 
     @model_validator(mode="after")
@@ -259,7 +270,8 @@ class SummarySection(SpecSection):
     """The paper's own summary rows (Atari human-normalised), one row per method."""
     file: Text
     key: Text
-    rows: dict[str, str]  # variant -> the row of its method
+    rows: dict[str, str]
+    """variant -> the row of its method"""
     columns: SummaryColumns
     # an Atari human/random table, or best_of: the spec's normalization.best_of scale (the PPO paper's Table 1)
     table: Literal[(*sorted(TABLES), "best_of")]
@@ -295,7 +307,8 @@ class BestOfSection(SpecSection):
 
 
 class ReferenceScore(SpecSection):
-    score: float  # the score that maps to 1
+    score: float
+    """the score that maps to 1 (the random policy's, measured, maps to 0)"""
     source: Text
 
 
@@ -401,19 +414,28 @@ def subset(environments: list[str], of: tuple[str, ...], field: str) -> tuple[st
 
 
 class SpecFile(SpecSection):
-    """A spec as written in experiments/<name>.yaml."""
-    name: str  # the file's name
+    """An experiment spec, as written in experiments/<name>.yaml (runner/spec.py and runner/claims.py describe it)."""
+    name: str
+    """the file's name without .yaml"""
     title: str
     reproduces: Reproduces
-    score_rule: Literal[tuple(sorted(SCORE_RULES))]  # common.config.SCORE_RULES
+    score_rule: Literal[tuple(sorted(SCORE_RULES))]
+    """how a run's score is read from its evaluations or training episodes (common.config.SCORE_RULES)"""
     variants: dict[str, VariantSection] = Field(min_length=1)
+    """variant name -> an algorithm and its overrides"""
     tiers: TiersSection
-    environments: list[EnvId] | None = Field(None, min_length=1)  # optional when every tier lists its own
+    environments: list[EnvId] | None = Field(None, min_length=1)
+    """gymnasium env ids; optional when every tier lists its own"""
     published: PublishedSection | None = None
+    """the paper's numbers, from a CSV in results/published/"""
     claims: list[ClaimSection] = []
+    """the paper's claims, each judged in the tiers that can judge it"""
     normalization: NormalizationSection = NormalizationSection()
+    """how scores become comparable across tasks"""
     expect: dict[str, list[ExpectationSection]] = {}
+    """tier -> the bars its runs must reach"""
     context: list[ContextSection] = []
+    """implementations' numbers (not the paper's), shown beside ours, judged by no claim"""
 
     def to_spec(self, path: Path) -> Spec:
         """The resolved spec: each tier's and variant's environments and budgets, the published numbers read, the
