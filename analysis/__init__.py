@@ -1,7 +1,8 @@
 """Aggregate a sweep's results into tables, figures and reports: `python -m analysis RESULTS_DIR`.
 
-For every RESULTS_DIR/<experiment>/spec.json it writes, beside the spec:
-    verdicts.json                   every claim of the spec judged in this tier (analysis.judging, analysis.verdicts)
+For every RESULTS_DIR/<experiment>/spec.json (the tier's plan, runner.sweep.TierPlan) it writes, beside the spec:
+    verdicts.json                   every claim of the spec judged in this tier (analysis.judging, analysis.verdicts;
+                                    its format: analysis.verdicts_file)
     table.csv                       one row per (variant, env): mean score, 95% bootstrap CI, published score,
                                     ratio and where it falls in our CI
     figures/learning_curves.png     the quantity the score rule scores over environment steps, mean and 95% CI
@@ -10,7 +11,7 @@ For every RESULTS_DIR/<experiment>/spec.json it writes, beside the spec:
     figures/final_scores.png        every seed's score, with the mean and CI of the table
     figures/aggregates.png, performance_profiles.png, probability_of_improvement.png, sample_efficiency.png
                                     rliable's views of the normalised scores across tasks (analysis.aggregates)
-    report.md                       claims and verdicts, budget, protocol, tables and figures
+    report.md                       claims and verdicts, budget, protocol, tables and figures (templates/report.md.j2)
 and RESULTS_DIR/report.md, the index of all experiments, and RESULTS_DIR/report.html, the same as one
 self-contained page with every verdict at the top (analysis.html). An experiment none of whose runs is on
 disk keeps the files it has (the committed nightly reports, say), so rerunning and re-analysing one
