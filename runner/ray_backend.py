@@ -100,6 +100,25 @@ def last_evaluated_step(run_dir: Path) -> int:
         return 0
 
 
+def call_home(reference):
+    """ray.get, from a thread. A task blocked in ray.get on its main thread lends its CPUs back to the node
+    (Ray's guard against deadlock), and Ray then starts another run on cores this run is still using."""
+    outcome = {}
+
+    def wait() -> None:
+        try:
+            outcome["value"] = ray.get(reference)
+        except BaseException as error:  # raised again on the task's own thread
+            outcome["error"] = error
+
+    waiter = threading.Thread(target=wait)
+    waiter.start()
+    waiter.join()
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["value"]
+
+
 def node_name() -> str:
     return f"{socket.gethostname()}:{ray.get_runtime_context().get_node_id()[:8]}"
 
@@ -108,12 +127,12 @@ def node_name() -> str:
 def run_on_node(job: dict, home, shared_fs: bool) -> dict:
     """One run, on whichever node Ray chose; returns its summary."""
     if shared_fs:
-        summary, _, _ = ray.get(home.begin.remote(job["run_dir"], node_name(), False))
+        summary, _, _ = call_home(home.begin.remote(job["run_dir"], node_name(), False))
         if summary is None:
             summary = run_in_subprocess(Job(**job))
-            ray.get(home.record_placement.remote(job["run_dir"]))
+            call_home(home.record_placement.remote(job["run_dir"]))
         return summary
-    summary, checkpoint, step = ray.get(home.begin.remote(job["run_dir"], node_name()))
+    summary, checkpoint, step = call_home(home.begin.remote(job["run_dir"], node_name()))
     if summary is not None:
         return summary
     work = Path(tempfile.mkdtemp(prefix="rlrepro-run-"))
@@ -128,7 +147,7 @@ def run_on_node(job: dict, home, shared_fs: bool) -> dict:
         summary = execute(work, note)
         stop.set()
         sender.join()
-        ray.get(home.finish.remote(job["run_dir"], archive(work)))
+        call_home(home.finish.remote(job["run_dir"], archive(work)))
         return summary
     finally:
         shutil.rmtree(work, ignore_errors=True)

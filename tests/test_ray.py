@@ -15,7 +15,7 @@ from helpers import PROJECT_ROOT, write_spec
 
 ray_cluster_utils = pytest.importorskip("ray.cluster_utils")
 
-LONG_STEPS = 40_000
+LONG_STEPS = 100_000  # long enough that both long runs are under way together, one on each node
 VARIANTS = {"short": {"algo": "a2c", "overrides": {"num_envs": 4}},
             "long": {"algo": "a2c", "overrides": {"num_envs": 4}}}
 TIER = {"total_steps": LONG_STEPS, "seeds": 2, "eval_interval": 2_000, "overrides": {"eval_episodes": 2},
@@ -66,7 +66,7 @@ def test_a_sweep_survives_losing_a_node(tmp_path, two_nodes):
         summary = json.loads((run / "summary.json").read_text())
         assert summary["status"] == "completed"
         placements[run.parent.parent.name, run.name] = json.loads((run / "placement.json").read_text())["attempts"]
-    assert all(len(placements["short", seed]) == 1 for seed in ("seed_0", "seed_1"))  # finished: not rerun
+    assert all(len(placements["short", seed]) == 1 for seed in ("seed_0", "seed_1")), placements  # not rerun
     lost = {run: attempts for run, attempts in placements.items() if len(attempts) > 1}
     assert len(lost) == 1 and next(iter(lost))[0] == "long", placements  # the long run on the lost node, only it
     (variant, seed), (first, retry) = next(iter(lost.items()))
@@ -97,6 +97,36 @@ def test_ray_and_local_processes_give_the_same_scores(tmp_path, two_nodes):
     assert len(scores["local"]) == 2 and scores["ray"] == scores["local"] == scores["ray_shared_fs"]
     for run in (tmp_path / "ray_shared_fs").rglob("summary.json"):  # written in place, where they ran
         assert len(json.loads((run.parent / "placement.json").read_text())["attempts"]) == 1
+
+
+@pytest.mark.integration
+def test_a_run_waiting_on_the_driver_keeps_its_cores(two_nodes):
+    """One more task of one CPU than the cluster has CPUs, each waiting on the driver's actor: never more at
+    once than there are CPUs (a plain ray.get would lend a CPU out and let the last one start beside them)."""
+    import ray
+    from runner.ray_backend import call_home
+
+    cluster, _ = two_nodes
+    ray.init(address=cluster.address, include_dashboard=False, log_to_driver=False, configure_logging=False)
+    try:
+        @ray.remote(num_cpus=0, max_concurrency=4)
+        class Driver:
+            def wait(self, seconds):
+                time.sleep(seconds)
+
+        @ray.remote(num_cpus=1)
+        def waiting_run(driver):
+            started = time.time()
+            call_home(driver.wait.remote(10))  # long enough for a new worker to start
+            return started, time.time()
+
+        cpus = int(ray.cluster_resources()["CPU"])  # the node-loss test may have removed the second node
+        driver = Driver.remote()
+        spans = ray.get([waiting_run.remote(driver) for _ in range(cpus + 1)], timeout=300)
+    finally:
+        ray.shutdown()
+    at_once = max(sum(start <= moment < end for start, end in spans) for moment, _ in spans)
+    assert at_once == cpus, spans
 
 
 def test_ray_options_without_the_ray_backend_are_refused(tmp_path):
