@@ -43,10 +43,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                              "choose; the plan and the report still list every run, the others as not run yet")
     parser.add_argument("--seeds", type=int, default=None, metavar="N", help="override the tier's number of seeds")
     parser.add_argument("--workers", type=int, default=os.cpu_count(), metavar="N",
-                        help="cores the runs may keep busy at once (default: the number of cores): runs start in order "
-                             "while their declared cores fit (one each; A3C's and async Q's workers; D4PG's actors "
-                             "plus its learner; or the spec's resources.cpus), so a 2-worker A3C run on 2 cores runs "
-                             "alone")
+                        help="cores the runs may keep busy at once (default: the number of cores): each run starts when "
+                             "its declared cores fit (one each; A3C's and async Q's workers; D4PG's actors plus its "
+                             "learner; or the spec's resources.cpus), in the sweep's order but a run that fits before "
+                             "one that waits for more cores; a 2-worker A3C run on 2 cores runs alone")
     parser.add_argument("--backend", choices=("local", "ray"), default="local",
                         help="where runs execute: local (one OS process per run on this machine) or ray (one Ray "
                              "task per run on a cluster; docs/ray.md)")

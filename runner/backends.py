@@ -8,7 +8,6 @@ import ctypes
 import signal
 import subprocess
 import sys
-from collections import deque
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from pathlib import Path
 from typing import Callable, Protocol
@@ -28,26 +27,29 @@ class Backend(Protocol):
 
 class LocalBackend:
     """One fresh OS process per run (so a crash, a leak or a segfault stays in its run, and peak
-    memory is the run's own), started in order as long as the cores the running runs keep busy leave
-    room for it: a run declares its cores (runner.resources: A3C's workers, D4PG's actors and learner,
-    one otherwise), so a 2-worker A3C run on 2 cores runs alone and an equal-wall-clock budget means
-    what it says. A run that asks for more cores than there are runs alone."""
+    memory is the run's own), each started as soon as the cores the running runs keep busy leave room
+    for it: a run declares its cores (runner.resources: A3C's workers, D4PG's actors and learner, one
+    otherwise), so a 2-worker A3C run on 2 cores runs alone and an equal-wall-clock budget means what it
+    says. A run that asks for more cores than there are runs alone. Runs start in the sweep's order,
+    except that a run that fits goes before one that waits for more cores (backfilling): no core idles
+    while a run could use it, and the multi-core runs wait until the one-core runs no longer fill the
+    machine."""
 
     def __init__(self, cores: int, cores_of: Callable[[Job], int] = lambda job: 1):
         self.cores = cores
         self.cores_of = cores_of
 
     def run(self, jobs: list[Job], on_done: Callable[[Job, dict], None]) -> None:
-        waiting, running, free = deque(jobs), {}, self.cores
+        waiting, running, free = list(jobs), {}, self.cores
         pool = ThreadPoolExecutor(self.cores)  # every run keeps at least one core busy
         try:
             while waiting or running:
-                # In order: a run that does not fit waits for cores, and no later run goes before it.
-                while waiting and min(self.cores_of(waiting[0]), self.cores) <= free:
-                    job = waiting.popleft()
+                for job in list(waiting):  # in the sweep's order, each run that fits in the cores left
                     cores = min(self.cores_of(job), self.cores)
-                    free -= cores
-                    running[pool.submit(run_in_subprocess, job)] = (job, cores)
+                    if cores <= free:
+                        waiting.remove(job)
+                        free -= cores
+                        running[pool.submit(run_in_subprocess, job)] = (job, cores)
                 finished, _ = wait(running, return_when=FIRST_COMPLETED)
                 for future in finished:
                     job, cores = running.pop(future)
