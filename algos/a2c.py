@@ -37,7 +37,7 @@ from torch import nn
 import envs
 from common.actor_critic import ActorCritic, acting_policy, actor_critic_loss, n_step_returns
 from common.config import RunConfig, config_class, resolve_device
-from common.nets import ENCODERS, action_sizes, observation_space, spaces
+from common.nets import ENCODERS, action_sizes, observation_box, spaces
 from common.rollout import Rollout
 from common.rundir import RunLogger, RunResult, check_finite
 from core.errors import require
@@ -137,8 +137,8 @@ def train(config: Config, seed: int, run_dir: Path | str, resume: bool = False) 
     torch.set_num_threads(config.torch_threads)
     device = resolve_device(config.device)
     env, observation = envs.make(environment, config.num_envs, seed)
-    space = observation_space(env)
-    action_size, discrete = action_sizes(env)
+    space = observation_box(env.single_observation_space)
+    action_size, discrete = action_sizes(env.single_action_space)
     note = unfit_preset_note(config, discrete)
     if note:
         print(note, file=sys.stderr)

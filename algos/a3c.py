@@ -45,7 +45,7 @@ from common import async_workers
 from common.actor_critic import ActorCritic, actor_critic_loss, n_step_returns
 from common.async_workers import AsyncConfig, SharedRMSprop, Steps, WorkerLink
 from common.config import OptionEffect, config_class
-from common.nets import ActionHead, action_sizes, encoder, observation_space, orthogonal, spaces
+from common.nets import ActionHead, action_sizes, encoder, observation_box, orthogonal, spaces
 from common.rundir import RunLogger, RunResult, check_finite
 from core.errors import require
 
@@ -176,7 +176,7 @@ def worker(link: WorkerLink, config: Config, environment: envs.Environment, seed
     seed = link.seed(seed)
     torch.manual_seed(seed)
     env, observation = envs.make(environment, 1, seed)
-    model = make_model(observation_space(env), *action_sizes(env), config)
+    model = make_model(observation_box(env.single_observation_space), *action_sizes(env.single_action_space), config)
     parameters, shared_parameters = list(model.parameters()), list(shared_model.parameters())
     state = None
     while not link.done():

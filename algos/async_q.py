@@ -45,7 +45,7 @@ import envs
 from common import async_workers
 from common.async_workers import AsyncConfig, SharedRMSprop, WorkerLink
 from common.config import config_class
-from common.nets import action_sizes, encoder, observation_space, orthogonal, spaces
+from common.nets import action_sizes, encoder, observation_box, orthogonal, spaces
 from common.rundir import RunLogger, RunResult, check_finite
 from core.errors import ConfigError, require
 
@@ -122,8 +122,8 @@ def worker(link: WorkerLink, config: Config, environment: envs.Environment, seed
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     env, observation = envs.make(environment, 1, seed)
-    action_count, _ = action_sizes(env)
-    q = QNetwork(observation_space(env), action_count, config)
+    action_count, _ = action_sizes(env.single_action_space)
+    q = QNetwork(observation_box(env.single_observation_space), action_count, config)
     epsilon = 1.0  # set again before each accumulation, from the global step
 
     def choose(observation: np.ndarray) -> np.ndarray:

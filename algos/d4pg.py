@@ -49,8 +49,7 @@ from torch import nn
 
 import envs
 from common.actor_pool import ActorPool, EnvironmentActor, RateLimiter
-from common.async_workers import CPU_CORES, episode_info
-from common.config import RunConfig, config_class
+from common.config import CPU_CORES, RunConfig, config_class
 from common.distributional import categorical_cross_entropy, categorical_projection, fill_support, support_values
 from common.replay import PrioritizedReplayBuffer, ReplayBuffer
 from common.rundir import RunLogger, RunResult, check_finite
@@ -309,16 +308,9 @@ def deterministic_policy(policy: Policy):
     return act
 
 
-def task_spaces(environment: envs.Environment) -> tuple[gym.spaces.Box, gym.spaces.Box]:
-    probe = envs.make_vector(environment, 1, training=False)
-    spaces = probe.single_observation_space, probe.single_action_space
-    probe.close()
-    return spaces
-
-
 def policy_from_checkpoint(config: Config, environment: envs.Environment, state: dict):
     """The deterministic policy pi(s) of a saved run."""
-    policy, _ = make_networks(*task_spaces(environment), config)
+    policy, _ = make_networks(*envs.spaces(environment), config)
     policy.load_state_dict(state["policy"])
     return deterministic_policy(policy)
 
@@ -327,7 +319,7 @@ def train(config: Config, seed: int, run_dir: Path | str, resume: bool = False) 
     environment = envs.resolve(config.env_id, config.env_protocol, config.env_backend)
     torch.manual_seed(seed)
     torch.set_num_threads(config.torch_threads)
-    observation_space, action_space = task_spaces(environment)
+    observation_space, action_space = envs.spaces(environment)
     policy, critic = make_networks(observation_space, action_space, config)
     target_policy, target_critic = (copy.deepcopy(network).requires_grad_(False) for network in (policy, critic))
     policy_optimizer = torch.optim.Adam(policy.parameters(), lr=config.policy_learning_rate)
@@ -404,7 +396,7 @@ def train(config: Config, seed: int, run_dir: Path | str, resume: bool = False) 
                         continue
                     step += 1
                     if transition.episode is not None:
-                        log.log_episodes(step, episode_info(*transition.episode))
+                        log.log_episode(step, *transition.episode)
                     if step % LOG_INTERVAL == 0:
                         if sums["updates"]:
                             count = sums.pop("updates")

@@ -48,7 +48,7 @@ from torch.distributions import kl_divergence
 import envs
 from common.actor_critic import ActorCritic, acting_policy, evaluation_policy, gae, standardize
 from common.config import RunConfig, config_class, resolve_device
-from common.nets import ENCODERS, action_sizes, observation_space, spaces
+from common.nets import ENCODERS, action_sizes, observation_box, spaces
 from common.rollout import Rollout
 from common.rundir import RunLogger, RunResult, check_finite
 from core.errors import require
@@ -310,8 +310,8 @@ def train(config: Config, seed: int, run_dir: Path | str, resume: bool = False) 
     env, observation = envs.make(environment, N, seed)
     if normalizing:
         env, observation = normalize(env, seeds=envs.env_seeds(seed, N))
-    space = observation_space(env)
-    action_size, discrete = action_sizes(env)
+    space = observation_box(env.single_observation_space)
+    action_size, discrete = action_sizes(env.single_action_space)
     model = make_model(space, action_size, discrete, config).to(device)
     # fused: Adam's update rule in one kernel for all parameters, about a third faster for these small networks
     optimizer = torch.optim.Adam(model.parameters(), lr=config.learning_rate, eps=config.adam_eps, fused=True)

@@ -33,7 +33,7 @@ from torch import nn
 
 import envs
 from common.config import RunConfig, config_class, resolve_device
-from common.nets import ActionHead, action_sizes, encoder, observation_space, orthogonal, spaces
+from common.nets import ActionHead, action_sizes, encoder, observation_box, orthogonal, spaces
 from common.rundir import RunLogger, RunResult, check_finite
 from core.errors import require
 
@@ -173,8 +173,8 @@ def train(config: Config, seed: int, run_dir: Path | str, resume: bool = False) 
     torch.set_num_threads(config.torch_threads)
     device = resolve_device(config.device)
     env, observation = envs.make(environment, 1, seed)
-    space = observation_space(env)
-    action_size, discrete = action_sizes(env)
+    space = observation_box(env.single_observation_space)
+    action_size, discrete = action_sizes(env.single_action_space)
     policy = Policy(space, action_size, discrete, config).to(device)
     optimizer = torch.optim.Adam(policy.parameters(), lr=config.learning_rate)
     learners = {"policy": policy, "optimizer": optimizer}

@@ -42,7 +42,7 @@ from torch.nn.utils import parameters_to_vector, vector_to_parameters
 import envs
 from common.actor_critic import ActorCritic, acting_policy, evaluation_policy, gae, standardize
 from common.config import RunConfig, config_class, resolve_device
-from common.nets import action_sizes, observation_space, spaces
+from common.nets import action_sizes, observation_box, spaces
 from common.rollout import Rollout
 from common.rundir import RunLogger, RunResult, check_finite
 from core.errors import require
@@ -230,8 +230,8 @@ def train(config: Config, seed: int, run_dir: Path | str, resume: bool = False) 
     env, observation = envs.make(environment, 1, seed)
     if config.normalize_observations:
         env, observation = normalize(env, seeds=envs.env_seeds(seed, 1))
-    space = observation_space(env)
-    action_size, discrete = action_sizes(env)
+    space = observation_box(env.single_observation_space)
+    action_size, discrete = action_sizes(env.single_action_space)
     model = make_model(space, action_size, discrete, config).to(device)
     policy, value = policy_parameters(model), value_parameters(model)
     value_optimizer = torch.optim.Adam(value, lr=config.vf_learning_rate)  # Baselines' MpiAdam: Adam's defaults

@@ -99,7 +99,7 @@ def make_seeds(env_id: str, seed_count: int, **overrides) -> Seeds:
     config = config_from_dict(dqn.Config, {"env_id": env_id, **overrides})
     environment = envs.resolve(config.env_id, config.env_protocol, config.env_backend)
     env, _ = envs.make(environment, 1, 0)
-    space, action_count = discrete_spaces(env, env_id)
+    space, action_count = discrete_spaces(env.single_observation_space, env.single_action_space, env_id)
     env.close()
     torch.manual_seed(0)
     online = [dqn.QNetwork(space, action_count, config) for _ in range(seed_count)]

@@ -34,7 +34,7 @@ def steps_per_second(env_id: str, actors: int, steps: int, seed: int) -> float:
     config = d4pg.Config(env_id=env_id, actors=actors)
     environment = envs.resolve(env_id)
     torch.manual_seed(seed)
-    policy, _ = d4pg.make_networks(*d4pg.task_spaces(environment), config)
+    policy, _ = d4pg.make_networks(*envs.spaces(environment), config)
     limiter = RateLimiter(config.samples_per_insert, config.min_replay_size, config.error_buffer)
     received, started = 0, None
     with ActorPool(actors, d4pg.make_actor, (config, environment), policy, limiter, seed, steps) as pool:

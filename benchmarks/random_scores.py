@@ -28,7 +28,7 @@ DEFAULT_ENVS = ("CartPole-v1", "Acrobot-v1", "MountainCar-v0", "Pendulum-v1", "I
 
 def measure(env_id: str, episodes: int, seed: int = 0) -> dict:
     environment = envs.resolve(env_id)
-    sampler = envs.make_vector(environment, 1, training=False).single_action_space
+    _, sampler = envs.spaces(environment)
     sampler.seed(seed)
     returns = envs.evaluate(lambda observations: np.stack([sampler.sample() for _ in observations]),
                             environment, episodes, seed, round_index=0)

@@ -125,7 +125,7 @@ def measure(algo: str, env_id: str) -> dict:
     torch.set_num_threads(1)
     environment = envs.resolve(config.env_id, config.env_protocol, config.env_backend)
     env, _ = envs.make(environment, 1, 0)
-    space, actions = discrete_spaces(env, env_id)
+    space, actions = discrete_spaces(env.single_observation_space, env.single_action_space, env_id)
     env.close()
     network_class, loss_name = (getattr(module, name) for name in PIECES[algo])
     online = network_class(space, actions, config)

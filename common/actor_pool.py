@@ -154,14 +154,14 @@ class EnvironmentActor:
         self.policy = make_policy(self.env)
         self.rng = np.random.default_rng(seed)
         self.action = np.zeros((1, *self.env.single_action_space.shape), dtype=self.env.single_action_space.dtype)
-        self.episode_ended = False  # the next step is gymnasium's autoreset step
+        self.resets = envs.AutoresetSteps(1)
         self.policy_version = 0
 
     def step(self) -> Transition:
-        counted = not self.episode_ended
-        if counted:  # on the autoreset step the action is ignored: choose none
+        if not self.resets.pending[0]:  # on the autoreset step the action is ignored: choose none
             self.action = self.choose(self.policy, self.observation, self.rng)
         next_observation, reward, terminated, truncated, info = self.env.step(self.action)
+        counted = bool(self.resets.record(terminated, truncated)[0])
         episode = None
         if "episode" in info and info["_episode"][0]:
             episode = (float(info["episode"]["r"][0]), int(info["episode"]["l"][0]))
@@ -169,12 +169,11 @@ class EnvironmentActor:
                                 next_observation[0], bool(terminated[0]), bool(truncated[0]), counted, episode,
                                 self.policy_version)
         self.observation = next_observation
-        self.episode_ended = counted and bool(terminated[0] or truncated[0])
         return transition
 
     def state(self) -> dict:
         return {"env": envs.snapshot(self.env), "observation": self.observation, "action": self.action,
-                "episode_ended": self.episode_ended, "rng": self.rng.bit_generator.state,
+                "episode_ended": self.resets.state(), "rng": self.rng.bit_generator.state,
                 "policy": self.policy.state_dict(), "policy_version": self.policy_version}
 
     def restore(self, state: dict, step: int) -> None:
@@ -182,7 +181,7 @@ class EnvironmentActor:
         self.env.close()
         self.env, fresh_observation = envs.restore(state["env"], self.environment, 1, self.seed, step)
         self.observation = state["observation"] if fresh_observation is None else fresh_observation
-        self.episode_ended = state["episode_ended"] and fresh_observation is None
+        self.resets.restore(state["episode_ended"], fresh=fresh_observation is not None)
         self.action, self.rng.bit_generator.state = state["action"], state["rng"]
         self.policy.load_state_dict(state["policy"])
         self.policy_version = state["policy_version"]
@@ -235,7 +234,7 @@ def _actor_main(make_actor: Callable[..., EnvironmentActor], args: tuple, link: 
         slot = link.counts.numpy()[FIRST_ACTOR + link.rank:FIRST_ACTOR + link.rank + 1]
         taken = 0
         while taken < link.budget:
-            if not actor.episode_ended:
+            if not actor.resets.pending[0]:
                 if not link.wait_to_insert():
                     break
                 slot += 1  # reserved before acting, so that the other actors see it
@@ -329,7 +328,7 @@ class ActorPool:
         actor = self.local
         if self.remaining == 0:
             return []
-        if not actor.episode_ended:
+        if not actor.resets.pending[0]:
             if not self.limiter.can_insert(self.inserts, self.samples, int(self.counts[SIZE])):
                 return []
             self.remaining -= 1

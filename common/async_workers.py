@@ -40,12 +40,11 @@ import torch.multiprocessing as mp
 from torch import nn
 
 import envs
-from common.config import RunConfig, config_class
+from common.config import CPU_CORES, RunConfig, config_class
 from common.nets import ENCODERS
 from common.rundir import Diverged, RunLogger, worker_usage
 from core.errors import require
 
-CPU_CORES = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 LR_PROTOCOLS = ("fixed", "sampled")
 PAPER_LR_RANGE = (1e-4, 1e-2)  # the paper's LogUniform(1e-4, 1e-2) learning-rate distribution (section 8)
 # Keys that keep apart the random streams drawn from one run seed: the workers', the learning-rate
@@ -225,7 +224,7 @@ def collect(env, choose: Callable[[np.ndarray], np.ndarray], observation: np.nda
     from gymnasium's autoreset step, taken here at once: its action is ignored, and it is neither
     learned from nor counted."""
     observations, actions, rewards, terminated, truncated = [observation], [], [], [], []
-    episode = None
+    episode, resets = None, envs.AutoresetSteps(1)
     for _ in range(count):
         action = choose(observation)
         observation, reward, term, trunc, info = env.step(action)
@@ -234,10 +233,11 @@ def collect(env, choose: Callable[[np.ndarray], np.ndarray], observation: np.nda
         rewards.append(reward.astype(np.float32))
         terminated.append(term)
         truncated.append(trunc)
-        if term[0] or trunc[0]:
+        resets.record(term, trunc)
+        if resets.pending[0]:
             if "episode" in info:  # absent when an Atari life ends but the game goes on
                 episode = (float(info["episode"]["r"][0]), int(info["episode"]["l"][0]))
-            observation = env.step(action)[0]
+            observation = resets.take_now(env, action)
             break
     steps = Steps(np.stack(observations), np.stack(actions), np.stack(rewards), np.stack(terminated),
                   np.stack(truncated), episode)
@@ -332,11 +332,6 @@ def exit_reporting_the_error(link) -> None:
     sys.exit(1)
 
 
-def episode_info(episode_return: float, length: int) -> dict:
-    """One finished episode as the info dict RunLogger.log_episodes reads from a vector env."""
-    return {"episode": {"r": np.array([episode_return]), "l": np.array([length])}, "_episode": np.array([True])}
-
-
 def run_workers(log: RunLogger, config: RunConfig, worker: Callable, worker_args: tuple, shared_model: nn.Module,
                 policy: Callable[[nn.Module], Callable], shared_state: Callable[[], dict],
                 saved: dict | None) -> None:
@@ -361,7 +356,7 @@ def run_workers(log: RunLogger, config: RunConfig, worker: Callable, worker_args
         kind = message[0]
         if kind == "episode":
             _, step, episode_return, length = message
-            log.log_episodes(step, episode_info(episode_return, length))
+            log.log_episode(step, episode_return, length)
         elif kind == "scalars":
             log.log_scalars(message[1], **message[2])
         elif kind == "snapshot":

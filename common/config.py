@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import os
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -49,6 +50,7 @@ class OptionEffect:
 
 
 # Fields a run chooses (what to train on, for how long, on which device): never a deviation from a preset.
+CPU_CORES = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)  # ours to use
 RUN_FIELDS = ("env_id", "env_backend", "preset", "total_steps", "eval_interval", "eval_episodes", "device",
               "torch_threads")
 SCORE_RULES = {

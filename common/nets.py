@@ -87,9 +87,8 @@ def _cnn(scale: nn.Module, convolutions: list[tuple], input_shape: tuple, units:
     return nn.Sequential(*layers, orthogonal(nn.Linear(flat, units)), nn.ReLU())
 
 
-def action_sizes(env: gym.vector.VectorEnv) -> tuple[int, bool]:
-    """(policy output size, discrete?)."""
-    space = env.single_action_space
+def action_sizes(space: gym.Space) -> tuple[int, bool]:
+    """(policy output size, discrete?) of an action space."""
     if isinstance(space, gym.spaces.Discrete):
         return int(space.n), True
     if isinstance(space, gym.spaces.Box) and len(space.shape) == 1:
@@ -97,8 +96,8 @@ def action_sizes(env: gym.vector.VectorEnv) -> tuple[int, bool]:
     raise TypeError(f"action space {space} is not supported: expected Discrete or a 1-D Box")
 
 
-def observation_space(env: gym.vector.VectorEnv) -> gym.spaces.Box:
-    space = env.single_observation_space
+def observation_box(space: gym.Space) -> gym.spaces.Box:
+    """The observation space, which must be a Box."""
     if not isinstance(space, gym.spaces.Box):
         raise TypeError(f"observation space {space} is not supported: expected a Box of numbers")
     return space
@@ -135,8 +134,5 @@ class ActionHead(nn.Module):
 def spaces(environment) -> tuple[gym.spaces.Box, int, bool]:
     """(observation space, action size, discrete?) of an `envs.Environment`, from one probe env: what a
     network is built from when it is loaded from a checkpoint rather than trained."""
-    probe = envs.make_vector(environment, 1, training=False)
-    try:
-        return (observation_space(probe), *action_sizes(probe))
-    finally:
-        probe.close()
+    observation, action = envs.spaces(environment)
+    return observation_box(observation), *action_sizes(action)

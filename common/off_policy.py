@@ -135,9 +135,8 @@ class ActionScale:
             np.float32)
 
 
-def continuous_action_space(env: gym.vector.VectorEnv, env_id: str, algo: str) -> gym.spaces.Box:
-    """The env's action space, which must be a 1-D box with finite bounds."""
-    space = env.single_action_space
+def continuous_action_space(space: gym.Space, env_id: str, algo: str) -> gym.spaces.Box:
+    """The action space, which must be a 1-D box with finite bounds."""
     if not isinstance(space, gym.spaces.Box) or len(space.shape) != 1:
         raise ConfigError("env_id", f"an environment with continuous (1-D Box) actions: {algo} acts by "
                           f"gradient through the action, and {env_id} has {space}", env_id)
@@ -147,8 +146,8 @@ def continuous_action_space(env: gym.vector.VectorEnv, env_id: str, algo: str) -
     return space
 
 
-def observation_size(env: gym.vector.VectorEnv, algo: str) -> int:
-    space = env.single_observation_space
+def observation_size(space: gym.Space, algo: str) -> int:
+    """The size of a vector observation space."""
     if not isinstance(space, gym.spaces.Box) or len(space.shape) != 1:
         raise ConfigError("env_id", f"an environment with vector observations ({algo}'s networks are MLPs)", space)
     return int(space.shape[0])
@@ -166,11 +165,8 @@ def soft_update(target: nn.Module, online: nn.Module, tau: float) -> None:
 def spaces_of(environment: envs.Environment, algo: str) -> tuple[int, gym.spaces.Box]:
     """(observation size, action space) from one probe env: what a network is built from when it is loaded
     from a checkpoint rather than trained."""
-    probe = envs.make_vector(environment, 1, training=False)
-    try:
-        return observation_size(probe, algo), continuous_action_space(probe, environment.id, algo)
-    finally:
-        probe.close()
+    observation, action = envs.spaces(environment)
+    return observation_size(observation, algo), continuous_action_space(action, environment.id, algo)
 
 
 def scaled_policy(learner: Learner, space: gym.spaces.Box) -> Callable[[np.ndarray], np.ndarray]:
@@ -185,6 +181,7 @@ class ContinuousAgent:
 
     def __init__(self, learner: Learner, space: gym.spaces.Box, config: OffPolicyConfig):
         self.learner, self.scale = learner, ActionScale(space)
+        self.act = scaled_policy(learner, space)  # what evaluation plays
         self.learning_starts, self.batch_size = config.learning_starts, config.batch_size
         self.action_shape = (1, int(space.shape[0]))
 
@@ -208,9 +205,6 @@ class ContinuousAgent:
     def log_scalars(self) -> dict[str, float]:
         return {}
 
-    def act(self, observations: np.ndarray) -> np.ndarray:
-        return self.scale.to_env(self.learner.act(observations))
-
     def state_dict(self) -> dict:
         return self.learner.state_dict()
 
@@ -228,9 +222,9 @@ def continuous_agent(config: OffPolicyConfig, algo: str,
 
     def build(env: gym.vector.VectorEnv, environment: envs.Environment, device: torch.device,
               seed: int) -> tuple[Agent, ReplayBuffer]:
-        action_space = continuous_action_space(env, environment.id, algo)
+        action_space = continuous_action_space(env.single_action_space, environment.id, algo)
         action_size = int(action_space.shape[0])
-        learner = make_learner(observation_size(env, algo), action_size, device, seed)
+        learner = make_learner(observation_size(env.single_observation_space, algo), action_size, device, seed)
         unit_box = gym.spaces.Box(-1.0, 1.0, (action_size,), np.float32)
         replay = ReplayBuffer(config.buffer_size, env.single_observation_space, unit_box, num_envs=1,
                               discount=config.discount, device=device, seed=seed)
@@ -252,7 +246,7 @@ def train_off_policy(config: OffPolicyConfig, seed: int, run_dir: Path | str, re
     rng = np.random.default_rng(seed)  # the agent's random choices while exploring
 
     action = None  # chosen on the first step, which is never an autoreset step
-    step, episode_ended = 0, False
+    step, resets = 0, envs.AutoresetSteps(1)
     learning_resumes = config.learning_starts  # moves on when a resumed run restarts with an empty memory
     sums: dict[str, float | torch.Tensor] = {}
     updates_logged = 0
@@ -263,7 +257,7 @@ def train_off_policy(config: OffPolicyConfig, seed: int, run_dir: Path | str, re
             env.close()
             env, fresh_observation = envs.restore(saved["env"], environment, 1, seed, saved["step"])
             observation = saved["observation"] if fresh_observation is None else fresh_observation
-            episode_ended = saved["episode_ended"] and fresh_observation is None
+            resets.restore(saved["episode_ended"], fresh=fresh_observation is not None)
             if fresh_observation is not None:
                 agent.end_episode()  # the episode under way is gone
             action = saved["action"]
@@ -276,21 +270,19 @@ def train_off_policy(config: OffPolicyConfig, seed: int, run_dir: Path | str, re
                 learning_resumes = step + config.learning_starts
         log.checkpoint_with(lambda: {
             "agent": agent.state_dict(), "env": envs.snapshot(env), "observation": observation,
-            "episode_ended": episode_ended, "action": action, "step": step, "learning_resumes": learning_resumes,
+            "episode_ended": resets.state(), "action": action, "step": step, "learning_resumes": learning_resumes,
             "sums": sums, "updates_logged": updates_logged, "rng": rng.bit_generator.state,
             "replay": replay if config.checkpoint_replay else None})
         write_json(log.dir / "deviations.json", record)
         while step < config.total_steps:
-            if not episode_ended:  # on gymnasium's autoreset step the action is ignored: choose none
+            if not resets.pending[0]:  # on gymnasium's autoreset step the action is ignored: choose none
                 action = agent.explore(step, observation, rng)
             next_observation, rewards, terminated, truncated, info = env.step(agent.env_action(action))
             replay.add(observation, action, rewards, next_observation, terminated, truncated)  # skips autoresets
             observation = next_observation
-            if episode_ended:
-                episode_ended = False
+            if not resets.record(terminated, truncated)[0]:
                 continue
-            episode_ended = bool(terminated[0] or truncated[0])
-            if episode_ended:
+            if resets.pending[0]:
                 agent.end_episode()
             step += 1
             log.log_episodes(step, info)

@@ -26,8 +26,8 @@ frame_stack - 1 extra slots that are never sampled.
 Autoreset. Call `add` after every batched env step (with `envs`: after every step of those envs).
 Our envs autoreset gymnasium's NEXT_STEP way: the step that returns terminated or truncated gives
 the true final observation as next_observations, and the env's next step only resets (its action
-is ignored, its reward is 0, it returns the first observation of the new episode). The buffer
-remembers which envs ended an episode on their previous add and does not store their next step.
+is ignored, its reward is 0, it returns the first observation of the new episode). The buffer keeps
+an envs.AutoresetSteps of its own and does not store that step.
 
 What can be sampled. A transition at s_t is sampled with the n-step target
     return   = sum_{k<m} discount^k r_{t+k},  m = min(n_step, steps left in the episode)
@@ -50,6 +50,7 @@ import numpy as np
 import torch
 
 from core.errors import require
+from envs import AutoresetSteps
 
 
 @dataclass
@@ -117,7 +118,7 @@ class ReplayBuffer:
         self._next_position = np.zeros(num_envs, dtype=np.int64)
         self._episode_start = np.zeros(num_envs, dtype=np.int64)
         self._awaiting_start = np.ones(num_envs, dtype=bool)
-        self._skip_next = np.zeros(num_envs, dtype=bool)  # ended on their previous add: the next step is a reset
+        self._resets = AutoresetSteps(num_envs)  # envs whose previous add ended an episode: the next is a reset
         self._sampleable_count = 0
         self._rng = np.random.default_rng(seed)
 
@@ -149,8 +150,7 @@ class ReplayBuffer:
         terminated = np.asarray(terminated, dtype=bool)
         ended = terminated | np.asarray(truncated, dtype=bool)
 
-        stored = ~self._skip_next[given]
-        self._skip_next[given] = ended & stored
+        stored = self._resets.record(terminated, truncated, given)
         rows = np.flatnonzero(stored)  # the rows stored, and their envs:
         envs = given[rows]
         for row in rows[self._awaiting_start[envs]]:

@@ -35,7 +35,7 @@ class Rollout:
     def restart(self, observation: np.ndarray) -> None:
         """Continue from the first observations of fresh episodes (a new env: no autoreset pending)."""
         self.observations[-1] = observation
-        self.episode_ended = np.zeros(len(observation), dtype=bool)  # these envs' next step is an autoreset
+        self.resets = envs.AutoresetSteps(len(observation))
 
     def collect(self, env: gym.vector.VectorEnv, choose: Callable[[np.ndarray], np.ndarray], step: int, log) -> int:
         """Step `env` T times from where the last rollout ended, with actions `choose(observations)`;
@@ -45,8 +45,7 @@ class Rollout:
             self.observations[t] = observation
             self.actions[t] = choose(observation)
             observation, self.rewards[t], self.terminated[t], self.truncated[t], info = env.step(self.actions[t])
-            self.valid[t] = ~self.episode_ended
-            self.episode_ended = self.terminated[t] | self.truncated[t]
+            self.valid[t] = self.resets.record(self.terminated[t], self.truncated[t])
             step += int(self.valid[t].sum())
             log.log_episodes(step, info)
         self.observations[-1] = observation
@@ -55,7 +54,7 @@ class Rollout:
     def state(self, env: gym.vector.VectorEnv) -> dict:
         """Where the next rollout starts, `env` included, for a checkpoint."""
         return {"env": envs.snapshot(env), "observation": self.observations[-1].copy(),
-                "episode_ended": self.episode_ended.copy()}
+                "episode_ended": self.resets.state()}
 
     def resume(self, saved: dict, environment: envs.Environment, seed: int, step: int,
                prepare: Callable[[gym.vector.VectorEnv], tuple[gym.vector.VectorEnv, np.ndarray]] | None = None
@@ -63,10 +62,10 @@ class Rollout:
         """The env of a checkpoint's `state`, with this rollout continuing where it stopped; where the env could
         not be saved, a fresh one (passed through `prepare(env) -> (env, first observations)` when given) whose
         episodes restart."""
-        env, observation = envs.restore(saved["env"], environment, self.episode_ended.shape[0], seed, step)
+        env, observation = envs.restore(saved["env"], environment, len(self.resets.pending), seed, step)
         if observation is None:
             self.observations[-1] = saved["observation"]
-            self.episode_ended = saved["episode_ended"].copy()
+            self.resets.restore(saved["episode_ended"], fresh=False)
         else:
             if prepare is not None:
                 env, observation = prepare(env)

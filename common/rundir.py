@@ -268,8 +268,12 @@ class RunLogger:
             return
         ended = info["_episode"]
         for episode_return, length in zip(info["episode"]["r"][ended], info["episode"]["l"][ended]):
-            self.episodes.append((step, round(time.perf_counter() - self.start, 3), float(episode_return), int(length)))
-            self.tensorboard.add_scalar("charts/episode_return", episode_return, step)
+            self.log_episode(step, float(episode_return), int(length))
+
+    def log_episode(self, step: int, episode_return: float, length: int) -> None:
+        """Record one finished episode's raw return and length."""
+        self.episodes.append((step, round(time.perf_counter() - self.start, 3), episode_return, length))
+        self.tensorboard.add_scalar("charts/episode_return", episode_return, step)
 
     def log_scalars(self, step: int, **scalars: float) -> None:
         for name, value in scalars.items():

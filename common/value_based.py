@@ -26,7 +26,7 @@ from torch import nn
 
 import envs
 from common.config import config_class, resolve_device
-from common.nets import ENCODERS, Scale, action_sizes, encoder, observation_space, orthogonal
+from common.nets import ENCODERS, Scale, action_sizes, encoder, observation_box, orthogonal
 from common.off_policy import Build, OffPolicyConfig
 from common.replay import Batch, PrioritizedReplayBuffer, ReplayBuffer
 from common.rundir import check_finite
@@ -178,12 +178,12 @@ def head(features: int, units: int, outputs: int) -> nn.Sequential:
     return nn.Sequential(orthogonal(nn.Linear(features, units)), nn.ReLU(), orthogonal(nn.Linear(units, outputs), 1.0))
 
 
-def discrete_spaces(env: gym.vector.VectorEnv, env_id: str) -> tuple[gym.spaces.Box, int]:
+def discrete_spaces(observation: gym.Space, action: gym.Space, env_id: str) -> tuple[gym.spaces.Box, int]:
     """(observation space, number of actions); Q-learning needs discrete actions."""
-    action_count, discrete = action_sizes(env)
+    action_count, discrete = action_sizes(action)
     if not discrete:
         raise ConfigError("env_id", "an environment with discrete actions (Q-learning maximises over them)", env_id)
-    return observation_space(env), action_count
+    return observation_box(observation), action_count
 
 
 def greedy_policy(network: nn.Module, device: torch.device) -> Callable[[np.ndarray], np.ndarray]:
@@ -199,9 +199,7 @@ def greedy_policy(network: nn.Module, device: torch.device) -> Callable[[np.ndar
 def policy_from_checkpoint(config: ValueBasedConfig, environment: envs.Environment, state: dict,
                            make_network: NetworkMaker):
     """The greedy `act` of a checkpoint's online network, on `environment` (any protocol with the same spaces)."""
-    env = envs.make_vector(environment, 1, training=False)
-    space, action_count = discrete_spaces(env, environment.id)
-    env.close()
+    space, action_count = discrete_spaces(*envs.spaces(environment), environment.id)
     device = resolve_device(config.device)
     network = make_network(space, action_count, config).to(device)
     network.load_state_dict(state["agent"]["online"])
@@ -343,7 +341,7 @@ def q_learning_agent(config: ValueBasedConfig, make_network: NetworkMaker, loss_
 
     def build(env: gym.vector.VectorEnv, environment: envs.Environment, device: torch.device,
               seed: int) -> tuple[QLearner, ReplayBuffer]:
-        space, action_count = discrete_spaces(env, environment.id)
+        space, action_count = discrete_spaces(env.single_observation_space, env.single_action_space, environment.id)
         learner = QLearner(make_network(space, action_count, config).to(device), action_count, loss_function, config,
                            device, prioritization is not None)
         settings = dict(num_envs=1, n_step=config.n_step, discount=config.discount, device=device, seed=seed,

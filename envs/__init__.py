@@ -37,6 +37,37 @@ BACKENDS = ("gymnasium", "gymnasium_async", "ale_vector")
 AUTORESET = "next-step: the step after an episode ends only resets and is never learned from"
 
 
+class AutoresetSteps:
+    """The one owner of AUTORESET for every loop that steps a vector env: which envs' next step is gymnasium's
+    autoreset step. That step ignores its action, returns the new episode's first observation with reward 0 and
+    is not one of the agent's steps: nothing counts it, stores it or learns from it."""
+
+    def __init__(self, num_envs: int):
+        self.pending = np.zeros(num_envs, dtype=bool)  # these envs' next step is an autoreset step
+
+    def record(self, terminated: np.ndarray, truncated: np.ndarray, which: np.ndarray | None = None) -> np.ndarray:
+        """After a step of the envs `which` (all by default): which of them took a real step rather than an
+        autoreset one. Those whose episodes the step ended reset on their next step."""
+        which = slice(None) if which is None else which
+        real = ~self.pending[which]
+        self.pending[which] = (np.asarray(terminated, dtype=bool) | np.asarray(truncated, dtype=bool)) & real
+        return real
+
+    def take_now(self, env: gym.vector.VectorEnv, action: np.ndarray) -> np.ndarray:
+        """Take the pending autoreset step at once (all envs' episodes just ended; `action` is ignored): the new
+        episodes' first observations."""
+        observation = env.step(action)[0]
+        self.pending[:] = False
+        return observation
+
+    def state(self) -> np.ndarray:
+        return self.pending.copy()
+
+    def restore(self, saved: np.ndarray | bool, fresh: bool) -> None:
+        """Continue from `state()`; an env that could not be saved starts fresh episodes, with no reset pending."""
+        self.pending = np.zeros_like(self.pending) if fresh else np.array(saved, dtype=bool).reshape(self.pending.shape)
+
+
 def family_of(env_id: str) -> tuple[str, ModuleType]:
     for name, family in FAMILIES.items():
         if family.is_family(env_id):
@@ -193,6 +224,16 @@ def restore(saved: bytes | None, env: Environment, num_envs: int, seed: int, ste
     observation, _ = vector.reset(seed=env_seeds(seed, num_envs, stream=2**20 + step))
     vector.action_space.seed(seed + step)
     return vector, observation
+
+
+def spaces(env: Environment) -> tuple[gym.Space, gym.Space]:
+    """(observation space, action space) of one env of `env`, from a probe: what a network is built from when
+    it is loaded from a checkpoint rather than trained."""
+    probe = make_vector(env, 1, training=False)
+    try:
+        return probe.single_observation_space, probe.single_action_space
+    finally:
+        probe.close()
 
 
 def evaluate(act: Callable[[np.ndarray], np.ndarray], env: Environment, episodes: int, seed: int, round_index: int,

@@ -24,7 +24,7 @@ class Config(RunConfig):
 
 def random_policy(environment: envs.Environment, seed: int):
     """act(observations) -> one uniformly random action per observation, from the task's action space."""
-    space = envs.make_single(environment, training=False).action_space
+    _, space = envs.spaces(environment)
     space.seed(seed)
     return lambda observations: np.stack([space.sample() for _ in range(len(observations))])
 

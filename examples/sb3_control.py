@@ -77,12 +77,8 @@ class Gap:
 
 @functools.cache
 def task_spaces(env_id: str, protocol: str, backend: str) -> tuple[gym.spaces.Space, gym.spaces.Space]:
-    """(observation space, action space) of one of our training envs."""
-    single = envs.make_single(envs.resolve(env_id, protocol, backend), training=True)
-    try:
-        return single.observation_space, single.action_space
-    finally:
-        single.close()
+    """(observation space, action space) of one of our envs."""
+    return envs.spaces(envs.resolve(env_id, protocol, backend))
 
 
 def encoder_kind(config) -> str:

@@ -82,9 +82,7 @@ def epsilon_greedy(q_network, epsilon: float, seed: int):
 def policy_from_checkpoint(config: Config, environment: envs.Environment, state: dict):
     from stable_baselines3.dqn.policies import CnnPolicy
 
-    single = envs.make_single(environment, training=False)
-    policy = CnnPolicy(single.observation_space, single.action_space, lambda _: 0.0)
-    single.close()
+    policy = CnnPolicy(*envs.spaces(environment), lambda _: 0.0)
     policy.load_state_dict(state["parameters"]["policy"])
     return epsilon_greedy(policy, config.eval_epsilon, 0)
 

@@ -64,9 +64,7 @@ def sb3_policy_act(policy, deterministic: bool):
 def policy_from_checkpoint(config: Config, environment: envs.Environment, state: dict):
     from stable_baselines3.common.policies import ActorCriticCnnPolicy
 
-    single = envs.make_single(environment, training=False)
-    policy = ActorCriticCnnPolicy(single.observation_space, single.action_space, lambda _: 0.0)
-    single.close()
+    policy = ActorCriticCnnPolicy(*envs.spaces(environment), lambda _: 0.0)
     policy.load_state_dict(state["parameters"]["policy"])
     return sb3_policy_act(policy, config.eval_deterministic)
 

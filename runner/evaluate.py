@@ -90,14 +90,6 @@ def load_checkpoint(run_dir: Path) -> dict:
     return torch.load(path, weights_only=False, map_location="cpu")  # evaluation runs on CPU, wherever it trained
 
 
-def spaces(environment: envs.Environment) -> tuple:
-    probe = envs.make_vector(environment, 1, training=False)
-    try:
-        return probe.single_observation_space, probe.single_action_space
-    finally:
-        probe.close()
-
-
 def file_name(protocol: str, episodes: int, epsilon: float, seed: int) -> str:
     """e.g. dqn2015_eval_max_episode_frames=108000__episodes-30__epsilon-0.05__seed-1.json"""
     name, _, options = protocol.partition(":")
@@ -121,7 +113,7 @@ def reevaluate(run_dir: Path, protocol: str | None, episodes: int | None, epsilo
         environment = envs.resolve(config.env_id, protocol)
     except ConfigError as error:
         raise BadInput(f"--env-protocol: {error}") from None
-    if protocol != config.env_protocol and (new_spaces := spaces(environment)) != (run_spaces := spaces(trained_on)):
+    if protocol != config.env_protocol and (new_spaces := envs.spaces(environment)) != (run_spaces := envs.spaces(trained_on)):
         raise BadInput(f"--env-protocol {protocol} gives observation and action spaces {new_spaces}, the run "
                        f"trained on {run_spaces}: its network cannot play them")
     options = protocol.partition(":")[2]

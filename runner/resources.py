@@ -35,12 +35,8 @@ def state_bytes(env_id: str, protocol: str, backend: str) -> int:
     """Bytes of one state as a replay memory stores it."""
     environment = envs.resolve(env_id, protocol, backend)
     frame_stack = getattr(environment.protocol, "frame_stack", 1)
-    single = envs.make_single(environment, training=True)
-    try:
-        space = single.observation_space
-        return int(np.prod(space.shape[1:] if frame_stack > 1 else space.shape)) * space.dtype.itemsize
-    finally:
-        single.close()
+    space, _ = envs.spaces(environment)
+    return int(np.prod(space.shape[1:] if frame_stack > 1 else space.shape)) * space.dtype.itemsize
 
 
 def run_cores(algo: str, run_config: dict) -> int:

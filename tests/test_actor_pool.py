@@ -84,7 +84,7 @@ def small_config(**changes) -> d4pg.Config:
 def pool_for(config: d4pg.Config, processes: int, seed: int = 0, total_steps: int = 10_000) -> ActorPool:
     environment = envs.resolve(config.env_id)
     torch.manual_seed(seed)
-    policy, _ = d4pg.make_networks(*d4pg.task_spaces(environment), config)
+    policy, _ = d4pg.make_networks(*envs.spaces(environment), config)
     limiter = RateLimiter(config.samples_per_insert, config.min_replay_size, config.error_buffer)
     return ActorPool(processes, d4pg.make_actor, (config, environment), policy, limiter, seed, total_steps), policy
 
@@ -134,7 +134,7 @@ def test_a_killed_actor_ends_the_run_within_seconds_naming_it():
 def test_an_actor_that_raises_reports_its_traceback():
     config = small_config()
     environment = envs.resolve(config.env_id)
-    policy, _ = d4pg.make_networks(*d4pg.task_spaces(environment), config)
+    policy, _ = d4pg.make_networks(*envs.spaces(environment), config)
     limiter = RateLimiter(config.samples_per_insert, config.min_replay_size, config.error_buffer)
     pool = ActorPool(1, d4pg.make_actor, (config, "not an environment"), policy, limiter, 0, 100)
     with pool, pytest.raises(ActorFailed, match=r"(?s)actor 0 raised:.*Traceback.*AttributeError"):
