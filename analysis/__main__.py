@@ -12,11 +12,12 @@ import seaborn as sns
 
 from analysis import history, regress
 from analysis.aggregates import aggregates_section, summary_rows_section
-from analysis.judging import claims_markdown, judge_all
-from analysis.html import write_html_report
 from analysis.figures import plot_final_scores, plot_learning_curves, plot_wall_clock_curves
-from analysis.report import experiment_report, index_section, sweep_line
-from analysis.table import (experiment_dirs, load_runs, read_json, score_table, table_csv, table_markdown,
+from analysis.html import write_html_report
+from analysis.judging import claims_section, judge_all
+from analysis.report import experiment_report, index_markdown, markdown_table, report_markdown, sweep_line
+from analysis.report_file import REPORT_JSON, ExperimentReport, IndexEntry, IndexReport, report_json
+from analysis.table import (experiment_dirs, load_runs, read_json, score_table, scores_table, table_csv,
                             with_best_of_references)
 from analysis.verdicts_file import VerdictsFile, read_verdicts_file
 from common.rundir import git_commit
@@ -65,15 +66,14 @@ def find_experiments(results_dir: Path) -> list[Path]:
     return experiments
 
 
-def analyse_experiment(experiment_dir: Path, plan: TierPlan, reps: int, commit: str) -> str | None:
-    """Write the experiment's table, figures and report and return its Markdown table; None, writing nothing,
-    when none of its runs is on disk (its existing report stays as it is)."""
+def analyse_experiment(experiment_dir: Path, plan: TierPlan, reps: int, commit: str) -> ExperimentReport | None:
+    """Write the experiment's table, figures and report (report.json, and report.md rendered from it) and return the
+    report; None, writing nothing, when none of its runs is on disk (its existing report stays as it is)."""
     runs = load_runs(experiment_dir, plan)
     if not any(run.run_dir.is_dir() for run in runs):
         return None
     plan = with_best_of_references(plan, runs)
     table = score_table(runs, plan, reps)
-    table_md = table_markdown(table)
     variants = plan.variant_names()
     palette = dict(zip(variants, sns.color_palette(n_colors=len(variants))))  # one colour per variant in both figures
     plot_learning_curves(runs, plan, palette, experiment_dir / "figures" / "learning_curves.png")
@@ -89,11 +89,13 @@ def analyse_experiment(experiment_dir: Path, plan: TierPlan, reps: int, commit: 
     write_atomic(experiment_dir / "table.csv", table_csv(table))
     # the plan these results answer, committed beside the report
     write_json(experiment_dir / "spec.json", plan.model_dump(mode="json"))
-    aggregates_md = "\n".join(aggregates_section(runs, plan, verdicts, palette, experiment_dir / "figures", reps)
-                              + summary_rows_section(runs, plan, reps))
-    write_atomic(experiment_dir / "report.md",
-                 experiment_report(plan, runs, claims_markdown(verdicts, reps), table_md, aggregates_md, reps, commit))
-    return table_md
+    report = experiment_report(
+        plan, runs, claims_section(verdicts, reps), scores_table(table),
+        aggregates_section(runs, plan, verdicts, palette, experiment_dir / "figures", reps),
+        summary_rows_section(runs, plan, reps), reps, commit)
+    write_atomic(experiment_dir / REPORT_JSON, report_json(report))
+    write_atomic(experiment_dir / "report.md", report_markdown(report))
+    return report
 
 
 def with_current_diagnoses(plan: TierPlan) -> TierPlan:
@@ -130,27 +132,30 @@ def main(argv: list[str] | None = None) -> int:
                   f"got {unknown}", file=sys.stderr)
             return 2
     commit = git_commit()
-    links, sections, tables = [], [], []
+    entries, tables = [], []
     for number, experiment_dir in enumerate(experiments, 1):
         plan = with_current_diagnoses(read_plan(experiment_dir))
         print(f"[{number}/{len(experiments)}] analysing {experiment_dir}", file=sys.stderr)
         skipped = args.only and experiment_dir.name not in args.only.split(",")
-        table_md = None if skipped else analyse_experiment(experiment_dir, plan, args.reps, commit)
-        report = experiment_dir / "report.md"
+        report = None if skipped else analyse_experiment(experiment_dir, plan, args.reps, commit)
         if skipped:
             pass  # not asked for: its report stays as it is, and the index still links it
-        elif table_md is None:
-            kept = "its report.md, table.csv and figures are left as they are" if report.is_file() else "it has no report yet"
+        elif report is None:
+            kept = ("its report.md, table.csv and figures are left as they are"
+                    if (experiment_dir / "report.md").is_file() else "it has no report yet")
             print(f"  no runs of {plan.name} on disk: {kept}", file=sys.stderr)
         else:
-            tables.append(f"## {plan.title} ({plan.name}, {plan.tier} tier)\n\n{table_md}\n")
-        links.append(f"- [{plan.title}]({experiment_dir.name}/report.md)")
-        sections.append(index_section(report.read_text(), experiment_dir.name) if report.is_file()
-                        else f"## {plan.title}\n\nNo runs on disk and no report yet.\n")
-    sweep = sweep_line(args.results_dir)
-    write_atomic(args.results_dir / "report.md", "\n".join([f"# Results: {args.results_dir.name}", "",
-                                                            f"Index written at commit `{commit}`.", "",
-                                                            *([sweep, ""] if sweep else []), *links, "", *sections]))
+            tables.append(f"## {plan.title} ({plan.name}, {plan.tier} tier)\n\n{markdown_table(report.scores)}\n")
+        entries.append(IndexEntry(name=experiment_dir.name, title=plan.title))
+    index = IndexReport(title=f"Results: {args.results_dir.name}", commit=commit, sweep=sweep_line(args.results_dir),
+                        experiments=entries)
+    try:
+        markdown = index_markdown(index, args.results_dir)
+    except ValueError as error:  # a kept experiment's report.json that cannot be read
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    write_atomic(args.results_dir / REPORT_JSON, report_json(index))
+    write_atomic(args.results_dir / "report.md", markdown)
     print("\n".join(tables))
     print(verdict_summary(experiments))
     print(f"Full report with figures: {args.results_dir / 'report.md'}")

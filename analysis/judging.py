@@ -14,7 +14,8 @@ from dataclasses import asdict, replace
 import numpy as np
 import pandas as pd
 
-from analysis.rendering import render
+from analysis.report_file import Claims, Column, Text, code, emphasis, strong, table_of, text
+from analysis.report_file import verdict as verdict_span
 from analysis.table import BOOTSTRAP_SEED, SeedRun, format_number
 from analysis.verdicts import AGGREGATES, Verdict, area_under_curve, judge, matches_published
 from analysis.verdicts_file import ClaimVerdict
@@ -206,8 +207,55 @@ def interval(point: float | None, ci: tuple[float, float] | None) -> str:
         format_number(point, 2)
 
 
-def claims_markdown(verdicts: list[ClaimVerdict], reps: int) -> str:
-    """The claims table that opens a report, a line on how the verdicts were computed, and under it, for each verdict
+CLAIM_COLUMNS = [Column(header="claim"), Column(header="form"), Column(header="verdict"),
+                 Column(header="P(A > B) [95% CI]"), Column(header="difference [95% CI]"),
+                 Column(header="tasks", numeric=True), Column(header="seeds (A, B)"), Column(header="why")]
+
+
+def claim_row(verdict: ClaimVerdict) -> list[str | Text]:
+    """A claim's row of the claims table, the statistic that decided its verdict marked."""
+    poi = interval(verdict.probability_of_improvement, verdict.poi_ci)
+    difference = interval(verdict.difference, verdict.difference_ci)
+    decides = {statistic: " (decides)" if verdict.decided_by == statistic and shown != "n/a" else ""
+               for statistic, shown in (("probability_of_improvement", poi), ("aggregate_difference", difference))}
+    return [f"{verdict.claim}: {verdict.sentence}", verdict.form, text(verdict_span(verdict.verdict)),
+            poi + decides["probability_of_improvement"], difference + decides["aggregate_difference"],
+            str(verdict.tasks), f"{verdict.seeds_a}" + (f", {verdict.seeds_b}" if verdict.seeds_b else ""),
+            verdict.reason]
+
+
+def diagnosis_line(verdict: ClaimVerdict) -> Text:
+    """Why a verdict that is not "reproduced" is what it is, as the spec diagnoses it for the tier, or that it does
+    not yet."""
+    said = text(strong(verdict.claim), f" ({verdict.verdict}): ")
+    diagnosis = verdict.diagnosis
+    if diagnosis is None:
+        return said + text(strong("no diagnosis yet"), ": the spec must say whether the stand-in cannot judge it "
+                                                       "(proxy), our code is wrong (defect) or it is open")
+    evidence = []
+    for number, item in enumerate(diagnosis.evidence):  # a path or a command in code; a sentence as it is
+        evidence += [item if " " in item else code(item), "; " if number + 1 < len(diagnosis.evidence) else "."]
+    return said + text(strong(diagnosis.kind), f": {diagnosis.text}", *([" Evidence: ", *evidence] if evidence else []))
+
+
+def claims_section(verdicts: list[ClaimVerdict], reps: int) -> Claims:
+    """The claims table that opens a report, a note on how the verdicts were computed, and under it, for each verdict
     that is not "reproduced", its diagnosis or that it has none yet."""
-    return render("claims.md.j2", verdicts=verdicts, reps=reps, random_state=BOOTSTRAP_SEED, interval=interval,
-                  to_diagnose=[verdict for verdict in verdicts if verdict.needs_diagnosis()])
+    if not verdicts:
+        return Claims(table=None, note=text(emphasis(
+            "No claim is judged in this tier: each claim names the tiers whose budgets can judge it (nightly and "
+            "paper by default).")))
+    note = text("Each claim is decided by the statistic its sentence names, marked ", emphasis("(decides)"),
+                "; the other is shown beside it. Both come from one stratified bootstrap "
+                f"({reps} resamples, random state {BOOTSTRAP_SEED}). On the probability of improvement (rliable): ",
+                strong("reproduced"), " when its 95% CI lies above 0.5, ", strong("contradicted"), " when below (for ",
+                emphasis("at least as good"), ": below 0.5 minus the claim's margin). On the difference of the "
+                "aggregate (A minus B): ", strong("reproduced"), " when its 95% CI lies above 0 (for ",
+                emphasis("at least as good"), ": at or above minus the margin), ", strong("contradicted"),
+                " when below 0 (below minus the margin). ", strong("inconclusive"), " otherwise.")
+    to_diagnose = [verdict for verdict in verdicts if verdict.needs_diagnosis()]
+    diagnoses_note = text("Why each verdict that is not ", emphasis("reproduced"), " is what it is: ", strong("proxy"),
+                          " (the claim's conditions are not met here: budget, task or hardware), ", strong("defect"),
+                          " (our code; to be fixed) or ", strong("open"), ".") if to_diagnose else []
+    return Claims(table=table_of(CLAIM_COLUMNS, [claim_row(verdict) for verdict in verdicts]), note=note,
+                  diagnoses_note=diagnoses_note, diagnoses=[diagnosis_line(verdict) for verdict in to_diagnose])

@@ -1,11 +1,16 @@
 """The Jinja2 templates that write the reports (analysis/templates/): one environment, with the few filters the
-reports share. HTML templates (*.html.j2) escape what they are given; Markdown ones write it as it is."""
+reports share. HTML templates (*.html.j2) escape what they are given; Markdown ones write it as it is. Both render
+report.json's parts (analysis.report_file) with the macros of blocks.md.j2 and blocks.html.j2."""
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable
 from pathlib import Path
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+
+from analysis.report_file import plain
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 
@@ -22,6 +27,12 @@ def table_cell(text: object) -> str:
     return str(text).replace("|", "\\|")
 
 
+def relative_to(href: str, folder: str) -> str:
+    """A link of a report seen from its parent folder (an experiment's report inside the index): `folder` before
+    every href that is neither absolute nor a URL."""
+    return href if href.startswith("/") or re.match(r"[a-z]+:", href) else folder + href
+
+
 def plural(count: int, noun: str) -> str:
     """`1 run`, `2 runs`."""
     return f"{count} {noun}{'s' * (count != 1)}"
@@ -29,8 +40,13 @@ def plural(count: int, noun: str) -> str:
 
 ENVIRONMENT = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html.j2"]),
                           undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)
-ENVIRONMENT.filters.update(budget=budget, cell=table_cell, plural=plural)
+ENVIRONMENT.filters.update(cell=table_cell, plain=plain, relative_to=relative_to)
 
 
 def render(template: str, **data: object) -> str:
     return ENVIRONMENT.get_template(template).render(**data)
+
+
+def macro(template: str, name: str) -> Callable[..., str]:
+    """A macro of a template, to call from Python."""
+    return getattr(ENVIRONMENT.get_template(template).module, name)

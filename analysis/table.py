@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 from rliable import library as rly
 
+from analysis.report_file import Column, Table, table_of
 from runner.claims import Normalization, PublishedNumber, normalize
 from runner.sweep import PLAN, TierPlan
 
@@ -186,7 +187,11 @@ def format_number(value: float, decimals: int = 1) -> str:
     return f"{value:,.{decimals}f}" if abs(value) >= 1 or value == 0 else f"{value:.3g}"
 
 
-def markdown_cells(row, with_published: bool, with_context: bool) -> dict[str, str]:
+NUMERIC_COLUMNS = {"seeds", "score (mean)", "95% CI", "normalised", "steps/s (median)", "peak RSS MB (max)",
+                   "published", "ours / published"}
+
+
+def row_cells(row, with_published: bool, with_context: bool) -> dict[str, str]:
     cells = {
         "variant": row.variant, "algo": row.algo, "env": row.env,
         "seeds": f"{row.seeds_completed}/{row.seeds_expected}",
@@ -206,17 +211,17 @@ def markdown_cells(row, with_published: bool, with_context: bool) -> dict[str, s
     if with_context:
         cells["context: implementations, not the paper"] = row.context
     cells["missing / failed"] = row.missing_failed
-    return {header: str(cell).replace("|", "\\|") for header, cell in cells.items()}  # a bare | would split the cell
+    return {header: str(cell) for header, cell in cells.items()}
 
 
-def table_markdown(table: pd.DataFrame) -> str:
-    """The published columns appear only when the spec lists a published score for some row; the context column only
-    when it lists an implementation's number for some row."""
+def scores_table(table: pd.DataFrame) -> Table | None:
+    """The score table as a report shows it; None when the spec lists no jobs. The published columns appear only when
+    the spec lists a published score for some row; the context column only when it lists an implementation's number
+    for some row."""
     if table.empty:
-        return "*(the spec lists no jobs)*"
+        return None
     with_published = bool(table.published_source.ne("").any())
     with_context = "context" in table and bool(table.context.ne("").any())
-    rows = [markdown_cells(row, with_published, with_context) for row in table.itertuples(index=False)]
-    lines = ["| " + " | ".join(rows[0]) + " |", "|" + "---|" * len(rows[0])]
-    lines += ["| " + " | ".join(row.values()) + " |" for row in rows]
-    return "\n".join(lines)
+    rows = [row_cells(row, with_published, with_context) for row in table.itertuples(index=False)]
+    return table_of([Column(header=header, numeric=header in NUMERIC_COLUMNS) for header in rows[0]],
+                    [list(row.values()) for row in rows])

@@ -9,6 +9,9 @@ import pandas as pd
 import pytest
 
 from analysis.__main__ import main
+from analysis.report import report_markdown
+from analysis.report_file import (ExperimentReport, IndexReport, plain, read_experiment_report, read_index_report,
+                                  report_json)
 from analysis.table import bootstrap_ci, verdict
 from analysis.verdicts_file import VerdictsFile, read_verdicts_file
 from common.rundir import git_commit
@@ -129,6 +132,25 @@ def test_figures_and_reports_are_written(analysed):
     assert "![Learning curves](figures/learning_curves.png)" in report
     assert "seed 3 missing" in report and "env_version=v1" in report
     assert f"({EXPERIMENT}/figures/final_scores.png)" in (results_dir / "report.md").read_text()
+
+
+def test_report_json_holds_what_report_md_shows_and_reads_back_the_same(analysed):
+    results_dir, experiment_dir, _ = analysed
+    report = read_experiment_report(experiment_dir / "report.json", EXPERIMENT)
+    assert ExperimentReport.model_validate_json(report_json(report)) == report
+    assert report_json(report) == (experiment_dir / "report.json").read_text()  # written as it reads back
+    assert (experiment_dir / "report.md").read_text() == report_markdown(report)  # rendered from it
+    assert report.facts.tier == "smoke" and report.facts.protocols == {"CartPole-v1": "env_version=v1, eval_episodes=5"}
+    assert [column.header for column in report.scores.columns][:3] == ["variant", "algo", "env"]
+    missing = [plain(row[-1]) for row in report.scores.rows]
+    assert missing[0] == "seed 2 failed (ValueError: bad observation shape), seed 3 missing"
+    assert [figure.path for figure in report.figures] == ["figures/learning_curves.png", "figures/wall_clock_curves.png",
+                                                          "figures/final_scores.png"]
+    index = read_index_report(results_dir)
+    assert IndexReport.model_validate_json(report_json(index)) == index
+    assert [(entry.name, entry.title) for entry in index.experiments] == [(EXPERIMENT, f"Toy variance reduction "
+                                                                                      f"({EXPERIMENT})")]
+    assert index.commit == git_commit() and index.sweep is None
 
 
 def test_missing_results_dir_exits_2(tmp_path, capsys):

@@ -7,7 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from analysis.aggregates import best_of_summary_lines
+from analysis.aggregates import best_of_summary
+from analysis.report_file import plain
 from analysis.table import SeedRun, with_best_of_references
 from helpers import plan_record, random_score, write_spec
 from runner.claims import Normalization, PublishedSummary, normalize
@@ -51,11 +52,12 @@ def test_each_tasks_best_setting_mean_scores_one_and_the_random_policy_zero():
 def test_the_summary_puts_each_settings_mean_over_its_runs_beside_the_published_value():
     normalization = with_best_of_references(spec(), runs()).normalization
     summary = PublishedSummary("table.csv", "setting", {"a": "A", "b": "B"}, {"mean": "avg"}, "best_of")
-    lines = best_of_summary_lines(runs(), normalization, summary, {"A": {"avg": "0.5"}, "B": {"avg": "0.9"}}, reps=200)
-    row_a = next(line for line in lines if line.startswith("| a |"))
+    section = best_of_summary(runs(), normalization, summary, {"A": {"avg": "0.5"}, "B": {"avg": "0.9"}}, reps=200)
+    [table] = [block.table for block in section.blocks if block.kind == "table"]
+    rows = {plain(row[0]): [plain(cell) for cell in row[1:]] for row in table.rows}
     expected_a = np.mean([normalize(task, score, normalization) for task in TASKS for score in SCORES["a"][task]])
-    assert row_a.startswith(f"| a | 0.5 | {expected_a:.2f} [") and row_a.endswith("| 2 x 2 |")
-    assert any(line.startswith("| b | 0.9 | ") for line in lines)
+    assert rows["a"][0] == "0.5" and rows["a"][1].startswith(f"{expected_a:.2f} [") and rows["a"][2] == "2 x 2"
+    assert rows["b"][0] == "0.9"
 
 
 def test_best_of_must_name_the_specs_variants_and_a_best_of_summary_needs_it(tmp_path):

@@ -5,7 +5,9 @@ from pathlib import Path
 
 import pytest
 
-from analysis.judging import claims_markdown, judge_claim
+from analysis.judging import claims_section, judge_claim
+from analysis.report import markdown_text
+from analysis.report_file import plain
 from analysis.table import SeedRun
 from analysis.verdicts_file import ClaimVerdict
 from helpers import plan_record
@@ -78,13 +80,15 @@ def test_every_verdict_that_is_not_reproduced_shows_its_diagnosis_or_that_it_has
                             poi_ci=None, aggregate="", difference=None, difference_ci=None, tasks=1, seeds_a=3,
                             seeds_b=3, reason="r", diagnosis=diagnosis, judged_in_tier=judged_in_tier)
     proxy = Diagnosis("proxy", "280k steps is a tenth of what it needs.", ("docs/algorithms/async.md",))
-    text = claims_markdown([verdict("held", "reproduced"), verdict("budget", "contradicted", proxy),
-                            verdict("unknown", "inconclusive"), verdict("paper_only", "not judged", None, False)], 100)
-    diagnoses = text[text.index("### Diagnoses"):]
-    assert "- **budget** (contradicted): **proxy**: 280k steps is a tenth of what it needs. Evidence: " \
-           "`docs/algorithms/async.md`." in diagnoses
-    assert "- **unknown** (inconclusive): **no diagnosis yet**" in diagnoses
-    assert "held" not in diagnoses and "paper_only" not in diagnoses  # reproduced, or not this tier's to judge
+    claims = claims_section([verdict("held", "reproduced"), verdict("budget", "contradicted", proxy),
+                             verdict("unknown", "inconclusive"), verdict("paper_only", "not judged", None, False)], 100)
+    diagnoses = [markdown_text(line) for line in claims.diagnoses]
+    assert diagnoses[0] == ("**budget** (contradicted): **proxy**: 280k steps is a tenth of what it needs. Evidence: "
+                            "`docs/algorithms/async.md`.")
+    assert diagnoses[1].startswith("**unknown** (inconclusive): **no diagnosis yet**")
+    assert len(diagnoses) == 2  # not "held" (reproduced) nor "paper_only" (not this tier's to judge)
+    assert [plain(row[2]) for row in claims.table.rows] == ["reproduced", "contradicted", "inconclusive", "not judged"]
+    assert {span.style for row in claims.table.rows for span in row[2]} == {"verdict"}  # a badge on the page
 
 
 def test_an_equal_wall_clock_claim_says_whether_its_runs_took_equal_time(tmp_path):

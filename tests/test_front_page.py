@@ -161,7 +161,7 @@ def test_a_stage_that_did_not_happen_is_not_passed(smoke, tmp_path):
     (run / "checkpoint.pt").unlink()
     stages = {stage.name: stage for stage in smoke_checks(copy, [SMOKE]).stages}
     assert (stages["Analysis written"].done, stages["Analysis written"].status) == (0, "failed")
-    assert "missing: report.md, table.csv, verdicts.json, figures/*.png" in stages["Analysis written"].detail
+    assert "missing: report.md, report.json, table.csv, verdicts.json, figures/*.png" in stages["Analysis written"].detail
     assert (stages["Checkpoints written"].done, stages["Runs finished"].done) == (0, 1)
 
 

@@ -21,7 +21,7 @@ import pytest  # noqa: E402
 
 from analysis.browser import SCREENSHOT_SIZE, run_headless, screenshot  # noqa: E402
 from analysis.html import decimals, main, write_html_report  # noqa: E402
-from analysis.report import index_section  # noqa: E402
+from analysis.report import legacy_index_section as index_section  # noqa: E402
 from browser import dom_after_load, require_browser  # noqa: E402
 from test_front_page import (NIGHTLY_COMMIT, NIGHTLY_DATE, NO_RANDOM_TASK, OLD, SMOKE, SMOKE_CLAIMS,  # noqa: E402
                              build_smoke_tier)

@@ -7,7 +7,8 @@ import yaml
 
 from helpers import plan_record, run_module, variant_record, write_spec
 from analysis.judging import judge_all
-from analysis.table import SeedRun, score_table, table_markdown
+from analysis.report import markdown_table
+from analysis.table import SeedRun, score_table, scores_table
 from runner.spec import SpecFile, load_spec
 from runner.claims import PublishedNumber
 from runner.sweep import TierPlan, plan, read_plan, write_plan
@@ -150,7 +151,7 @@ def test_context_numbers_are_read_labelled_and_shown_but_never_published(tmp_pat
     run = SeedRun("a2c", "a2c", "InvertedPendulum-v5", 0, tmp_path / "none", {"score": 800.0, "status": "completed", "steps_per_second": 1000.0,
                                                                       "peak_rss_mb": 400.0},
                   None)
-    table = table_markdown(score_table([run], record, reps=50))
+    table = markdown_table(scores_table(score_table([run], record, reps=50)))
     assert "| context: implementations, not the paper |" in table and "| 905.1 (a library's page) |" in table
     with pytest.raises(ValueError, match=r"context\[0\]\.columns\.a2c: expected one of"):
         load_spec(broken(tmp_path, lambda d: d.update(context=[CONTEXT | {"columns": {"a2c": "no_such_column"}}])))
