@@ -174,7 +174,8 @@ class SmokeChecks:
     without_plan: list[str]  # experiments of the index with no plan on disk
 
 
-ANALYSIS_OUTPUTS = ("report.md", "report.json", "table.csv", "verdicts.json", "figures/*.png")  # what analysis writes per experiment
+# what analysis writes per experiment
+ANALYSIS_OUTPUTS = ("report.md", "report.json", "table.csv", "verdicts.json", "figures/*.png")
 
 
 def experiment_check(experiment_dir: Path, plan: TierPlan, runs: list[SeedRun],

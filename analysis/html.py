@@ -1,15 +1,17 @@
 """RESULTS_DIR/report.html: one self-contained page per results tier, to open offline in any browser.
 
-It is built from what `python -m analysis RESULTS_DIR` wrote: the index RESULTS_DIR/report.md (its title, commit
-line and one section per experiment) and each experiment's verdicts.json. At the top, every claim's verdict; then
-a card per experiment; then each experiment's section. A smoke tier judges no claim, so its page leads instead with
-what the run checked (analysis.front_page gathers it from the runs): the pipeline's stages, each algorithm's smoke
-score beside a random policy's, and the verdicts committed for the nightly tier beside it; its own claims, all
-"not judged", fold into one line. The page is templates/page.html.j2; its style (static/report.css) and script
-(static/report.js) are inlined and every figure is embedded as a data URI, so the file can be mailed or archived
-alone. The experiments' sections are still converted from their report.md by the small converter below, which knows
-exactly the subset our reports use: headings, paragraphs, bullet lists, bold, inline code, links, images and pipe
-tables (the committed reports' protocols, commits and aggregates are recorded nowhere else).
+It is rendered from data `python -m analysis RESULTS_DIR` wrote: the index RESULTS_DIR/report.json (its title, commit
+line, sweep line and experiments), each experiment's report.json (analysis.report_file: the same data its report.md
+is rendered from) and verdicts.json. At the top, every claim's verdict; then a card per experiment; then each
+experiment's section (templates/experiment.html.j2). A smoke tier judges no claim, so its page leads instead with what
+the run checked (analysis.front_page gathers it from the runs): the pipeline's stages, each algorithm's smoke score
+beside a random policy's, and the verdicts committed for the nightly tier beside it; its own claims, all "not judged",
+fold into one line. The page is templates/page.html.j2; its style (static/report.css) and script (static/report.js)
+are inlined and every figure is embedded as a data URI, so the file can be mailed or archived alone.
+
+An experiment whose report.md was written before reports kept their data (the committed reports of that time) has no
+report.json: its section says so and links its report.md, which is not converted. Without RESULTS_DIR/report.json the
+page is not written: `python -m analysis RESULTS_DIR` writes it.
 
     python -m analysis.html RESULTS_DIR [--screenshot PNG]
 """
@@ -24,9 +26,9 @@ import posixpath
 import re
 import subprocess
 import sys
-import textwrap
 from collections import Counter
 from dataclasses import dataclass
+from functools import partial
 from html import escape
 from itertools import groupby
 from pathlib import Path
@@ -37,7 +39,10 @@ from analysis.browser import SCREENSHOT_SIZE, screenshot
 from analysis.front_page import (ABOVE, NIGHTLY, NO_RANDOM, NO_SCORE, NOT_YET, CommittedVerdicts, ExperimentCheck,
                                  LearningSignal, Stage, committed_verdicts, nightly_dir, plans_tier, plural,
                                  smoke_checks)
-from analysis.rendering import render
+from analysis.rendering import is_relative, render
+from analysis.report import fact_list
+from analysis.report_file import (REPORT_JSON, ExperimentReport, IndexEntry, IndexReport, read_experiment_report,
+                                  read_index_report)
 from analysis.table import format_number
 from analysis.verdicts_file import VERDICTS, ClaimVerdict, read_verdicts_file
 from core.files import write_atomic
@@ -55,205 +60,49 @@ def badge(verdict: str, count: int | None = None) -> str:
     return f'<span class="badge {slug(verdict)}">{escape(text)}</span>'
 
 
-# ---------------------------------------------------------------------------------------------------------------
-# Markdown: the subset our reports use
-# ---------------------------------------------------------------------------------------------------------------
-
-HEADING = re.compile(r"^(#{1,6})\s+(.*)$")
-BULLET = re.compile(r"^\s*[-*]\s+(.*)$")
-IMAGE_LINE = re.compile(r"^!\[[^\]]*\]\([^)\s]+\)$")
-TABLE_SEPARATOR = re.compile(r"^:?-{3,}:?$")
-FACT = re.compile(r"^\*\*(.+?):\*\*\s*(.*)$")  # "**Budget:** 100,000 steps": a bullet that names what it says
-INLINE = re.compile(r"`(?P<code>[^`]+)`"
-                    r"|!\[(?P<alt>[^\]]*)\]\((?P<src>[^)\s]+)\)"
-                    r"|\[(?P<text>[^\]]+)\]\((?P<href>[^)\s]+)\)"
-                    r"|\*\*(?P<bold>.+?)\*\*"
-                    r"|(?<![*\w])\*(?P<emphasis>[^*\s](?:[^*]*[^*\s])?)\*(?![*\w])")
-NUMBER_CELL = re.compile(r"^[-+]?[\d,]*\.?\d+(\s*\[[-+\d,.\s]+\])?$|^\d+/\d+$|^\[[-+\d,.\s]+\]$")
-PROSE_CELL = 30  # characters: a table cell longer than this may wrap
-EXPERIMENT_REPORT_LINK = re.compile(r"^([^/]+)/report\.md$")
-BOLD_VERDICT = re.compile(rf"^\*\*({'|'.join(VERDICTS)})\*\*$")  # a report's claims table: shown as a badge
-
-
-def line_kind(line: str) -> str:
-    if not line.strip():
-        return "blank"
-    if HEADING.match(line):
-        return "heading"
-    if line.lstrip().startswith("|"):
-        return "table"
-    if BULLET.match(line):
-        return "bullet"
-    return "figure" if IMAGE_LINE.match(line.strip()) else "text"
-
-
-def table_cells(line: str) -> list[str]:
-    """The cells of a `| a | b |` row; `\\|` is a pipe inside a cell."""
-    row = line.strip()
-    row = row[1:] if row.startswith("|") else row
-    row = row[:-1] if row.endswith("|") and not row.endswith("\\|") else row
-    return [cell.strip().replace("\\|", "|") for cell in re.split(r"(?<!\\)\|", row)]
-
-
-def is_numeric_column(cells: list[str]) -> bool:
-    """Right-aligned when every filled cell is a number, a CI or a count such as 5/5."""
-    filled = [cell for cell in cells if cell]
-    return bool(filled) and all(NUMBER_CELL.match(cell) for cell in filled)
-
-
-def cell_class(cell: str, numeric: bool) -> str:
-    """Short cells never wrap (CartPole-v1 stays on one line); sentences may."""
-    return "num" if numeric else "prose" if len(cell) > PROSE_CELL else "word"
-
-
-class MarkdownRenderer:
-    """Markdown to HTML for one results directory: images are read from it and embedded; links to an experiment's
-    report.md become links to its section of the page."""
-
-    def __init__(self, results_dir: Path, experiments: set[str]):
-        self.results_dir = results_dir
-        self.experiments = experiments
-
-    def blocks(self, markdown: str) -> str:
-        rendered: list[tuple[str, str]] = []
-        for kind, lines in groupby(markdown.splitlines(), key=line_kind):
-            lines = list(lines)
-            if kind == "heading":
-                rendered += [(kind, self.heading(line)) for line in lines]
-            elif kind == "table":
-                rendered.append((kind, self.table(lines)))
-            elif kind == "bullet":
-                rendered.append((kind, self.bullets(lines)))
-            elif kind == "figure":
-                rendered += [(kind, self.inline(line.strip())) for line in lines]
-            elif kind == "text":
-                rendered.append((kind, f"<p>{self.inline(' '.join(line.strip() for line in lines))}</p>"))
-        # Figures one after another (blank lines between them) share a row when they fit side by side.
-        html = []
-        for is_figure, group in groupby(rendered, key=lambda block: block[0] == "figure"):
-            parts = [part for _, part in group]
-            html.append(f'<div class="figures">{"".join(parts)}</div>' if is_figure else "\n".join(parts))
-        return "\n".join(html)
-
-    def heading(self, line: str) -> str:
-        hashes, text = HEADING.match(line).groups()
-        return f"<h{len(hashes)}>{self.inline(text)}</h{len(hashes)}>"
-
-    def bullets(self, lines: list[str]) -> str:
-        """A list; indented items belong to the item above them. A list whose every item starts with a bold
-        `**Key:**` is a list of facts, shown as a two-column definition list."""
-        items: list[tuple[str, list[str]]] = []
-        for line in lines:
-            if line[:1].isspace() and items:
-                items[-1][1].append(line)
-            else:
-                items.append((BULLET.match(line).group(1), []))
-        nested = [self.bullets(textwrap.dedent("\n".join(children)).splitlines()) if children else ""
-                  for _, children in items]
-        facts = [FACT.match(text) for text, _ in items]
-        if all(facts):
-            pairs = "".join(f"<dt>{self.inline(fact.group(1))}</dt><dd>{self.inline(fact.group(2))}{children}</dd>"
-                            for fact, children in zip(facts, nested))
-            return f'<dl class="facts">{pairs}</dl>'
-        return "<ul>" + "".join(f"<li>{self.inline(text)}{children}</li>"
-                                for (text, _), children in zip(items, nested)) + "</ul>"
-
-    def table(self, lines: list[str]) -> str:
-        rows = [table_cells(line) for line in lines]
-        has_header = len(rows) > 1 and all(TABLE_SEPARATOR.match(cell) for cell in rows[1])
-        header, body = (rows[0], rows[2:]) if has_header else ([], rows)
-        numeric = [is_numeric_column([row[column] for row in body if column < len(row)])
-                   for column in range(max(map(len, rows)))]
-
-        def cells(row: list[str], tag: str) -> str:
-            return "".join(f'<{tag} class="{cell_class(cell, numeric[column])}">{self.cell(cell)}</{tag}>'
-                           for column, cell in enumerate(row))
-
-        head = f"<thead><tr>{cells(header, 'th')}</tr></thead>" if header else ""
-        rows_html = "".join(f"<tr>{cells(row, 'td')}</tr>" for row in body)
-        return f'<div class="table-scroll"><table class="data">{head}<tbody>{rows_html}</tbody></table></div>'
-
-    def cell(self, text: str) -> str:
-        verdict = BOLD_VERDICT.match(text)
-        return badge(verdict.group(1)) if verdict else self.inline(text)
-
-    def inline(self, text: str) -> str:
-        html, position = [], 0
-        for match in INLINE.finditer(text):
-            html.append(escape(text[position:match.start()]))
-            position = match.end()
-            if match["code"] is not None:
-                html.append(f"<code>{escape(match['code'])}</code>")
-            elif match["src"] is not None:
-                html.append(self.image(match["alt"], match["src"]))
-            elif match["href"] is not None:
-                html.append(f'<a href="{escape(self.target(match["href"]))}">{self.inline(match["text"])}</a>')
-            elif match["bold"] is not None:
-                html.append(f"<strong>{self.inline(match['bold'])}</strong>")
-            else:
-                html.append(f"<em>{self.inline(match['emphasis'])}</em>")
-        html.append(escape(text[position:]))
-        return "".join(html)
-
-    def target(self, href: str) -> str:
-        linked = EXPERIMENT_REPORT_LINK.match(posixpath.normpath(href))
-        return f"#{anchor(linked.group(1))}" if linked and linked.group(1) in self.experiments else href
-
-    def image(self, alt: str, src: str) -> str:
-        """A figure with the image embedded; a visible note in its place when the file is not there to embed."""
-        path = self.results_dir / src
-        media_type = mimetypes.guess_type(path.name)[0] or ""
-        if "://" in src or not media_type.startswith("image/") or not path.is_file():
-            why = "not embedded: not a local image file" if path.is_file() or "://" in src else "not found"
-            return f'<p class="missing-figure">Figure {escape(alt)} ({escape(src)}) {why}.</p>'
-        data = base64.b64encode(path.read_bytes()).decode("ascii")
-        return (f'<figure><img src="data:{media_type};base64,{data}" alt="{escape(alt)}">'
-                f"<figcaption>{escape(alt)}</figcaption></figure>")
-
-
 def anchor(experiment: str) -> str:
     return re.sub(r"[^A-Za-z0-9_-]", "-", experiment)
 
 
 # ---------------------------------------------------------------------------------------------------------------
-# Inputs: the index and the verdicts
+# An experiment's section, from its report.json
 # ---------------------------------------------------------------------------------------------------------------
 
-INDEX_LINK = re.compile(r"^- \[(?P<title>.+)\]\((?P<experiment>[^)/]+)/report\.md\)$")
-SECTION_START = re.compile(r"^(?=## )", flags=re.MULTILINE)
+def page_link(href: str, experiment: str, experiments: set[str]) -> str:
+    """A link of an experiment's report as the page follows it: to an experiment's report.md, its section; to
+    anything else on disk, from RESULTS_DIR (where the page is)."""
+    if not is_relative(href):
+        return href
+    target = posixpath.normpath(posixpath.join(experiment, href))
+    linked = target.removesuffix("/report.md")
+    return f"#{anchor(linked)}" if target.endswith("/report.md") and linked in experiments else target
 
 
 @dataclass(frozen=True)
-class Experiment:
-    name: str  # its folder in RESULTS_DIR
-    title: str
-    markdown: str  # its section of the index, without the section's heading
+class Embedded:
+    """A figure of a report, read into the page: its data URI, or why it could not be."""
+    source: str  # its path from RESULTS_DIR
+    data_uri: str | None
+    why: str  # when there is no data URI
 
 
-@dataclass(frozen=True)
-class Index:
-    title: str
-    preamble: str  # Markdown between the title and the list of experiments: the commit line
-    experiments: list[Experiment]
+def embedded(results_dir: Path, experiment: str, path: str) -> Embedded:
+    source = posixpath.join(experiment, path)
+    file = results_dir / source
+    media_type = mimetypes.guess_type(file.name)[0] or ""
+    if "://" in path or not media_type.startswith("image/") or not file.is_file():
+        why = "not embedded: not a local image file" if file.is_file() or "://" in path else "not found"
+        return Embedded(source, None, why)
+    return Embedded(source, f"data:{media_type};base64,{base64.b64encode(file.read_bytes()).decode('ascii')}", "")
 
 
-def read_index(path: Path) -> Index:
-    """The index `python -m analysis` writes: `# title`, a commit line, one `- [title](exp/report.md)` per
-    experiment, then one `## ` section per experiment in the same order."""
-    head, *sections = SECTION_START.split(path.read_text(encoding="utf-8"))
-    head_lines = head.splitlines()
-    titles = [line[2:].strip() for line in head_lines if line.startswith("# ")]
-    links = [INDEX_LINK.match(line) for line in head_lines if INDEX_LINK.match(line)]
-    if not titles:
-        raise ValueError(f"{path}: expected a '# ' title on its first lines; write it with python -m analysis")
-    if len(links) != len(sections):
-        raise ValueError(f"{path}: expected one '## ' section per experiment link, got {len(links)} links and "
-                         f"{len(sections)} sections; rewrite it with python -m analysis")
-    preamble = "\n".join(line for line in head_lines
-                         if not line.startswith("# ") and not INDEX_LINK.match(line))
-    experiments = [Experiment(link["experiment"], link["title"], section.split("\n", 1)[1] if "\n" in section else "")
-                   for link, section in zip(links, sections)]
-    return Index(titles[0], preamble.strip(), experiments)
+def experiment_section(results_dir: Path, entry: IndexEntry, report: ExperimentReport | None, badges: str,
+                       experiments: set[str]) -> str:
+    """The experiment's report.json as a section of the page; without one, a note that says why."""
+    return render("experiment.html.j2", entry=entry, anchor=anchor(entry.name), badges=Markup(badges), report=report,
+                  facts=fact_list(report.facts) if report else [], tier=results_dir.resolve().name,
+                  legacy=(results_dir / entry.name / "report.md").is_file(), experiment=entry.name,
+                  href=partial(page_link, experiments=experiments), embed=partial(embedded, results_dir))
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -311,7 +160,7 @@ def seeds(verdict: ClaimVerdict) -> str:
     return f"{verdict.seeds_a} vs {verdict.seeds_b}" if verdict.seeds_b else str(verdict.seeds_a)
 
 
-def verdict_rows(experiment: Experiment, verdicts: list[ClaimVerdict] | None) -> str:
+def verdict_rows(experiment: IndexEntry, verdicts: list[ClaimVerdict] | None) -> str:
     """One tbody per experiment, its name spanning its claims' rows."""
     link = (f'<a href="#{anchor(experiment.name)}">{escape(experiment.title)}</a>'
             f'<div class="muted"><code>{escape(experiment.name)}</code></div>')
@@ -349,7 +198,7 @@ VERDICT_COLUMNS = (("Experiment", 14, False), ("Claim", 25, False), ("Verdict", 
                    ("Why", 18, False))
 
 
-def verdict_table(experiments: list[Experiment], verdicts: dict[str, list[ClaimVerdict] | None]) -> str:
+def verdict_table(experiments: list[IndexEntry], verdicts: dict[str, list[ClaimVerdict] | None]) -> str:
     columns = "".join(f'<col style="width:{width}%">' for _, width, _ in VERDICT_COLUMNS)
     head = "".join(f"<th{' class=num' if numeric else ''}>{title}</th>" for title, _, numeric in VERDICT_COLUMNS)
     body = "".join(verdict_rows(experiment, verdicts[experiment.name]) for experiment in experiments)
@@ -362,17 +211,10 @@ def counts(verdicts: list[ClaimVerdict]) -> str:
     return " ".join(badge(kind, tally[kind]) for kind in VERDICTS if tally[kind])
 
 
-def experiment_card(experiment: Experiment, badges: str) -> str:
+def experiment_card(experiment: IndexEntry, badges: str) -> str:
     badges = badges or '<span class="muted">no verdicts yet</span>'
     return (f'<li><a href="#{anchor(experiment.name)}"><span class="card-title">{escape(experiment.title)}</span>'
             f'<code>{escape(experiment.name)}</code><span class="card-badges">{badges}</span></a></li>')
-
-
-def experiment_section(experiment: Experiment, badges: str, renderer: MarkdownRenderer) -> str:
-    judged = f'<p class="section-verdicts">{badges}</p>' if badges else ""
-    return (f'<section class="experiment" id="{anchor(experiment.name)}">'
-            f'<h2>{escape(experiment.title)} <a class="to-top" href="#top" title="back to the top">↑</a></h2>'
-            f"{judged}{renderer.blocks(experiment.markdown)}</section>")
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -626,7 +468,7 @@ def committed_list(committed: list[CommittedVerdicts]) -> str:
     return f'<div class="committed" id="nightly-list">{"".join(blocks)}</div>'
 
 
-def own_verdicts(experiments: list[Experiment], verdicts: dict[str, list[ClaimVerdict] | None], tier: str) -> str:
+def own_verdicts(experiments: list[IndexEntry], verdicts: dict[str, list[ClaimVerdict] | None], tier: str) -> str:
     """The tier's judged claims in the verdict table; the claims its budgets cannot judge in one collapsed line."""
     judged = {name: [verdict for verdict in claims or [] if verdict.verdict != "not judged"]
               for name, claims in verdicts.items()}
@@ -644,8 +486,8 @@ def own_verdicts(experiments: list[Experiment], verdicts: dict[str, list[ClaimVe
     return f'{table}<details class="not-judged-here"><summary>{summary}</summary><ul>{items}</ul></details>'
 
 
-def smoke_top(results_dir: Path, index: Index, verdicts: dict[str, list[ClaimVerdict] | None], tier: str,
-              renderer: MarkdownRenderer) -> tuple[str, str, dict[str, str]]:
+def smoke_top(results_dir: Path, index: IndexReport, verdicts: dict[str, list[ClaimVerdict] | None],
+              tier: str) -> tuple[str, str, dict[str, str]]:
     """The masthead's tally, the panels above the experiments, and each experiment's badges."""
     checks = smoke_checks(results_dir, [experiment.name for experiment in index.experiments])
     nightly = nightly_dir(results_dir)
@@ -699,7 +541,7 @@ likely a run of the first method beats one of the second; 0.5 is no difference. 
     return tally, panels, badges
 
 
-def verdicts_top(index: Index, verdicts: dict[str, list[ClaimVerdict] | None]) -> tuple[str, str, dict[str, str]]:
+def verdicts_top(index: IndexReport, verdicts: dict[str, list[ClaimVerdict] | None]) -> tuple[str, str, dict[str, str]]:
     """A tier that judges claims (nightly, paper): every verdict at the top."""
     judged = [verdict for claims in verdicts.values() if claims for verdict in claims]
     summary = (f"{len(judged)} claim{'s' * (len(judged) != 1)} in "
@@ -713,31 +555,30 @@ probability that a run of the first method beats a run of the second on a task; 
 
 
 def render_page(results_dir: Path) -> str:
-    index = read_index(results_dir / "report.md")
-    verdicts = {experiment.name: content.verdicts if (content := read_verdicts_file(
-                    results_dir / experiment.name / "verdicts.json", experiment.name)) else None
-                for experiment in index.experiments}
-    renderer = MarkdownRenderer(results_dir, {experiment.name for experiment in index.experiments})
+    """The page, from RESULTS_DIR/report.json and each experiment's report.json and verdicts.json; every file is read
+    (and checked) before anything is written."""
+    index = read_index_report(results_dir)
+    names = [entry.name for entry in index.experiments]
+    verdicts = {name: content.verdicts if (content := read_verdicts_file(
+                    results_dir / name / "verdicts.json", name)) else None for name in names}
+    reports = {name: read_experiment_report(path, name) if (path := results_dir / name / REPORT_JSON).is_file()
+               else None for name in names}
     tier = results_dir.resolve().name
     # A smoke run judges no claim, so its page leads with what it did check.
-    smoke = plans_tier(results_dir, [experiment.name for experiment in index.experiments]) == "smoke"
-    tally, panels, badges = (smoke_top(results_dir, index, verdicts, tier, renderer) if smoke
-                             else verdicts_top(index, verdicts))
-    cards = "".join(experiment_card(experiment, badges.get(experiment.name, ""))
-                    for experiment in index.experiments)
-    sections = "\n".join(experiment_section(experiment, badges.get(experiment.name, ""), renderer)
-                         for experiment in index.experiments)
-    return render("page.html.j2", title=index.title, title_html=Markup(renderer.inline(index.title)), tier=tier,
-                  smoke=smoke, preamble=Markup(renderer.blocks(index.preamble)), tally=Markup(tally),
-                  panels=Markup(panels), cards=Markup(cards), sections=Markup(sections),
+    smoke = plans_tier(results_dir, names) == "smoke"
+    tally, panels, badges = smoke_top(results_dir, index, verdicts, tier) if smoke else verdicts_top(index, verdicts)
+    cards = "".join(experiment_card(entry, badges.get(entry.name, "")) for entry in index.experiments)
+    sections = "\n".join(experiment_section(results_dir, entry, reports[entry.name], badges.get(entry.name, ""),
+                                            set(names)) for entry in index.experiments)
+    return render("page.html.j2", index=index, tier=tier, smoke=smoke, tally=Markup(tally), panels=Markup(panels),
+                  cards=Markup(cards), sections=Markup(sections), href=partial(page_link, experiments=set(names)),
                   style=Markup((STATIC / "report.css").read_text()), script=Markup((STATIC / "report.js").read_text()))
 
 
 def write_html_report(results_dir: Path) -> Path:
-    """Write RESULTS_DIR/report.html from RESULTS_DIR/report.md and the experiments' verdicts.json; its path."""
-    index = results_dir / "report.md"
-    if not index.is_file():
-        raise FileNotFoundError(f"{index} not found; write it first with python -m analysis {results_dir}")
+    """Write RESULTS_DIR/report.html from the reports' data (RESULTS_DIR/report.json, each experiment's report.json)
+    and the experiments' verdicts.json; its path. FileNotFoundError or ValueError, writing nothing, when the index's
+    report.json is missing or a file cannot be read."""
     page = results_dir / "report.html"
     # Character references for everything beyond ASCII: the file reads the same whatever the locale's encoding.
     write_atomic(page, render_page(results_dir).encode("ascii", "xmlcharrefreplace").decode("ascii"))
@@ -749,7 +590,7 @@ def main(argv: list[str] | None = None) -> int:
                                      description="Write RESULTS_DIR/report.html, one self-contained page with every "
                                                  "claim's verdict, every experiment's report and its figures.")
     parser.add_argument("results_dir", type=Path, metavar="RESULTS_DIR",
-                        help="a results tier holding report.md (written by python -m analysis), e.g. results/nightly")
+                        help="a results tier holding report.json (written by python -m analysis), e.g. results/nightly")
     parser.add_argument("--screenshot", type=Path, metavar="PNG",
                         help=f"also save a {SCREENSHOT_SIZE[0]}x{SCREENSHOT_SIZE[1]} screenshot of the page's top "
                              "(needs Chromium)")

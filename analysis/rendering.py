@@ -27,10 +27,15 @@ def table_cell(text: object) -> str:
     return str(text).replace("|", "\\|")
 
 
+def is_relative(href: str) -> bool:
+    """A path from the report's folder: neither absolute nor a URL (http:, mailto:)."""
+    return not (href.startswith("/") or re.match(r"[a-z]+:", href))
+
+
 def relative_to(href: str, folder: str) -> str:
     """A link of a report seen from its parent folder (an experiment's report inside the index): `folder` before
-    every href that is neither absolute nor a URL."""
-    return href if href.startswith("/") or re.match(r"[a-z]+:", href) else folder + href
+    every relative href."""
+    return folder + href if is_relative(href) else href
 
 
 def plural(count: int, noun: str) -> str:

@@ -19,7 +19,7 @@ from typing import Annotated, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_serializer, model_validator
 
-from runner.spec import first_problem, located, rule
+from runner.spec import field_path, first_problem, located, rule
 
 REPORT_JSON = "report.json"
 STYLES = ("text", "strong", "emphasis", "code", "verdict", "link")
@@ -94,7 +94,7 @@ class Table(BaseModel):
     def one_cell_per_column(self) -> Table:
         for number, row in enumerate(self.rows):
             if len(row) != len(self.columns):
-                raise rule(f"rows[{number}]", f"{len(self.columns)} cells, one per column", f"{len(row)} cells")
+                raise rule(f"rows[{number}]", f"{len(self.columns)} cells, one per column", len(row))
         return self
 
 
@@ -241,7 +241,13 @@ def read_report_file(path: Path, model: type[ReportModel], results_dir: Path) ->
     try:
         return model.model_validate(content)
     except ValidationError as error:
-        raise ValueError(f"{located(path, *first_problem(error))}; write it again with {again}") from None
+        first = error.errors(include_url=False)[0]
+        if first["type"] == "union_tag_invalid":  # a block of an unknown kind: pydantic's words name its internals
+            problem = (f"{field_path(first['loc'])}.kind", f"one of [{first['ctx']['expected_tags']}]",
+                       first["ctx"]["tag"])
+        else:
+            problem = first_problem(error)
+        raise ValueError(f"{located(path, *problem)}; write it again with {again}") from None
 
 
 def read_experiment_report(path: Path, experiment: str) -> ExperimentReport:

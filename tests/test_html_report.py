@@ -1,7 +1,8 @@
 """RESULTS_DIR/report.html (analysis.html) on a hand-built results tier: one self-contained file, the verdict table,
-the Markdown our reports use, escaping, bad verdicts.json named; a smoke tier's page, which leads with what the run
-checked, each algorithm against a random policy and the committed nightly verdicts; then the pages in headless
-Chromium, where every figure must load and the top shows what it should."""
+each experiment's section rendered from its report.json (the data its report.md is rendered from, so both show the
+same), escaping, bad report.json and verdicts.json named; a smoke tier's page, which leads with what the run checked,
+each algorithm against a random policy and the committed nightly verdicts; then the pages in headless Chromium, where
+every figure must load and the top shows what it should."""
 
 from __future__ import annotations
 
@@ -21,7 +22,10 @@ import pytest  # noqa: E402
 
 from analysis.browser import SCREENSHOT_SIZE, run_headless, screenshot  # noqa: E402
 from analysis.html import decimals, main, write_html_report  # noqa: E402
-from analysis.report import legacy_index_section as index_section  # noqa: E402
+from analysis.report import report_markdown  # noqa: E402
+from analysis.report_file import (Claims, Column, ExperimentReport, Facts, Figure, IndexEntry,  # noqa: E402
+                                  IndexReport, Paragraph, VariantBudget, code, emphasis, link, report_json, strong,
+                                  table_of, text, verdict as verdict_span)
 from browser import dom_after_load, require_browser  # noqa: E402
 from test_front_page import (NIGHTLY_COMMIT, NIGHTLY_DATE, NO_RANDOM_TASK, OLD, SMOKE, SMOKE_CLAIMS,  # noqa: E402
                              build_smoke_tier)
@@ -52,33 +56,40 @@ VERDICTS = {
         verdict("gamma_matches_paper", "not judged", None, None, None, None, "No published number to compare with."),
     ],
 }
+SCORE_COLUMNS = [Column(header="variant"), Column(header="env"), Column(header="seeds", numeric=True),
+                 Column(header="score (mean)", numeric=True), Column(header="95% CI", numeric=True),
+                 Column(header="per-seed scores"), Column(header="missing / failed")]
 
 
-def experiment_report(name: str, title: str) -> str:
-    """A report as analysis.report.experiment_report writes it (a variant's own budget as a nested item, a claims
-    table with an escaped pipe); gamma's adds a plain list with a link."""
-    notes = ["Notes:", "", "- seed 1 of beta **failed** at step 900",
-             "- compare with [the alpha experiment](../alpha_vs_beta/report.md)", ""] if name == "gamma" else []
-    return "\n".join([
-        f"# {title}", "", f"Experiment `{name}`.", "",
-        "- **Reproduces:** Someone et al. 2000, Table 1: alpha beats beta",
-        "- **Tier:** nightly",
-        "- **Budget:** 1,000 environment steps per run; 3 seeds (0, 1, 2) per variant and environment",
-        "  - `beta`: 2,000 steps on CartPole-v1: it learns slower",
-        "- **Score:** mean evaluation return (`eval_last_10pct`); 95% CI: percentile bootstrap of the mean",
-        f"- **Report written at commit:** `{COMMIT}`", "",
-        "## Claims", "",
-        "| claim | verdict | P(A > B) [95% CI] |", "|---|---|---|",
-        "| alpha \\| beta: alpha wins | **reproduced** | 0.73 [0.60, 0.85] |", "",
-        "Verdicts: **contradicted** when the CI lies below (for *at least as good*: below 0.4).", "",
-        "## Scores", "",
-        "| variant | env | seeds | score (mean) | 95% CI | per-seed scores | missing / failed |",
-        "|---|---|---|---|---|---|---|",
-        "| alpha | CartPole-v1 | 3/3 | 1,447.0 | [1,394.0, 1,500.0] | s0 1,394.0, s1 1,500.0, s2 1,447.0 |  |",
-        "| beta | CartPole-v1 | 2/3 | 12.5 | [12.0, 13.0] | s0 12.0, s2 13.0 | s1 failed |", "",
-        *notes,
-        "![Learning curves](figures/learning_curves.png)", "",
-        "![Final scores per seed](figures/final_scores.png)", ""])
+def experiment_report(name: str, title: str) -> ExperimentReport:
+    """A report as analysis.report.experiment_report makes it: a variant's own budget under the budget, a claims
+    table with a verdict and a pipe in a cell, a diagnosis, a score table, figures; gamma's links alpha's report."""
+    facts = Facts(
+        reproduces={"paper": "Someone et al. 2000", "table": "Table 1", "claim": "alpha beats beta"}, tier="nightly",
+        total_steps={"CartPole-v1": 1000}, seeds=[0, 1, 2],
+        per_variant=[VariantBudget(variant="beta", total_steps={"CartPole-v1": 2000}, environments=["CartPole-v1"],
+                                   why="it learns slower")],
+        published=[], context=[], normalization={"CartPole-v1": "raw score (no reference score declared)"},
+        score_rule="eval_last_10pct", score_rule_text="mean evaluation return", reps=100,
+        protocols={"CartPole-v1": "env_version=v1"}, commit=COMMIT, runs_commits=[], written="2030-01-02 03:04",
+        versions={"python": "3.11.7"})
+    claims = Claims(
+        table=table_of([Column(header="claim"), Column(header="verdict"), Column(header="P(A > B) [95% CI]")],
+                       [["alpha | beta: alpha wins", text(verdict_span("reproduced")), "0.73 [0.60, 0.85]"]]),
+        note=text("Verdicts: ", strong("contradicted"), " when the CI lies below (for ", emphasis("at least as good"),
+                  ": below 0.4)."),
+        diagnoses_note=text("Why each verdict that is not ", emphasis("reproduced"), " is what it is."),
+        diagnoses=[text(strong("alpha_beats_gamma"), " (contradicted): ", strong("proxy"), ": seed 1 of beta ",
+                        strong("failed"), " at step 900. Evidence: ", code("docs/x.md"), ".")])
+    scores = table_of(SCORE_COLUMNS, [
+        ["alpha", "CartPole-v1", "3/3", "1,447.0", "[1,394.0, 1,500.0]", "s0 1,394.0, s1 1,500.0, s2 1,447.0", ""],
+        ["beta", "CartPole-v1", "2/3", "12.5", "[12.0, 13.0]", "s0 12.0, s2 13.0", "s1 failed"]])
+    aggregates = [Paragraph(text=text("compare with ", link("the alpha experiment", "../alpha_vs_beta/report.md")))
+                  if name == "gamma" else Paragraph(text=text(emphasis("Nothing to aggregate.")))]
+    return ExperimentReport(experiment=name, title=title, facts=facts, claims=claims, scores=scores,
+                            figures=[Figure(path=f"figures/{figure}", alt=alt) for figure, alt in
+                                     zip(FIGURES, ("Learning curves", "Final scores per seed"))],
+                            aggregates=aggregates)
 
 
 @pytest.fixture(scope="module")
@@ -93,27 +104,31 @@ def png() -> bytes:
 
 @pytest.fixture
 def results(tmp_path, png):
-    """A results tier as python -m analysis leaves it, with a verdicts.json per experiment."""
+    """A results tier as python -m analysis leaves it: each experiment's report.json and the report.md rendered from
+    it, its verdicts.json and figures; the index's report.json."""
     results_dir = tmp_path / "nightly"
-    sections = []
     for name, title in EXPERIMENTS.items():
         experiment_dir = results_dir / name
         (experiment_dir / "figures").mkdir(parents=True)
         for figure in FIGURES:
             (experiment_dir / "figures" / figure).write_bytes(png)
         report = experiment_report(name, title)
-        (experiment_dir / "report.md").write_text(report)
+        (experiment_dir / "report.json").write_text(report_json(report))
+        (experiment_dir / "report.md").write_text(report_markdown(report))
         (experiment_dir / "verdicts.json").write_text(json.dumps(
             {"experiment": name, "title": title, "tier": "nightly", "verdicts": VERDICTS[name]}))
-        sections.append(index_section(report, name))
-    links = [f"- [{title}]({name}/report.md)" for name, title in EXPERIMENTS.items()]
-    (results_dir / "report.md").write_text("\n".join(["# Results: nightly", "", f"Index written at commit `{COMMIT}`.",
-                                                      "", *links, "", *sections]))
+    (results_dir / "report.json").write_text(report_json(IndexReport(
+        title="Results: nightly", commit=COMMIT, sweep=text("Newest sweep: ", strong("wall time 1.0 min")),
+        experiments=[IndexEntry(name=name, title=title) for name, title in EXPERIMENTS.items()])))
     return results_dir
 
 
 def verdict_table(page: str) -> str:
     return re.search(r'<table class="verdicts" id="verdict-table">(.*?)</table>', page, flags=re.DOTALL).group(1)
+
+
+def section(page: str, experiment: str) -> str:
+    return re.search(rf'<section class="experiment" id="{experiment}">.*?</section>', page, flags=re.DOTALL).group(0)
 
 
 def test_the_page_is_one_file_with_every_figure_embedded(results, png):
@@ -169,31 +184,58 @@ def test_each_experiment_has_a_section_and_links_to_it(results):
         assert f'href="#{name}"' in verdict_table(page) and f'href="#{name}"' in cards
     assert '<a href="#alpha_vs_beta">the alpha experiment</a>' in page  # gamma/../alpha_vs_beta/report.md
     assert "rlrepro · nightly tier".encode("ascii", "xmlcharrefreplace").decode() in page
-    assert f"Index written at commit <code>{COMMIT}</code>." in page
+    assert f"<p>Index written at commit <code>{COMMIT}</code>.</p>" in page
+    assert "<p>Newest sweep: <strong>wall time 1.0 min</strong></p>" in page  # from the index's report.json
 
 
-def test_the_markdown_subset_is_rendered(results):
+def test_each_section_shows_its_report_json(results):
     page = write_html_report(results).read_text()
-    assert '<dt>Budget</dt><dd>1,000 environment steps per run;' in page  # a "**Key:** value" list
-    assert "<li>seed 1 of beta <strong>failed</strong> at step 900</li>" in page  # a plain list with bold
-    assert "<p>Experiment <code>gamma</code>.</p>" in page
+    gamma = section(page, "gamma")
+    assert "<dt>Budget</dt><dd>1,000 environment steps per run;" in gamma  # the facts: a definition list
     assert ("<dd>1,000 environment steps per run; 3 seeds (0, 1, 2) per variant and environment"
-            "<ul><li><code>beta</code>: 2,000 steps on CartPole-v1: it learns slower</li></ul></dd>") in page  # nested
+            "<ul><li><code>beta</code>: 2,000 steps on CartPole-v1: it learns slower</li></ul></dd>") in gamma
+    assert "<dt>Score</dt><dd>mean evaluation return (<code>eval_last_10pct</code>); 95% CI:" in gamma
+    assert "<p>Experiment <code>gamma</code>.</p>" in gamma
     assert page.count("<h3>Claims</h3>") == page.count("<h3>Scores</h3>") == 2
     assert ('<td class="word">alpha | beta: alpha wins</td><td class="word"><span class="badge reproduced">reproduced'
-            '</span></td>') in page  # a verdict in bold is shown as its badge
-    assert "(for <em>at least as good</em>: below 0.4)" in page
+            '</span></td>') in gamma  # a verdict is shown as its badge
+    assert "(for <em>at least as good</em>: below 0.4)" in gamma
+    assert ("<li><strong>alpha_beats_gamma</strong> (contradicted): <strong>proxy</strong>: seed 1 of beta "
+            "<strong>failed</strong> at step 900. Evidence: <code>docs/x.md</code>.</li>") in gamma
     header = '<th class="word">variant</th><th class="word">env</th><th class="num">seeds</th>'
     assert page.count(header) == 2
-    assert '<td class="num">1,447.0</td><td class="num">[1,394.0, 1,500.0]</td>' in page
-    assert '<td class="prose">s0 1,394.0, s1 1,500.0, s2 1,447.0</td>' in page  # long: may wrap
-    assert '<td class="word">s0 12.0, s2 13.0</td>' in page
-    assert "<figcaption>Final scores per seed</figcaption>" in page
+    assert '<td class="num">1,447.0</td><td class="num">[1,394.0, 1,500.0]</td>' in gamma
+    assert '<td class="prose">s0 1,394.0, s1 1,500.0, s2 1,447.0</td>' in gamma  # long: may wrap
+    assert '<td class="word">s0 12.0, s2 13.0</td>' in gamma
+    assert '<div class="figures"><figure><img src="data:image/png;base64,' in gamma  # side by side
+    assert "<figcaption>Final scores per seed</figcaption>" in gamma
+
+
+def test_report_md_and_the_page_show_the_same_report_json(results):
+    """Both are rendered from report.json: what it says, both say, and a change to it changes both."""
+    path = results / "gamma" / "report.json"
+    content = json.loads(path.read_text())
+    content["claims"]["table"]["rows"][0][1] = [{"text": "contradicted", "style": "verdict"}]
+    content["scores"]["rows"][1][3] = [{"text": "99.5"}]
+    path.write_text(json.dumps(content))
+    report = ExperimentReport.model_validate(content)
+    markdown = report_markdown(report)
+    gamma = section(write_html_report(results).read_text(), "gamma")
+    assert "| alpha \\| beta: alpha wins | **contradicted** | 0.73 [0.60, 0.85] |" in markdown
+    assert ('<td class="word">alpha | beta: alpha wins</td><td class="word"><span class="badge contradicted">'
+            "contradicted</span></td>") in gamma
+    assert "| beta | CartPole-v1 | 2/3 | 99.5 | [12.0, 13.0] | s0 12.0, s2 13.0 | s1 failed |" in markdown
+    assert '<td class="num">2/3</td><td class="num">99.5</td>' in gamma
+    assert "12.5" not in gamma and "12.5" not in markdown
+    # the same words, marked up twice
+    assert "![Final scores per seed](figures/final_scores.png)" in markdown and "compare with [the alpha experiment]" \
+        "(../alpha_vs_beta/report.md)" in markdown
 
 
 def test_text_is_escaped(results):
     page = write_html_report(results).read_text()
     assert "Alpha &lt;script&gt;alert(&#x27;x&#x27;)&lt;/script&gt; vs beta" in page
+    assert "Alpha &lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt; vs beta" in section(page, "alpha_vs_beta")
     assert "<script>alert" not in page and page.count("<script") == 1  # only the page's own images-loaded script
     assert "Gamma &amp; friends" in page
 
@@ -212,10 +254,23 @@ def test_an_experiment_without_verdicts_is_listed_as_not_judged_yet(results):
     assert "no verdicts.json yet" in table and 'href="#gamma"' in table and "gamma_beats_alpha" not in table
 
 
+def test_a_report_written_before_report_json_is_linked_not_converted(results):
+    """A committed report.md of the time before report.json: the page says so and links it."""
+    (results / "gamma" / "report.json").unlink()
+    gamma = section(write_html_report(results).read_text(), "gamma")
+    assert '<p class="missing-report">This report was written before reports kept their data' in gamma
+    assert '<a href="gamma/report.md">gamma/report.md</a>' in gamma
+    assert "<code>./run_all.sh --tier nightly --only gamma</code>" in gamma
+    assert "<h3>Claims</h3>" not in gamma and '<span class="badge inconclusive">1 inconclusive</span>' in gamma
+    (results / "gamma" / "report.md").unlink()
+    assert "<p>No runs on disk and no report yet.</p>" in section(write_html_report(results).read_text(), "gamma")
+
+
 @pytest.mark.parametrize("change, message", [
     (lambda content: content["verdicts"][1].update(verdict="maybe"),
      "verdicts[1].verdict: expected one of ['reproduced', 'contradicted', 'inconclusive', 'not judged'], got 'maybe'"),
-    (lambda content: content["verdicts"][0].pop("reason"), "verdicts[0].reason: expected a value (the key is required)"),
+    (lambda content: content["verdicts"][0].pop("reason"),
+     "verdicts[0].reason: expected a value (the key is required)"),
     (lambda content: content["verdicts"][0].update(poi_ci=[0.9, 0.1]),
      "verdicts[0].poi_ci: expected [low, high] with low <= high, got [0.9, 0.1]"),
     (lambda content: content["verdicts"][0].update(probability_of_improvement=1.5),
@@ -235,17 +290,46 @@ def test_a_bad_verdicts_file_is_named_with_its_field(results, change, message):
     assert not (results / "report.html").exists()
 
 
-def test_an_index_whose_sections_do_not_match_its_links_is_refused(results):
-    index = results / "report.md"
-    index.write_text(index.read_text().split("\n## Gamma")[0])
-    with pytest.raises(ValueError, match="2 links and 1 sections"):
+@pytest.mark.parametrize("file, change, message", [
+    ("gamma/report.json", lambda content: content["scores"]["rows"][0].pop(),
+     "scores.rows[0]: expected 7 cells, one per column, got 6"),
+    ("gamma/report.json", lambda content: content["claims"]["note"][0].update(style="bold"),
+     "claims.note[0].style: expected one of ['text', 'strong', 'emphasis', 'code', 'verdict', 'link'], got 'bold'"),
+    ("gamma/report.json", lambda content: content["aggregates"][0].update(kind="list"),
+     "aggregates[0].kind: expected one of ['paragraph', 'table', 'figures'], got 'list'"),
+    ("gamma/report.json", lambda content: content["facts"].pop("tier"), "facts.tier: expected a value"),
+    ("gamma/report.json", lambda content: content.update(experiment="alpha_vs_beta"),
+     "experiment: expected its folder's name 'gamma'"),
+    ("report.json", lambda content: content["experiments"][0].pop("title"), "experiments[0].title: expected a value"),
+], ids=["a cell short", "unknown style", "unknown block", "missing fact", "other experiment", "index entry"])
+def test_a_bad_report_json_is_named_with_its_field(results, file, change, message):
+    path = results / file
+    content = json.loads(path.read_text())
+    change(content)
+    path.write_text(json.dumps(content))
+    with pytest.raises(ValueError) as error:
         write_html_report(results)
+    assert str(path) in str(error.value) and message in str(error.value)
+    assert not (results / "report.html").exists()
 
 
-def test_the_command_needs_the_index(tmp_path, capsys):
-    assert main([str(tmp_path)]) == 2
+def test_a_report_json_that_is_not_json_is_named(results, capsys):
+    path = results / "gamma" / "report.json"
+    path.write_text(path.read_text()[:100])
+    assert main([str(results)]) == 2
     error = capsys.readouterr().err
-    assert f"{tmp_path / 'report.md'} not found" in error and "python -m analysis" in error
+    assert f"{path}: expected a JSON file (" in error and f"python -m analysis {results}" in error
+    assert not (results / "report.html").exists()
+
+
+def test_the_command_needs_the_index_data(results, tmp_path, capsys):
+    """A results tier analysed before report.json existed (its report.md only): the page asks for the analysis."""
+    (results / "report.json").unlink()
+    assert main([str(results)]) == 2
+    error = capsys.readouterr().err
+    assert f"{results / 'report.json'} not found; write it with python -m analysis {results}" in error
+    assert not (results / "report.html").exists()
+    assert main([str(tmp_path / "nowhere")]) == 2
 
 
 def test_the_page_loads_every_figure_in_a_headless_browser(results, tmp_path):
