@@ -11,10 +11,15 @@ For every RESULTS_DIR/<experiment>/spec.json (the tier's plan, runner.sweep.Tier
     figures/final_scores.png        every seed's score, with the mean and CI of the table
     figures/aggregates.png, performance_profiles.png, probability_of_improvement.png, sample_efficiency.png
                                     rliable's views of the normalised scores across tasks (analysis.aggregates)
-    report.md                       claims and verdicts, budget, protocol, tables and figures (templates/report.md.j2)
-and RESULTS_DIR/report.md, the index of all experiments, and RESULTS_DIR/report.html, the same as one
-self-contained page with every verdict at the top (analysis.html). An experiment none of whose runs is on
-disk keeps the files it has (the committed nightly reports, say), so rerunning and re-analysing one
-experiment leaves the others' reports alone. Every report says the git commit, date and package versions it
+    report.json                     the report as data: its facts (budget, protocol, commits, versions), the claims
+                                    table, the score table, the figures and the aggregates (its format:
+                                    analysis.report_file)
+    report.md                       the report rendered from report.json (templates/report.md.j2)
+and RESULTS_DIR/report.json and report.md, the index of all experiments, and RESULTS_DIR/report.html, the same as
+one self-contained page with every verdict at the top (analysis.html), each experiment's section rendered from its
+report.json too: a page is rendered from data, never re-parsed from another page. An experiment none of whose runs
+is on disk keeps the files it has (the committed nightly reports, say), so rerunning and re-analysing one experiment
+leaves the others' reports alone; a report.md written before report.json existed is shown in the index as it is and
+linked from the page. Every report says the git commit, date and package versions it
 was written with, and the runs' own commits (from their config.json) when those differ.
 """

@@ -32,12 +32,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m analysis",
         description="Aggregate a sweep's results. For every RESULTS_DIR/<experiment>/spec.json, write table.csv, "
-                    "report.md and figures/{learning_curves,final_scores}.png beside it, then RESULTS_DIR/report.md "
-                    "(an index of all experiments), and print the score tables. Seeds that are missing, unfinished, "
-                    "failed or diverged are named in each row's 'missing / failed' column, never averaged. An "
-                    "experiment with no run directory on disk keeps the report, table and figures it has (e.g. "
-                    "committed ones), so that one experiment can be rerun and re-analysed alone. Reports record the "
-                    "git commit they were written at and the commits the runs were made at. Subcommands: "
+                    "verdicts.json, report.json (the report as data), report.md (rendered from it) and "
+                    "figures/*.png beside it, then RESULTS_DIR/report.json and report.md (an index of all "
+                    "experiments) and RESULTS_DIR/report.html (one page of them all), and print the score tables. "
+                    "Seeds that are missing, unfinished, failed or diverged are named in each row's 'missing / "
+                    "failed' column, never averaged. An experiment with no run directory on disk keeps the report, "
+                    "table and figures it has (e.g. committed ones), so that one experiment can be rerun and "
+                    "re-analysed alone. Reports record the git commit they were written at and the commits the runs "
+                    "were made at. Subcommands: "
                     "`python -m analysis history --help` (the trend of every result over commits) and "
                     "`python -m analysis regress --help` (the regression alarm).")
     parser.add_argument("results_dir", type=Path, metavar="RESULTS_DIR",
