@@ -143,8 +143,8 @@ def main(argv: list[str] | None = None) -> int:
         if skipped:
             pass  # not asked for: its report stays as it is, and the index still links it
         elif report is None:
-            kept = ("its report.md, table.csv and figures are left as they are"
-                    if (experiment_dir / "report.md").is_file() else "it has no report yet")
+            has_report = any((experiment_dir / name).is_file() for name in ("report.md", REPORT_JSON))
+            kept = "its report.md, table.csv and figures are left as they are" if has_report else "it has no report yet"
             print(f"  no runs of {plan.name} on disk: {kept}", file=sys.stderr)
         else:
             tables.append(f"## {plan.title} ({plan.name}, {plan.tier} tier)\n\n{markdown_table(report.scores)}\n")

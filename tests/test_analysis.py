@@ -190,6 +190,15 @@ def test_an_experiment_without_runs_on_disk_keeps_its_report(tmp_path, capsys):
     assert "![Learning curves](rerun/figures/learning_curves.png)" in index
 
 
+def test_a_kept_report_json_that_cannot_be_read_is_named_and_no_index_is_written(tmp_path, capsys):
+    kept_dir = build_results(tmp_path, "kept", with_runs=False)
+    (kept_dir / "report.json").write_text('{"experiment": "kept", "title": 3}')
+    assert main([str(tmp_path), "--reps", "100"]) == 2
+    error = capsys.readouterr().err
+    assert f"error: {kept_dir / 'report.json'}: " in error and f"python -m analysis {tmp_path}" in error
+    assert not (tmp_path / "report.md").exists() and not (tmp_path / "report.json").exists()
+
+
 def test_diagnoses_come_from_the_spec_as_it_is_now_not_from_the_runs_commit():
     """A diagnosis is written after the results are seen: the plan the runs carry is older than it."""
     from analysis.__main__ import with_current_diagnoses
