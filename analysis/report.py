@@ -79,7 +79,8 @@ def fact_list(facts: Facts) -> list[Fact]:
     lines.append(Fact("Budget", text(
         f"{budget(facts.total_steps)} environment steps per run; {len(facts.seeds)} seeds "
         f"({', '.join(map(str, facts.seeds))}) per variant and environment"),
-        [text(code(own.variant), f": {budget(own.total_steps)} steps on {', '.join(own.environments)}: {own.why}")
+        [text(code(own.variant), f": {budget(own.total_steps)} steps on {', '.join(own.environments)}: {own.why}"
+              if own.environments else f": not run in this tier: {own.why}")
          for own in facts.per_variant]))
     lines += [Fact("Published numbers", text(source.source + (f"; measured under: {source.protocol}"
                                                                if source.protocol else "")))
