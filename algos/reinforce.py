@@ -126,7 +126,7 @@ class Episode:
 
 def collect_episodes(env, observation, policy, device, batch_size, log, step):
     """Play whole episodes on the single env until the batch holds at least `batch_size` steps."""
-    episodes, batch_steps = [], 0
+    episodes, batch_steps, resets = [], 0, envs.AutoresetSteps(1)
     while batch_steps < batch_size:
         observations, actions, rewards = [], [], []
         while True:
@@ -138,15 +138,15 @@ def collect_episodes(env, observation, policy, device, batch_size, log, step):
             rewards.append(reward[0])
             step += 1
             log.log_episodes(step, info)
-            if terminated[0] or truncated[0]:
+            resets.record(terminated, truncated)
+            if resets.pending[0]:
                 break
             observation = next_observation
         episodes.append(Episode(np.array(observations), np.array(actions), np.array(rewards),
                                 bool(truncated[0]) and not terminated[0], next_observation[0]))
         batch_steps += len(rewards)
-        # The vector env resets on the next step and ignores its action: take that step now so the
-        # next episode starts clean; it is not a transition and is not counted or learned from.
-        observation, *_ = env.step(env.action_space.sample())
+        # take the autoreset step now, so that the next episode starts clean
+        observation = resets.take_now(env, env.action_space.sample())
     return episodes, observation, step
 
 

@@ -37,7 +37,7 @@ def train(config: Config, seed: int, run_dir: Path | str, resume: bool = False) 
     environment = envs.resolve(config.env_id, config.env_protocol, config.env_backend)
     env, observations = envs.make(environment, 1, seed)
     act = random_policy(environment, seed)
-    step, episode_ended = 0, False
+    step, resets = 0, envs.AutoresetSteps(1)
     with RunLogger(run_dir, config, environment, seed, "examples.random_agent", "cpu", resume) as log:
         saved = log.resume()
         if saved is not None:
@@ -45,10 +45,8 @@ def train(config: Config, seed: int, run_dir: Path | str, resume: bool = False) 
         log.checkpoint_with(lambda: {"step": step, "seed": seed})
         while step < config.total_steps:
             observations, _, terminated, truncated, info = env.step(act(observations))
-            if episode_ended:  # gymnasium's autoreset step only resets: not a step of the budget (README)
-                episode_ended = False
+            if not resets.record(terminated, truncated)[0]:  # gymnasium's autoreset step: not a step of the budget
                 continue
-            episode_ended = bool(terminated[0] or truncated[0])
             step += 1
             log.log_episodes(step, info)
             log.advance(step)

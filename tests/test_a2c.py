@@ -110,4 +110,4 @@ def test_rollout_marks_autoreset_steps_invalid_and_counts_only_real_steps():
     assert rollout.valid.tolist() == [[True, True], [True, True], [False, True]]
     assert step == 5  # env 0's autoreset step is not an environment step
     assert rollout.observations[:, 0, 0].tolist() == [0.0, 1.0, 2.0, 3.0]  # s_2 is env 0's last state
-    assert rollout.episode_ended.tolist() == [False, False]
+    assert rollout.resets.pending.tolist() == [False, False]
